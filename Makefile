@@ -1,0 +1,41 @@
+# d2l-serve: every target installs what it needs first, so a fresh clone needs only `make run` / `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Tests and benchmarks read the shared data sets when they sit beside the checkout.
+ifeq ($(origin D2L_DATA_DIR), undefined)
+ifneq ($(wildcard ../shared/data),)
+export D2L_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; the stamp makes a second `make install` instant.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check app models tests bench
+	$(BIN)/ruff format --check app models tests bench
+
+bench: install
+	$(BIN)/python -m bench.geometry
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

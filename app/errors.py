@@ -1,0 +1,84 @@
+"""One place that turns errors into JSON answers ``{"detail": ...}``, never a stack trace.
+
+Validation errors keep FastAPI's shape (``detail`` is a list of ``{loc, msg, type}``, which the
+OpenAPI schema declares for every 422), with messages that say how to fix the request and
+without echoing the input back. Other errors carry a sentence in ``detail``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    detail: Any = error.detail
+    if error.status_code == 404 and detail == "Not Found":
+        detail = (
+            f"No endpoint at {request.method} {request.url.path}: the endpoints are listed "
+            f"at /docs and /openapi.json"
+        )
+    elif error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+    return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": [_describe(item) for item in error.errors()]}, status_code=422)
+
+
+async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResponse:
+    loc = ["body", error.field] if error.field else ["body"]
+    return JSONResponse(
+        {"detail": [{"loc": loc, "msg": str(error), "type": "value_error"}]}, status_code=422
+    )
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # A bug, not the client's fault: log the trace here, answer without it.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "Internal error: the request could not be completed; it has been logged."},
+        status_code=500,
+    )
+
+
+def _describe(item: dict[str, Any]) -> dict[str, Any]:
+    """One pydantic error as ``{loc, msg, type}``, with a clearer message where we can."""
+    kind, loc, msg = item.get("type", "value_error"), list(item.get("loc", ())), item.get("msg", "")
+    if kind == "json_invalid":
+        reason = (item.get("ctx") or {}).get("error", "invalid JSON")
+        position = loc[1] if len(loc) > 1 else "?"
+        msg = (
+            f"The body is not valid JSON ({reason} at character {position}): send a JSON "
+            f"document with Content-Type: application/json"
+        )
+        loc = ["body"]
+    elif loc == ["body"] and kind == "missing":
+        msg = "A JSON request body is required: send one with Content-Type: application/json"
+    elif loc == ["body"] and kind in {"model_attributes_type", "dict_type"}:
+        msg = "The body must be a JSON object, sent with Content-Type: application/json"
+    elif kind == "extra_forbidden":
+        msg = f"Unknown field {loc[-1]!r}: remove it (see the schema at /docs)"
+    elif kind == "finite_number":
+        msg = "Input should be a finite number: NaN and Infinity are not accepted"
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return {"loc": loc, "msg": msg, "type": kind}

@@ -1,0 +1,250 @@
+"""``/geometry``: box conversion, IoU, NMS, anchors, offset coding, multibox detection, RoI
+pooling and transposed convolution over JSON.
+
+Thin: each endpoint turns the validated body into float64 tensors, calls one op of
+``models.ops`` and returns the result. Endpoints are plain functions, so FastAPI runs them in
+its thread pool and a large request never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from fastapi import APIRouter
+from torch import Tensor
+
+from app.schemas.geometry import (
+    MAX_KERNEL_ELEMENTS,
+    MAX_OUTPUT_ELEMENTS,
+    MAX_TENSOR_ELEMENTS,
+    AnchorsRequest,
+    AnchorsResponse,
+    AssignRequest,
+    AssignResponse,
+    BoxesResponse,
+    ConvertRequest,
+    ConvTransposeRequest,
+    ConvTransposeResponse,
+    DecodeOffsetsRequest,
+    DetectRequest,
+    DetectResponse,
+    EncodeOffsetsRequest,
+    IoURequest,
+    IoUResponse,
+    NMSRequest,
+    NMSResponse,
+    OffsetsResponse,
+    RoIAlignRequest,
+    RoIPoolRequest,
+    RoIResponse,
+)
+from models import ops
+from models.errors import InvalidInputError
+from models.ops.layers import conv_transpose2d_output_size
+
+router = APIRouter(prefix="/geometry", tags=["geometry"])
+
+DTYPE = torch.float64  # JSON numbers are doubles: compute in double so inputs stay exact
+
+
+@router.post("/convert", summary="Convert boxes between xyxy, xywh and cxcywh")
+def convert(body: ConvertRequest) -> BoxesResponse:
+    boxes = _boxes(body.boxes, "boxes", body.in_fmt)
+    return BoxesResponse(boxes=ops.convert_boxes(boxes, body.in_fmt, body.out_fmt).tolist())
+
+
+@router.post("/iou", summary="Pairwise IoU of two sets of xyxy boxes")
+def iou(body: IoURequest) -> IoUResponse:
+    result = ops.box_iou(_boxes(body.boxes1, "boxes1"), _boxes(body.boxes2, "boxes2"))
+    return IoUResponse(iou=result.tolist())
+
+
+@router.post(
+    "/nms",
+    summary="Non-maximum suppression, optionally per class",
+    description="Indices of the kept boxes by decreasing score. With `labels`, boxes only "
+    "suppress boxes of the same label (torchvision's batched_nms).",
+)
+def nms(body: NMSRequest) -> NMSResponse:
+    boxes = _boxes(body.boxes, "boxes")
+    scores = torch.tensor(body.scores, dtype=DTYPE)
+    labels = None if body.labels is None else torch.tensor(body.labels, dtype=torch.int64)
+    keep = ops.nms(boxes, scores, body.iou_threshold, labels)
+    return NMSResponse(keep=keep.tolist())
+
+
+@router.post(
+    "/anchors",
+    summary="Anchor boxes of a feature map (d2l's multibox_prior)",
+    description="len(sizes) + len(ratios) - 1 anchors per pixel, in normalised xyxy.",
+)
+def anchors(body: AnchorsRequest) -> AnchorsResponse:
+    if body.pixels is None:
+        result = ops.multibox_prior(body.height, body.width, body.sizes, body.ratios, dtype=DTYPE)
+    else:
+        pixels = torch.tensor(body.pixels, dtype=torch.int64).reshape(-1, 2)
+        result = ops.multibox_prior_at(
+            body.height, body.width, body.sizes, body.ratios, pixels, dtype=DTYPE
+        )
+    return AnchorsResponse(total=body.total, per_pixel=body.per_pixel, anchors=result.tolist())
+
+
+@router.post(
+    "/assign",
+    summary="Assign ground-truth boxes to anchors and build training targets",
+    description="d2l's assign_anchor_to_bbox and multibox_target for one image.",
+)
+def assign(body: AssignRequest) -> AssignResponse:
+    anchors = _boxes(body.anchors, "anchors")
+    labels = torch.tensor(body.ground_truth, dtype=DTYPE).reshape(-1, 5)
+    ops.check_boxes(labels[:, 1:], "ground_truth")
+    targets = ops.multibox_target(anchors, labels.unsqueeze(0), body.iou_threshold)
+    return AssignResponse(
+        assigned=targets.assigned[0].tolist(),
+        labels=targets.classes[0].tolist(),
+        offsets=_finite(targets.offsets[0], "offsets").tolist(),
+        mask=targets.mask[0].tolist(),
+    )
+
+
+@router.post("/offsets/encode", summary="Offsets of boxes relative to anchors")
+def encode_offsets(body: EncodeOffsetsRequest) -> OffsetsResponse:
+    anchors = _boxes(body.anchors, "anchors", allow_empty=False)
+    offsets = ops.encode_offsets(anchors, _boxes(body.boxes, "boxes"))
+    return OffsetsResponse(offsets=_finite(offsets, "offsets").tolist())
+
+
+@router.post("/offsets/decode", summary="Boxes from anchors and offsets")
+def decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
+    anchors = _boxes(body.anchors, "anchors", allow_empty=False)
+    offsets = torch.tensor(body.offsets, dtype=DTYPE).reshape(-1, 4)
+    return BoxesResponse(boxes=_finite(ops.decode_offsets(anchors, offsets), "boxes").tolist())
+
+
+@router.post(
+    "/detect",
+    summary="Multibox detection: decode offsets, then NMS (d2l's multibox_detection)",
+    description="The book's rows in the book's order; `nms_threshold` is honoured.",
+)
+def detect(body: DetectRequest) -> DetectResponse:
+    anchors = _boxes(body.anchors, "anchors")
+    cls_probs = torch.tensor(body.cls_probs, dtype=DTYPE).reshape(len(body.cls_probs), -1)
+    offsets = torch.tensor(body.offset_preds, dtype=DTYPE).reshape(-1, 4)
+    detections = ops.multibox_detection(
+        cls_probs.unsqueeze(0),
+        offsets.unsqueeze(0),
+        anchors,
+        nms_threshold=body.nms_threshold,
+        pos_threshold=body.pos_threshold,
+    )
+    return DetectResponse(detections=_finite(detections[0], "detections").tolist())
+
+
+@router.post("/roi-pool", summary="RoI max pooling (Fast R-CNN)")
+def roi_pool(body: RoIPoolRequest) -> RoIResponse:
+    features, rois = _roi_inputs(body)
+    output = ops.roi_pool(features, rois, tuple(body.output_size), body.spatial_scale)
+    return RoIResponse(output=output.tolist())
+
+
+@router.post("/roi-align", summary="RoI align (Mask R-CNN)")
+def roi_align(body: RoIAlignRequest) -> RoIResponse:
+    features, rois = _roi_inputs(body)
+    output = ops.roi_align(
+        features,
+        rois,
+        tuple(body.output_size),
+        body.spatial_scale,
+        body.sampling_ratio,
+        body.aligned,
+    )
+    return RoIResponse(output=output.tolist())
+
+
+@router.post(
+    "/conv-transpose",
+    summary="Transposed convolution",
+    description="d2l's semantics: padding is removed from the output, the stride spaces the "
+    "intermediate results. The output has the rank of the input.",
+)
+def conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
+    inputs = _dense(body.input, "input", MAX_TENSOR_ELEMENTS)
+    kernel = _dense(body.kernel, "kernel", MAX_KERNEL_ELEMENTS)
+    rank = inputs.dim()
+    if (rank == 2) != (kernel.dim() == 2):
+        raise InvalidInputError(
+            "a 2-D input takes a 2-D kernel [kh][kw]; a [C][H][W] or [N][C][H][W] input takes a "
+            "[C_in][C_out][kh][kw] kernel",
+            "kernel",
+        )
+    batch = {2: inputs.reshape(1, 1, *inputs.shape), 3: inputs.unsqueeze(0), 4: inputs}[rank]
+    kernel = kernel.reshape(1, 1, *kernel.shape) if rank == 2 else kernel
+    out_h, out_w = conv_transpose2d_output_size(
+        tuple(batch.shape[2:]), tuple(kernel.shape[2:]), body.stride, body.padding
+    )
+    if batch.shape[0] * kernel.shape[1] * out_h * out_w > MAX_OUTPUT_ELEMENTS:
+        raise InvalidInputError(
+            f"the output would hold {batch.shape[0] * kernel.shape[1] * out_h * out_w:,} "
+            f"numbers, over the cap of {MAX_OUTPUT_ELEMENTS:,}: use a smaller input or stride",
+            "input",
+        )
+    output = _finite(ops.conv_transpose2d(batch, kernel, body.stride, body.padding), "output")
+    output = {2: output.reshape(out_h, out_w), 3: output.squeeze(0), 4: output}[rank]
+    return ConvTransposeResponse(output=output.tolist())
+
+
+def _boxes(
+    values: list[list[float]], name: str, fmt: str = "xyxy", allow_empty: bool = True
+) -> Tensor:
+    boxes = torch.tensor(values, dtype=DTYPE).reshape(-1, 4)
+    ops.check_boxes(boxes, name, fmt, allow_empty=allow_empty)
+    return boxes
+
+
+def _roi_inputs(body: RoIPoolRequest) -> tuple[Tensor, Tensor]:
+    features = _dense(body.features, "features", MAX_TENSOR_ELEMENTS)
+    if features.dim() != 4:
+        raise InvalidInputError("features must be a non-empty [N][C][H][W] array", "features")
+    rois = torch.tensor(body.rois, dtype=DTYPE).reshape(-1, 5)
+    h, w = body.output_size
+    size = rois.shape[0] * features.shape[1] * h * w
+    if size > MAX_OUTPUT_ELEMENTS:
+        raise InvalidInputError(
+            f"the output would hold {size:,} numbers, over the cap of {MAX_OUTPUT_ELEMENTS:,}: "
+            f"send fewer rois or a smaller output_size",
+            "rois",
+        )
+    return features, rois
+
+
+def _dense(values: list, name: str, max_elements: int) -> Tensor:
+    """A nested list as a tensor; its size is checked from the first elements before any
+    allocation, and a ragged list is refused."""
+    shape: list[int] = []
+    level: object = values
+    while isinstance(level, list):
+        shape.append(len(level))
+        level = level[0] if level else None
+    if math.prod(shape) == 0:
+        raise InvalidInputError(f"{name} must not be empty", name)
+    if math.prod(shape) > max_elements:
+        raise InvalidInputError(
+            f"{name} holds {math.prod(shape):,} numbers, over the cap of {max_elements:,}", name
+        )
+    try:
+        return torch.tensor(values, dtype=DTYPE)
+    except (ValueError, TypeError) as error:
+        raise InvalidInputError(
+            f"{name} must be a rectangular array (every row the same length): {error}", name
+        ) from None
+
+
+def _finite(tensor: Tensor, name: str) -> Tensor:
+    """Refuse results that overflowed double precision (JSON has no Infinity)."""
+    if not bool(torch.isfinite(tensor).all()):
+        raise InvalidInputError(
+            f"{name} overflowed to a non-finite value: the inputs are too large in magnitude",
+            name,
+        )
+    return tensor

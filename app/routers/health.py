@@ -1,0 +1,50 @@
+"""Liveness, readiness and the list of served models."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.deps import RegistryDep
+from app.schemas.health import LiveStatus, ModelList, ModelStatus, ReadyStatus
+from app.serving.registry import ModelRegistry
+from models.device import describe_device
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live", summary="The process is up")
+async def live() -> LiveStatus:
+    return LiveStatus()
+
+
+@router.get(
+    "/health/ready",
+    summary="Every configured model is loaded and warmed up",
+    response_model=ReadyStatus,
+    responses={503: {"model": ReadyStatus, "description": "Some model is loading or failed."}},
+)
+async def ready(registry: RegistryDep) -> JSONResponse:
+    status = ReadyStatus(
+        status="ready" if registry.ready else "not_ready",
+        device=describe_device(registry.device),
+        models=_statuses(registry),
+    )
+    return JSONResponse(status.model_dump(), status_code=200 if registry.ready else 503)
+
+
+@router.get("/models", summary="The models in the manifest and their state")
+async def list_models(registry: RegistryDep) -> ModelList:
+    return ModelList(models=_statuses(registry))
+
+
+def _statuses(registry: ModelRegistry) -> list[ModelStatus]:
+    return [
+        ModelStatus(
+            name=record.entry.name,
+            task=record.entry.task,
+            state=record.state.value,
+            reason=record.reason,
+        )
+        for record in registry.records
+    ]

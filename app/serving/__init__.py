@@ -1,0 +1,1 @@
+"""Model lifecycle in the service: loading, placement and readiness."""

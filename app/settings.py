@@ -1,0 +1,30 @@
+"""Service configuration: every field can be set by an environment variable ``D2L_<NAME>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="D2L_", extra="ignore")
+
+    manifest_path: Path = Field(
+        default=REPO_ROOT / "weights" / "manifest.json",
+        description="The weights manifest listing the models to serve (D2L_MANIFEST_PATH).",
+    )
+    device: str = Field(
+        default="auto",
+        description="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N.",
+    )
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted request body in bytes; larger ones get 413.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,0 +1,61 @@
+"""The weights manifest: which checkpoints the service serves, and how they were made.
+
+``weights/manifest.json`` holds ``{"models": [entry, ...]}``; each entry names a model, its task
+(which loader builds it), its checkpoint file relative to the manifest, the file's SHA-256, and
+whatever else describes it (classes, metrics, the command that trained it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REQUIRED_KEYS = ("name", "task", "file", "sha256")
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be read or an entry lacks what serving needs."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    name: str
+    task: str
+    file: Path
+    sha256: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def read_manifest(path: Path) -> list[ManifestEntry]:
+    """Parse ``path``; checkpoint paths in the result are resolved against its folder."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"manifest {path} does not exist: set D2L_MANIFEST_PATH") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ManifestError(f"manifest {path} cannot be read: {error}") from None
+    entries = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ManifestError(f'manifest {path} must be an object with a "models" list')
+    parsed: list[ManifestEntry] = []
+    for position, entry in enumerate(entries):
+        missing = [key for key in REQUIRED_KEYS if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise ManifestError(f"manifest {path}: models[{position}] lacks {', '.join(missing)}")
+        info = {key: value for key, value in entry.items() if key not in REQUIRED_KEYS}
+        parsed.append(
+            ManifestEntry(
+                name=str(entry["name"]),
+                task=str(entry["task"]),
+                file=path.parent / str(entry["file"]),
+                sha256=str(entry["sha256"]).lower(),
+                info=info,
+            )
+        )
+    names = [entry.name for entry in parsed]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ManifestError(f"manifest {path}: model names must be unique, repeated: {duplicates}")
+    return parsed
