@@ -178,8 +178,10 @@ def conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
             "[C_in][C_out][kh][kw] kernel",
             "kernel",
         )
-    batch = {2: inputs.reshape(1, 1, *inputs.shape), 3: inputs.unsqueeze(0), 4: inputs}[rank]
-    kernel = kernel.reshape(1, 1, *kernel.shape) if rank == 2 else kernel
+    # Work on [N, C, H, W]; a 2-D input is one map of one channel, a 3-D one a batch of one.
+    leading = {2: 2, 3: 1, 4: 0}[rank]
+    batch = inputs.reshape((1,) * leading + tuple(inputs.shape))
+    kernel = kernel.reshape((1,) * (4 - kernel.dim()) + tuple(kernel.shape))
     out_h, out_w = conv_transpose2d_output_size(
         tuple(batch.shape[2:]), tuple(kernel.shape[2:]), body.stride, body.padding
     )
@@ -190,7 +192,7 @@ def conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
             "input",
         )
     output = _finite(ops.conv_transpose2d(batch, kernel, body.stride, body.padding), "output")
-    output = {2: output.reshape(out_h, out_w), 3: output.squeeze(0), 4: output}[rank]
+    output = output.reshape(tuple(output.shape)[leading:])
     return ConvTransposeResponse(output=output.tolist())
 
 

@@ -301,7 +301,7 @@ class DecodeOffsetsRequest(RequestModel):
 
     model_config = {
         "json_schema_extra": {
-            "examples": [{"anchors": [[0.1, 0.1, 0.5, 0.5]], "offsets": [[2.5, 5.0, 0.0, 2.027]]}]
+            "examples": [{"anchors": [[0.1, 0.1, 0.5, 0.5]], "offsets": [[2.5, 2.5, 0.0, 2.027]]}]
         }
     }
 

@@ -16,7 +16,7 @@ from torch import Tensor
 from torchvision import ops as tv_ops
 
 from models.errors import InvalidInputError
-from models.ops.boxes import box_iou
+from models.ops.boxes import box_iou, nms
 
 # d2l's offset normalisation: mu = 0, sigma_x = sigma_y = 0.1, sigma_w = sigma_h = 0.2.
 CENTER_SCALE = 10.0  # 1 / sigma_x
@@ -290,7 +290,7 @@ def multibox_detection(
     conf, class_id = cls_probs[:, 1:, :].max(dim=1)  # [B, A]
     boxes = decode_offsets(anchors.unsqueeze(0), offset_preds)  # [B, A, 4]
     image_of = torch.arange(batch, device=anchors.device).repeat_interleave(num_anchors)
-    keep = tv_ops.batched_nms(boxes.reshape(-1, 4), conf.reshape(-1), image_of, nms_threshold)
+    keep = nms(boxes.reshape(-1, 4), conf.reshape(-1), nms_threshold, labels=image_of)
 
     # Sort key: kept rows by their rank in `keep` (decreasing confidence), then the rest by index.
     total = batch * num_anchors

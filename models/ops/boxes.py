@@ -125,7 +125,11 @@ def nms(
             f"labels of shape {list(labels.shape)}",
             "labels",
         )
-    return tv_ops.batched_nms(boxes, scores, labels, iou_threshold)
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    # batched_nms keeps classes apart by offsetting each by (max coordinate + 1), which holds
+    # only for non-negative coordinates; a translation makes them so and leaves IoU unchanged.
+    return tv_ops.batched_nms(boxes - boxes.min(), scores, labels, iou_threshold)
 
 
 def _check_format(fmt: str, name: str) -> None:

@@ -117,18 +117,29 @@ def test_offsets_match_the_book_and_decode_inverts_encode(pair):
     anchors, boxes = pair
     offsets = encode_offsets(anchors, boxes)
     torch.testing.assert_close(offsets, d2l.offset_boxes(anchors, boxes))
-    torch.testing.assert_close(decode_offsets(anchors, offsets), d2l.offset_inverse(anchors, offsets))
+    torch.testing.assert_close(
+        decode_offsets(anchors, offsets), d2l.offset_inverse(anchors, offsets)
+    )
     # d2l's eps inside the log shifts widths by eps * anchor width: exact up to that.
     torch.testing.assert_close(decode_offsets(anchors, offsets), boxes, atol=1e-5, rtol=0)
-    torch.testing.assert_close(decode_offsets(anchors, encode_offsets(anchors, boxes, eps=0.0)), boxes)
+    torch.testing.assert_close(
+        decode_offsets(anchors, encode_offsets(anchors, boxes, eps=0.0)), boxes
+    )
 
 
 def test_the_books_detection_fixture():
     anchors = torch.tensor(
-        [[0.1, 0.08, 0.52, 0.92], [0.08, 0.2, 0.56, 0.95], [0.15, 0.3, 0.62, 0.91], [0.55, 0.2, 0.9, 0.88]]
+        [
+            [0.1, 0.08, 0.52, 0.92],
+            [0.08, 0.2, 0.56, 0.95],
+            [0.15, 0.3, 0.62, 0.91],
+            [0.55, 0.2, 0.9, 0.88],
+        ]
     )
     cls_probs = torch.tensor([[0] * 4, [0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.9]])
-    output = multibox_detection(cls_probs.unsqueeze(0), torch.zeros(1, 16), anchors, nms_threshold=0.5)
+    output = multibox_detection(
+        cls_probs.unsqueeze(0), torch.zeros(1, 16), anchors, nms_threshold=0.5
+    )
     expected = [
         [0, 0.9, 0.1, 0.08, 0.52, 0.92],
         [1, 0.9, 0.55, 0.2, 0.9, 0.88],
@@ -158,14 +169,20 @@ def detection_case(draw):
         conf = draw(
             st.lists(st.floats(0.001, 1.0), min_size=num_anchors, max_size=num_anchors, unique=True)
         )
-        winner = draw(st.lists(st.integers(1, num_classes), min_size=num_anchors, max_size=num_anchors))
+        winner = draw(
+            st.lists(st.integers(1, num_classes), min_size=num_anchors, max_size=num_anchors)
+        )
         share = draw(st.lists(st.floats(0.0, 0.99), min_size=num_anchors, max_size=num_anchors))
         for anchor in range(num_anchors):
             cls_probs[image, 1:, anchor] = conf[anchor] * share[anchor]
             cls_probs[image, winner[anchor], anchor] = conf[anchor]
             cls_probs[image, 0, anchor] = 1 - conf[anchor]
     offsets = torch.tensor(
-        draw(st.lists(st.floats(-2, 2), min_size=batch * num_anchors * 4, max_size=batch * num_anchors * 4)),
+        draw(
+            st.lists(
+                st.floats(-2, 2), min_size=batch * num_anchors * 4, max_size=batch * num_anchors * 4
+            )
+        ),
         dtype=torch.float64,
     ).reshape(batch, num_anchors * 4)
     return cls_probs, offsets, anchors

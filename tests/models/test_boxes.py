@@ -21,7 +21,11 @@ def test_convert_matches_the_books_formulas(xyxy):
     torch.testing.assert_close(corner_size[:, 2:], xyxy[:, 2:] - xyxy[:, :2])
 
 
-@given(boxes(), st.sampled_from(["xyxy", "xywh", "cxcywh"]), st.sampled_from(["xyxy", "xywh", "cxcywh"]))
+@given(
+    boxes(),
+    st.sampled_from(["xyxy", "xywh", "cxcywh"]),
+    st.sampled_from(["xyxy", "xywh", "cxcywh"]),
+)
 def test_convert_round_trips_between_any_formats(xyxy, middle, last):
     there = convert_boxes(convert_boxes(xyxy, "xyxy", middle), middle, last)
     torch.testing.assert_close(convert_boxes(there, last, "xyxy"), xyxy)
@@ -46,8 +50,12 @@ def test_iou_is_in_unit_interval_and_empty_boxes_give_zero_not_nan(first, second
     assert box_iou(empty, empty).item() == 0.0
 
 
-@given(boxes(min_size=1, max_size=40).flatmap(lambda b: st.tuples(st.just(b), distinct_scores(len(b)))),
-       st.floats(0.0, 1.0))
+@given(
+    boxes(min_size=1, max_size=40).flatmap(
+        lambda b: st.tuples(st.just(b), distinct_scores(len(b)))
+    ),
+    st.floats(0.0, 1.0),
+)
 def test_nms_matches_the_books_greedy_nms(boxes_scores, threshold):
     candidates, scores = boxes_scores
     keep = nms(candidates, scores, threshold)
@@ -77,9 +85,20 @@ def test_nms_with_labels_suppresses_only_within_a_class(case, threshold):
     assert bool((scores[keep][:-1] >= scores[keep][1:]).all())
 
 
+def test_nms_with_labels_keeps_classes_apart_with_negative_coordinates():
+    # torchvision's batched_nms alone would shift box 1 (class 1) onto box 0 and suppress it.
+    boxes = torch.tensor(
+        [[37.0, 37.0, 97.0, 97.0], [-2.0, -15.0, -1.0, -14.0]], dtype=torch.float64
+    )
+    keep = nms(boxes, torch.tensor([0.25, 0.75], dtype=torch.float64), 0.0, torch.tensor([0, 1]))
+    assert keep.tolist() == [1, 0]
+
+
 def test_nms_of_nothing_keeps_nothing():
     assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).tolist() == []
-    assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5, torch.zeros(0, dtype=torch.long)).tolist() == []
+    assert (
+        nms(torch.zeros(0, 4), torch.zeros(0), 0.5, torch.zeros(0, dtype=torch.long)).tolist() == []
+    )
 
 
 def test_nms_refuses_mismatched_scores_and_bad_thresholds():
@@ -94,10 +113,14 @@ def test_nms_refuses_mismatched_scores_and_bad_thresholds():
 def test_check_boxes_names_the_first_bad_box():
     good = torch.tensor([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 3.0]])
     check_boxes(good)
-    with pytest.raises(InvalidInputError, match=r"anchors\[1\] = \[2.0, 2.0, 2.0, 3.0\] .* x1 < x2"):
+    with pytest.raises(
+        InvalidInputError, match=r"anchors\[1\] = \[2.0, 2.0, 2.0, 3.0\] .* x1 < x2"
+    ):
         check_boxes(good, "anchors", allow_empty=False)
     flipped = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [5.0, 0.0, 1.0, 1.0]])
-    with pytest.raises(InvalidInputError, match=r"boxes\[2\] = \[5.0, 0.0, 1.0, 1.0\] is not a valid xyxy box"):
+    with pytest.raises(
+        InvalidInputError, match=r"boxes\[2\] = \[5.0, 0.0, 1.0, 1.0\] is not a valid xyxy box"
+    ):
         check_boxes(flipped)
     with pytest.raises(InvalidInputError, match=r"boxes\[0\] has a non-finite coordinate"):
         check_boxes(torch.tensor([[0.0, float("nan"), 1.0, 1.0]]))

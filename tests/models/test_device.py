@@ -14,7 +14,9 @@ def test_auto_takes_a_gpu_only_when_there_is_one():
     assert describe_device(torch.device("cpu")) == "cpu"
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU"
+)
 def test_asking_for_a_missing_gpu_is_an_error_not_a_silent_fallback():
     with pytest.raises(InvalidInputError, match="no CUDA GPU is available"):
         resolve_device("cuda:0")

@@ -116,8 +116,11 @@ def roi_case(draw):
     batch, channels = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     height, width = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     values = draw(
-        st.lists(st.floats(-10, 10), min_size=batch * channels * height * width,
-                 max_size=batch * channels * height * width)
+        st.lists(
+            st.floats(-10, 10),
+            min_size=batch * channels * height * width,
+            max_size=batch * channels * height * width,
+        )
     )
     features = torch.tensor(values, dtype=torch.float64).reshape(batch, channels, height, width)
     scale = draw(st.sampled_from([0.25, 0.5, 1.0, 2.0]))
@@ -126,8 +129,13 @@ def roi_case(draw):
         x1 = draw(st.floats(-2, width / scale))
         y1 = draw(st.floats(-2, height / scale))
         rois.append(
-            [draw(st.integers(0, batch - 1)), x1, y1,
-             x1 + draw(st.floats(0, width / scale)), y1 + draw(st.floats(0, height / scale))]
+            [
+                draw(st.integers(0, batch - 1)),
+                x1,
+                y1,
+                x1 + draw(st.floats(0, width / scale)),
+                y1 + draw(st.floats(0, height / scale)),
+            ]
         )
     rois_t = torch.tensor(rois, dtype=torch.float64).reshape(-1, 5)
     output_size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -153,9 +161,13 @@ def test_roi_align_matches_a_direct_reference(case, sampling_ratio, aligned):
 
 
 def test_roi_ops_refuse_bad_rois():
-    with pytest.raises(InvalidInputError, match=r"rois\[1\] has batch_index 1: it must be an integer in \[0, 0\]"):
+    with pytest.raises(
+        InvalidInputError, match=r"rois\[1\] has batch_index 1: it must be an integer in \[0, 0\]"
+    ):
         roi_pool(BOOK_X, torch.tensor([[0, 0, 0, 1, 1], [1, 0, 0, 1, 1.0]]), (2, 2))
-    with pytest.raises(InvalidInputError, match=r"rois\[0\] = \[3.0, 0.0, 1.0, 1.0\] is not a valid xyxy box"):
+    with pytest.raises(
+        InvalidInputError, match=r"rois\[0\] = \[3.0, 0.0, 1.0, 1.0\] is not a valid xyxy box"
+    ):
         roi_align(BOOK_X, torch.tensor([[0, 3, 0, 1, 1.0]]), (2, 2))
     with pytest.raises(InvalidInputError, match="spatial_scale must be a positive number"):
         roi_pool(BOOK_X, BOOK_ROIS, (2, 2), spatial_scale=0.0)
@@ -172,8 +184,15 @@ def conv_case(draw):
     padding = draw(st.integers(0, (min(out_h, out_w) - 1) // 2))
     small = st.integers(-5, 5).map(float)
     x = torch.tensor(draw(st.lists(small, min_size=n * c_in * h * w, max_size=n * c_in * h * w)))
-    k = torch.tensor(draw(st.lists(small, min_size=c_in * c_out * kh * kw, max_size=c_in * c_out * kh * kw)))
-    return x.reshape(n, c_in, h, w).double(), k.reshape(c_in, c_out, kh, kw).double(), stride, padding
+    k = torch.tensor(
+        draw(st.lists(small, min_size=c_in * c_out * kh * kw, max_size=c_in * c_out * kh * kw))
+    )
+    return (
+        x.reshape(n, c_in, h, w).double(),
+        k.reshape(c_in, c_out, kh, kw).double(),
+        stride,
+        padding,
+    )
 
 
 @given(conv_case())
@@ -182,13 +201,18 @@ def test_conv_transpose_matches_the_books_trans_conv(case):
     output = conv_transpose2d(x, k, stride, padding)
     for n in range(x.shape[0]):
         for o in range(k.shape[1]):
-            expected = sum(d2l.trans_conv(x[n, c], k[c, o], stride, padding) for c in range(x.shape[1]))
+            expected = sum(
+                d2l.trans_conv(x[n, c], k[c, o], stride, padding) for c in range(x.shape[1])
+            )
             torch.testing.assert_close(output[n, o], expected)
 
 
 def test_conv_transpose_refuses_bad_shapes():
     x = torch.ones(1, 2, 3, 3)
-    with pytest.raises(InvalidInputError, match=r"kernel's first dimension \(1\) must equal the input channels \(2\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"kernel's first dimension \(1\) must equal the input channels \(2\)",
+    ):
         conv_transpose2d(x, torch.ones(1, 1, 2, 2))
     with pytest.raises(InvalidInputError, match="padding 2 is too large"):
         conv_transpose2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), padding=2)

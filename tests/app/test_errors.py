@@ -1,0 +1,90 @@
+"""Every error is JSON with a `detail` that says what was wrong; nothing answers 500."""
+
+from __future__ import annotations
+
+JSON = {"content-type": "application/json"}
+
+
+def test_unknown_path_is_a_json_404_pointing_to_the_docs(client):
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": "No endpoint at GET /nowhere: the endpoints are listed at /docs and /openapi.json"
+    }
+
+
+def test_wrong_method_is_a_json_405_naming_the_allowed_one(client):
+    response = client.get("/geometry/iou")
+    assert response.status_code == 405
+    assert response.json() == {"detail": "GET is not allowed on /geometry/iou; use POST"}
+    assert response.headers["allow"] == "POST"
+
+
+def test_malformed_json_says_where(client):
+    response = client.post("/geometry/iou", content='{"boxes1": [[0, 0, 1, 1]],', headers=JSON)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["type"] == "json_invalid"
+    assert "not valid JSON" in error["msg"] and "at character" in error["msg"]
+
+
+def test_missing_and_non_object_bodies(client):
+    missing = client.post("/geometry/iou")
+    assert missing.status_code == 422
+    assert "A JSON request body is required" in missing.json()["detail"][0]["msg"]
+    listed = client.post("/geometry/iou", content="[1, 2]", headers=JSON)
+    assert listed.status_code == 422
+    assert "must be a JSON object" in listed.json()["detail"][0]["msg"]
+    text = client.post("/geometry/iou", content="boxes", headers={"content-type": "text/plain"})
+    assert text.status_code == 422
+
+
+def test_nan_and_infinity_are_refused_everywhere(client):
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        body = f'{{"boxes1": [[0, 0, {literal}, 1]], "boxes2": [[0, 0, 1, 1]]}}'
+        response = client.post("/geometry/iou", content=body, headers=JSON)
+        assert response.status_code == 422, literal
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "boxes1", 0, 2]
+        assert "finite number" in error["msg"]
+    nested = '{"input": [[0, 1], [2, NaN]], "kernel": [[0, 1], [2, 3]]}'
+    response = client.post("/geometry/conv-transpose", content=nested, headers=JSON)
+    assert response.status_code == 422
+    assert "input[1][1]" in response.json()["detail"][0]["msg"]
+    threshold = '{"boxes": [], "scores": [], "iou_threshold": NaN}'
+    assert client.post("/geometry/nms", content=threshold, headers=JSON).status_code == 422
+
+
+def test_unknown_fields_are_refused_as_likely_typos(client):
+    body = {"boxes": [], "scores": [], "iou_treshold": 0.5}
+    response = client.post("/geometry/nms", json=body)
+    assert response.status_code == 422
+    messages = [error["msg"] for error in response.json()["detail"]]
+    assert "Unknown field 'iou_treshold': remove it (see the schema at /docs)" in messages
+
+
+def test_validation_errors_do_not_echo_the_input(client):
+    response = client.post("/geometry/iou", json={"boxes1": "x" * 10_000, "boxes2": []})
+    assert response.status_code == 422
+    assert len(response.content) < 1_000
+    assert set(response.json()["detail"][0]) == {"loc", "msg", "type"}
+
+
+def test_body_over_the_limit_is_a_json_413(make_client):
+    client = make_client(max_body_bytes=1_000)
+    body = '{"boxes1": [], "boxes2": [], "pad": "' + "x" * 2_000 + '"}'
+    declared = client.post("/geometry/iou", content=body, headers=JSON)
+    assert declared.status_code == 413
+    assert "larger than the limit of 1,000 bytes" in declared.json()["detail"]
+
+    def chunks():
+        for _ in range(4):
+            yield b"x" * 500
+
+    streamed = client.post("/geometry/iou", content=chunks(), headers=JSON)
+    assert streamed.request.headers.get("transfer-encoding") == "chunked"
+    assert streamed.status_code == 413
+    assert "D2L_MAX_BODY_BYTES" in streamed.json()["detail"]
+    assert client.post("/nowhere", content=body, headers=JSON).status_code == 413
+    small = client.post("/geometry/iou", json={"boxes1": [], "boxes2": []})
+    assert small.status_code == 200

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from app.serving.registry import ModelRegistry, ModelState
+
+
+def test_live_and_ready_on_the_committed_manifest(client):
+    assert client.get("/health/live").json() == {"status": "ok"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["device"] in {"cpu"} or ready.json()["device"].startswith("cuda:")
+    assert client.get("/models").json()["models"] == ready.json()["models"]
+
+
+def test_a_model_that_cannot_load_makes_ready_503_with_the_reason(make_client, write_manifest):
+    manifest = write_manifest(
+        [{"name": "resnet18-x", "task": "classify", "file": "absent.pt", "sha256": "00"}]
+    )
+    client = make_client(manifest_path=manifest)
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    (model,) = ready.json()["models"]
+    assert model["name"] == "resnet18-x"
+    assert model["state"] == "failed"
+    assert "no loader for task 'classify'" in model["reason"]
+    assert client.get("/models").json()["models"] == [model]
+    assert client.get("/health/live").status_code == 200
+
+
+def _checkpoint(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "tiny.pt"
+    torch.save({"weight": torch.arange(4.0)}, path)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load(entry, device):
+    return torch.load(entry.file, map_location=device, weights_only=True)
+
+
+def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path, write_manifest):
+    path, digest = _checkpoint(tmp_path)
+    manifest = write_manifest(
+        [
+            {"name": "good", "task": "tensor", "file": path.name, "sha256": digest},
+            {"name": "tampered", "task": "tensor", "file": path.name, "sha256": "0" * 64},
+        ]
+    )
+    registry = ModelRegistry(manifest, torch.device("cpu"), {"tensor": _load})
+    assert not registry.ready, "not ready before loading has run"
+    registry.load_all()
+    good, tampered = registry.records
+    assert good.state is ModelState.READY
+    assert good.model["weight"].tolist() == [0, 1, 2, 3]
+    assert tampered.state is ModelState.FAILED
+    assert "does not match the manifest" in tampered.reason
+    assert not registry.ready
