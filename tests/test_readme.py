@@ -1,0 +1,69 @@
+"""The README's curl examples, replayed through the real app: each answers as the README says."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
+    """(method, path, body, expected JSON or None, is an error example) for each curl line."""
+    examples = []
+    section = ""
+    lines = README.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("### "):
+            section = line
+        if line.startswith("curl "):
+            command = line
+            while command.endswith("\\"):
+                index += 1
+                command = command[:-1] + lines[index]
+            words = shlex.split(command.split("  #")[0])
+            method = words[words.index("-X") + 1] if "-X" in words else "GET"
+            url = next(word for word in words if word.startswith("localhost:8000"))
+            body = json.loads(words[words.index("-d") + 1]) if "-d" in words else None
+            expected = None
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if following.startswith("# {"):
+                try:
+                    expected = json.loads(following[2:])
+                except json.JSONDecodeError:
+                    expected = None  # an abridged answer ("...")
+            examples.append(
+                (method, url.removeprefix("localhost:8000"), body, expected, "Errors" in section)
+            )
+        index += 1
+    return examples
+
+
+EXAMPLES = curl_examples()
+
+
+def test_the_readme_shows_every_endpoint(client):
+    shown = {path for _, path, _, _, _ in EXAMPLES}
+    served = {
+        path
+        for path in client.get("/openapi.json").json()["paths"]
+        if path not in {"/docs", "/redoc"}
+    }
+    assert served <= shown, f"endpoints without a curl example: {served - shown}"
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected", "is_error"), EXAMPLES)
+def test_readme_example_answers_as_documented(client, method, path, body, expected, is_error):
+    response = client.request(method, path, json=body)
+    if is_error:
+        assert 400 <= response.status_code < 500
+        assert "detail" in response.json()
+    else:
+        assert response.status_code == 200, response.text
+    if expected is not None:
+        assert response.json() == expected
