@@ -51,13 +51,15 @@ DTYPE = torch.float64  # JSON numbers are doubles: compute in double so inputs s
 @router.post("/convert", summary="Convert boxes between xyxy, xywh and cxcywh")
 def convert(body: ConvertRequest) -> BoxesResponse:
     boxes = _boxes(body.boxes, "boxes", body.in_fmt)
-    return BoxesResponse(boxes=ops.convert_boxes(boxes, body.in_fmt, body.out_fmt).tolist())
+    return BoxesResponse(
+        boxes=_numbers(ops.convert_boxes(boxes, body.in_fmt, body.out_fmt), "boxes")
+    )
 
 
 @router.post("/iou", summary="Pairwise IoU of two sets of xyxy boxes")
 def iou(body: IoURequest) -> IoUResponse:
     result = ops.box_iou(_boxes(body.boxes1, "boxes1"), _boxes(body.boxes2, "boxes2"))
-    return IoUResponse(iou=result.tolist())
+    return IoUResponse(iou=_numbers(result, "iou"))
 
 
 @router.post(
@@ -87,7 +89,9 @@ def anchors(body: AnchorsRequest) -> AnchorsResponse:
         result = ops.multibox_prior_at(
             body.height, body.width, body.sizes, body.ratios, pixels, dtype=DTYPE
         )
-    return AnchorsResponse(total=body.total, per_pixel=body.per_pixel, anchors=result.tolist())
+    return AnchorsResponse(
+        total=body.total, per_pixel=body.per_pixel, anchors=_numbers(result, "anchors")
+    )
 
 
 @router.post(
@@ -103,7 +107,7 @@ def assign(body: AssignRequest) -> AssignResponse:
     return AssignResponse(
         assigned=targets.assigned[0].tolist(),
         labels=targets.classes[0].tolist(),
-        offsets=_finite(targets.offsets[0], "offsets").tolist(),
+        offsets=_numbers(targets.offsets[0], "offsets"),
         mask=targets.mask[0].tolist(),
     )
 
@@ -112,14 +116,14 @@ def assign(body: AssignRequest) -> AssignResponse:
 def encode_offsets(body: EncodeOffsetsRequest) -> OffsetsResponse:
     anchors = _boxes(body.anchors, "anchors", allow_empty=False)
     offsets = ops.encode_offsets(anchors, _boxes(body.boxes, "boxes"))
-    return OffsetsResponse(offsets=_finite(offsets, "offsets").tolist())
+    return OffsetsResponse(offsets=_numbers(offsets, "offsets"))
 
 
 @router.post("/offsets/decode", summary="Boxes from anchors and offsets")
 def decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
     anchors = _boxes(body.anchors, "anchors", allow_empty=False)
     offsets = torch.tensor(body.offsets, dtype=DTYPE).reshape(-1, 4)
-    return BoxesResponse(boxes=_finite(ops.decode_offsets(anchors, offsets), "boxes").tolist())
+    return BoxesResponse(boxes=_numbers(ops.decode_offsets(anchors, offsets), "boxes"))
 
 
 @router.post(
@@ -138,14 +142,14 @@ def detect(body: DetectRequest) -> DetectResponse:
         nms_threshold=body.nms_threshold,
         pos_threshold=body.pos_threshold,
     )
-    return DetectResponse(detections=_finite(detections[0], "detections").tolist())
+    return DetectResponse(detections=_numbers(detections[0], "detections"))
 
 
 @router.post("/roi-pool", summary="RoI max pooling (Fast R-CNN)")
 def roi_pool(body: RoIPoolRequest) -> RoIResponse:
     features, rois = _roi_inputs(body)
     output = ops.roi_pool(features, rois, tuple(body.output_size), body.spatial_scale)
-    return RoIResponse(output=output.tolist())
+    return RoIResponse(output=_numbers(output, "output"))
 
 
 @router.post("/roi-align", summary="RoI align (Mask R-CNN)")
@@ -159,7 +163,7 @@ def roi_align(body: RoIAlignRequest) -> RoIResponse:
         body.sampling_ratio,
         body.aligned,
     )
-    return RoIResponse(output=output.tolist())
+    return RoIResponse(output=_numbers(output, "output"))
 
 
 @router.post(
@@ -191,9 +195,9 @@ def conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
             f"numbers, over the cap of {MAX_OUTPUT_ELEMENTS:,}: use a smaller input or stride",
             "input",
         )
-    output = _finite(ops.conv_transpose2d(batch, kernel, body.stride, body.padding), "output")
+    output = ops.conv_transpose2d(batch, kernel, body.stride, body.padding)
     output = output.reshape(tuple(output.shape)[leading:])
-    return ConvTransposeResponse(output=output.tolist())
+    return ConvTransposeResponse(output=_numbers(output, "output"))
 
 
 def _boxes(
@@ -242,11 +246,12 @@ def _dense(values: list, name: str, max_elements: int) -> Tensor:
         ) from None
 
 
-def _finite(tensor: Tensor, name: str) -> Tensor:
-    """Refuse results that overflowed double precision (JSON has no Infinity)."""
+def _numbers(tensor: Tensor, name: str) -> list:
+    """A float result as nested lists; results that overflowed double precision are refused
+    here, since JSON has no Infinity (finite inputs near 1e308 can still overflow)."""
     if not bool(torch.isfinite(tensor).all()):
         raise InvalidInputError(
             f"{name} overflowed to a non-finite value: the inputs are too large in magnitude",
             name,
         )
-    return tensor
+    return tensor.tolist()

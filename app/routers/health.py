@@ -25,12 +25,13 @@ async def live() -> LiveStatus:
     responses={503: {"model": ReadyStatus, "description": "Some model is loading or failed."}},
 )
 async def ready(registry: RegistryDep) -> JSONResponse:
+    ready = registry.ready
     status = ReadyStatus(
-        status="ready" if registry.ready else "not_ready",
+        status="ready" if ready else "not_ready",
         device=describe_device(registry.device),
         models=_statuses(registry),
     )
-    return JSONResponse(status.model_dump(), status_code=200 if registry.ready else 503)
+    return JSONResponse(status.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/models", summary="The models in the manifest and their state")

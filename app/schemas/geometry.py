@@ -47,6 +47,8 @@ Matrix = list[list[float]]
 Tensor3 = list[list[list[float]]]
 Tensor4 = list[list[list[list[float]]]]
 BoxFormatName = Literal["xyxy", "xywh", "cxcywh"]
+LABEL_LIMIT = 2**31  # class labels and ids fit an int32
+PixelIndex = Annotated[int, Field(ge=0, lt=MAX_MAP_SIDE)]
 
 
 def _nested_list(rank: int) -> Any:
@@ -137,7 +139,7 @@ class NMSRequest(RequestModel):
     iou_threshold: Threshold = Field(
         description="A box is dropped when its IoU with a kept higher-scoring box exceeds this."
     )
-    labels: list[int] | None = Field(
+    labels: list[Annotated[int, Field(ge=-LABEL_LIMIT, lt=LABEL_LIMIT)]] | None = Field(
         default=None,
         max_length=MAX_BOXES,
         description="Optional class per box: boxes only suppress boxes of their own class.",
@@ -169,7 +171,7 @@ class AnchorsRequest(RequestModel):
     ratios: list[Annotated[float, Field(gt=0)]] = Field(
         min_length=1, max_length=MAX_ANCHOR_SHAPES, description="Width/height ratios."
     )
-    pixels: list[Annotated[list[int], Field(min_length=2, max_length=2)]] | None = Field(
+    pixels: list[Annotated[list[PixelIndex], Field(min_length=2, max_length=2)]] | None = Field(
         default=None,
         max_length=MAX_PIXELS,
         description=(
@@ -251,9 +253,10 @@ class AssignRequest(RequestModel):
     @model_validator(mode="after")
     def _check_classes(self) -> AssignRequest:
         for index, row in enumerate(self.ground_truth):
-            if row[0] < 0 or row[0] != int(row[0]):
+            if not 0 <= row[0] < LABEL_LIMIT or row[0] != int(row[0]):
                 raise ValueError(
-                    f"ground_truth[{index}] has class {row[0]:g}: a class is an integer >= 0"
+                    f"ground_truth[{index}] has class {row[0]:g}: a class is an integer in "
+                    f"[0, {LABEL_LIMIT})"
                 )
         return self
 

@@ -97,6 +97,22 @@ def test_nms_bad_inputs(client, change, where, text):
     assert text in error["msg"]
 
 
+def test_nms_labels_must_fit_an_int32(client):
+    body = {"boxes": [[0, 0, 1, 1]], "scores": [0.5], "iou_threshold": 0.5, "labels": [2**63]}
+    (error,) = errors(client.post("/geometry/nms", json=body))
+    assert error["loc"] == ["body", "labels", 0]
+
+
+def test_results_that_overflow_double_precision_are_refused_not_500(client):
+    huge = {"boxes": [[-1e308, 0, 1e308, 1]], "in_fmt": "xyxy", "out_fmt": "cxcywh"}
+    (error,) = errors(client.post("/geometry/convert", json=huge))
+    assert "overflowed" in error["msg"]
+    sizes = {"height": 1, "width": 1, "sizes": [1e308], "ratios": [1e300]}
+    assert "overflowed" in messages(client.post("/geometry/anchors", json=sizes))
+    conv = {"input": [[1e308, 1e308]], "kernel": [[1e308]]}
+    assert "overflowed" in messages(client.post("/geometry/conv-transpose", json=conv))
+
+
 def test_box_count_is_capped(client):
     body = {"boxes": [[0, 0, 1, 1]] * (MAX_BOXES + 1), "in_fmt": "xyxy", "out_fmt": "xywh"}
     assert "at most 50000 items" in messages(client.post("/geometry/convert", json=body))
@@ -132,7 +148,8 @@ def test_anchors_full_listing_is_capped_with_advice(client):
     ("change", "text"),
     [
         ({"pixels": [[561, 0]]}, "pixels[0] = [561, 0] is outside the 561x728 map"),
-        ({"pixels": [[-1, 0]]}, "outside"),
+        ({"pixels": [[-1, 0]]}, "greater than or equal to 0"),
+        ({"pixels": [[0, 10**30]]}, "less than 10000"),
         ({"sizes": [0.5, 0]}, "greater than 0"),
         ({"ratios": []}, "at least 1 item"),
         ({"height": 0}, "greater than or equal to 1"),
@@ -175,6 +192,10 @@ def test_assignment_bad_inputs(client):
     fractional = {"anchors": BOOK_LABEL_ANCHORS, "ground_truth": [[0.5, 0, 0, 1, 1]]}
     assert "ground_truth[0] has class 0.5" in messages(
         client.post("/geometry/assign", json=fractional)
+    )
+    huge = {"anchors": BOOK_LABEL_ANCHORS, "ground_truth": [[1e300, 0, 0, 1, 1]]}
+    assert "a class is an integer in [0, 2147483648)" in messages(
+        client.post("/geometry/assign", json=huge)
     )
     flipped = {"anchors": BOOK_LABEL_ANCHORS, "ground_truth": [[0, 1, 0, 0, 1]]}
     (error,) = errors(client.post("/geometry/assign", json=flipped))
