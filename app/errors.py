@@ -34,6 +34,11 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> JSONRe
             f"No endpoint at {request.method} {request.url.path}: the endpoints are listed "
             f"at /docs and /openapi.json"
         )
+    elif error.status_code == 400 and detail == "There was an error parsing the body":
+        detail = (
+            "The body could not be decoded: send JSON encoded as UTF-8 with "
+            "Content-Type: application/json"
+        )
     elif error.status_code == 405:
         allowed = (error.headers or {}).get("Allow", "")
         detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"

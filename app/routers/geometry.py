@@ -14,6 +14,7 @@ import torch
 from fastapi import APIRouter
 from torch import Tensor
 
+from app.schemas.common import BODY_ERRORS
 from app.schemas.geometry import (
     MAX_KERNEL_ELEMENTS,
     MAX_OUTPUT_ELEMENTS,
@@ -43,7 +44,7 @@ from models import ops
 from models.errors import InvalidInputError
 from models.ops.layers import conv_transpose2d_output_size
 
-router = APIRouter(prefix="/geometry", tags=["geometry"])
+router = APIRouter(prefix="/geometry", tags=["geometry"], responses=BODY_ERRORS)
 
 DTYPE = torch.float64  # JSON numbers are doubles: compute in double so inputs stay exact
 
@@ -121,7 +122,7 @@ def encode_offsets(body: EncodeOffsetsRequest) -> OffsetsResponse:
 
 @router.post("/offsets/decode", summary="Boxes from anchors and offsets")
 def decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
-    anchors = _boxes(body.anchors, "anchors", allow_empty=False)
+    anchors = _boxes(body.anchors, "anchors")
     offsets = torch.tensor(body.offsets, dtype=DTYPE).reshape(-1, 4)
     return BoxesResponse(boxes=_numbers(ops.decode_offsets(anchors, offsets), "boxes"))
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PlainValidator,
     TypeAdapter,
@@ -19,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.schemas.common import RequestModel
+from app.schemas.common import STRICT_JSON, RequestModel
 
 MAX_BOXES = 50_000
 MAX_IOU_PAIRS = 2048 * 2048
@@ -62,10 +61,7 @@ def _nested_list(rank: int) -> Any:
 def _array_of_rank(*ranks: int) -> PlainValidator:
     """Validate a nested list of one of several ranks, picked by its nesting depth, so an
     error names one position (``input[1][0]``) instead of one failure per possible rank."""
-    adapters = {
-        rank: TypeAdapter(_nested_list(rank), config=ConfigDict(allow_inf_nan=False))
-        for rank in ranks
-    }
+    adapters = {rank: TypeAdapter(_nested_list(rank), config=STRICT_JSON) for rank in ranks}
     names = [f"{rank}-D" for rank in ranks]
     wanted = ", ".join(names[:-1]) + " or " + names[-1]
 
@@ -299,7 +295,7 @@ class OffsetsResponse(BaseModel):
 
 
 class DecodeOffsetsRequest(RequestModel):
-    anchors: Boxes = _boxes("xyxy anchors with positive width and height.")
+    anchors: Boxes = _boxes("xyxy anchors.")
     offsets: list[Box] = Field(max_length=MAX_BOXES, description="4 offsets per anchor.")
 
     model_config = {

@@ -158,6 +158,9 @@ def assign_anchors(
     _check_shape(ground_truth, (None, None, 4), "ground_truth")
     batch, num_gt = ground_truth.shape[:2]
     num_anchors = anchors.shape[0]
+    if num_gt == 0:
+        assigned = torch.full((batch, num_anchors), -1, dtype=torch.int64, device=anchors.device)
+        return assigned if batched else assigned.squeeze(0)
     iou = box_iou(anchors, ground_truth.reshape(-1, 4)).reshape(num_anchors, batch, num_gt)
     iou = iou.permute(1, 0, 2).contiguous()
     if valid is not None:
@@ -235,6 +238,8 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
         AnchorTargets: offsets, mask, classes (d2l's three targets) and the assignment.
     """
     _check_shape(labels, (None, None, 5), "labels")
+    if labels.shape[1] == 0:  # no boxes: one padding row keeps the shapes below simple
+        labels = labels.new_full((labels.shape[0], 1, 5), -1.0)
     valid = labels[..., 0] >= 0
     assigned = assign_anchors(anchors, labels[..., 1:], iou_threshold, valid)
     positive = assigned >= 0

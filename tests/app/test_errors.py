@@ -28,6 +28,12 @@ def test_malformed_json_says_where(client):
     assert "not valid JSON" in error["msg"] and "at character" in error["msg"]
 
 
+def test_a_body_that_is_not_utf8_is_a_clear_400(client):
+    response = client.post("/geometry/iou", content=b"\xff\xfe{", headers=JSON)
+    assert response.status_code == 400
+    assert "encoded as UTF-8" in response.json()["detail"]
+
+
 def test_missing_and_non_object_bodies(client):
     missing = client.post("/geometry/iou")
     assert missing.status_code == 422

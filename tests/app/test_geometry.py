@@ -188,6 +188,15 @@ def test_the_books_assignment_fixture(client):
         assert got == pytest.approx(want, abs=0.006)
 
 
+def test_assignment_of_nothing(client):
+    result = client.post("/geometry/assign", json={"anchors": [], "ground_truth": []}).json()
+    assert result == {"assigned": [], "labels": [], "offsets": [], "mask": []}
+    background = client.post(
+        "/geometry/assign", json={"anchors": [[0, 0, 1, 1]], "ground_truth": []}
+    ).json()
+    assert background["assigned"] == [-1] and background["labels"] == [0]
+
+
 def test_assignment_bad_inputs(client):
     fractional = {"anchors": BOOK_LABEL_ANCHORS, "ground_truth": [[0.5, 0, 0, 1, 1]]}
     assert "ground_truth[0] has class 0.5" in messages(

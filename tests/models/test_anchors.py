@@ -81,6 +81,15 @@ def test_the_books_labelling_fixture():
     torch.testing.assert_close(offsets.reshape(-1), torch.tensor(expected), atol=0.006, rtol=0)
 
 
+def test_without_ground_truth_every_anchor_is_background():
+    offsets, mask, classes, assigned = multibox_target(BOOK_ANCHORS, torch.zeros(2, 0, 5))
+    assert classes.tolist() == [[0] * 5] * 2 and assigned.tolist() == [[-1] * 5] * 2
+    assert not offsets.any() and not mask.any()
+    assert assign_anchors(BOOK_ANCHORS, torch.zeros(0, 4)).tolist() == [-1] * 5
+    no_anchors = multibox_target(torch.zeros(0, 4), BOOK_GROUND_TRUTH.unsqueeze(0))
+    assert no_anchors.classes.shape == (1, 0)
+
+
 @given(unit_boxes(1, 25), unit_boxes(1, 6), st.floats(0.0, 1.0))
 def test_assign_matches_the_books_assign_anchor_to_bbox(anchors, ground_truth, threshold):
     ours = assign_anchors(anchors, ground_truth, threshold)

@@ -33,7 +33,10 @@ def test_the_books_transposed_convolution_fixtures():
 
 
 def _c_round(value: float) -> float:
-    return math.copysign(math.floor(abs(value) + 0.5), value)
+    """C's round(): half away from zero. (floor(x + 0.5) would be wrong for the largest double
+    below 0.5, where x + 0.5 rounds up to 1.)"""
+    whole = math.floor(abs(value))
+    return math.copysign(whole + (abs(value) - whole >= 0.5), value)
 
 
 def reference_roi_pool(features, rois, output_size, scale):
