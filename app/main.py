@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 
 from fastapi import FastAPI
 
@@ -29,11 +30,13 @@ DESCRIPTION = (
     "pooling, transposed convolution). Boxes are [x1, y1, x2, y2] unless a format says otherwise."
 )
 
-# Loaders by manifest task; each model issue registers its own.
-LOADERS: dict[str, Loader] = {}
+# Loaders by manifest task (classify, detect, word2vec): each model kind adds its own.
+DEFAULT_LOADERS: Mapping[str, Loader] = MappingProxyType({})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, loaders: Mapping[str, Loader] = DEFAULT_LOADERS
+) -> FastAPI:
     settings = settings or Settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -43,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         device = resolve_device(settings.device)
         logger.info("serving on %s", describe_device(device))
-        registry = ModelRegistry(settings.manifest_path, device, LOADERS)
+        registry = ModelRegistry(settings.manifest_path, device, loaders)
         app.state.registry = registry
         loading = asyncio.create_task(asyncio.to_thread(registry.load_all))
         yield

@@ -3,9 +3,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 import torch
+from fastapi.testclient import TestClient
 
+from app.main import create_app
 from app.serving.registry import ModelRegistry, ModelState
+from app.settings import Settings
+from models.errors import InvalidInputError
+from models.manifest import ManifestError
 
 
 def test_live_and_ready_on_the_committed_manifest(client):
@@ -30,6 +36,29 @@ def test_a_model_that_cannot_load_makes_ready_503_with_the_reason(make_client, w
     assert "no loader for task 'classify'" in model["reason"]
     assert client.get("/models").json()["models"] == [model]
     assert client.get("/health/live").status_code == 200
+
+
+def test_a_bad_device_or_manifest_stops_the_start_with_the_reason(tmp_path: Path):
+    bad_device = TestClient(create_app(Settings(device="tpu")))
+    with pytest.raises(InvalidInputError, match="use auto, cpu, cuda or cuda:N"), bad_device:
+        pass
+    no_manifest = TestClient(create_app(Settings(manifest_path=tmp_path / "absent.json")))
+    with pytest.raises(ManifestError, match="D2L_MANIFEST_PATH"), no_manifest:
+        pass
+
+
+def test_the_app_serves_models_through_the_loaders_it_is_given(tmp_path, write_manifest):
+    path, digest = _checkpoint(tmp_path)
+    manifest = write_manifest(
+        [{"name": "m", "task": "tensor", "file": path.name, "sha256": digest}]
+    )
+    with TestClient(create_app(Settings(manifest_path=manifest), {"tensor": _load})) as client:
+        assert client.app.state.registry.loaded.wait(timeout=60)
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["models"] == [
+            {"name": "m", "task": "tensor", "state": "ready", "reason": None}
+        ]
 
 
 def _checkpoint(tmp_path: Path) -> tuple[Path, str]:
