@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.serving.registry import ModelNotFoundError, ModelState, ModelUnavailableError
 from models.errors import InvalidInputError
+from models.text.word_vectors import UnknownWordError
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(UnknownWordError, _unknown_word)
+    app.add_exception_handler(ModelNotFoundError, _model_not_found)
+    app.add_exception_handler(ModelUnavailableError, _model_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -54,6 +59,20 @@ async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResp
     return JSONResponse(
         {"detail": [{"loc": loc, "msg": str(error), "type": "value_error"}]}, status_code=422
     )
+
+
+async def _unknown_word(request: Request, error: UnknownWordError) -> JSONResponse:
+    return JSONResponse({"detail": str(error), "suggestions": error.suggestions}, status_code=404)
+
+
+async def _model_not_found(request: Request, error: ModelNotFoundError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=404)
+
+
+async def _model_unavailable(request: Request, error: ModelUnavailableError) -> JSONResponse:
+    # A model still loading will be there soon; a failed one needs an operator.
+    headers = {"Retry-After": "5"} if error.state is ModelState.LOADING else None
+    return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

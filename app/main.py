@@ -11,13 +11,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from types import MappingProxyType
 
 from fastapi import FastAPI
 
 from app.body_limit import BodySizeLimitMiddleware
 from app.errors import install_error_handlers
-from app.routers import geometry, health
+from app.routers import geometry, health, words
+from app.serving.loaders import LOADERS
 from app.serving.registry import Loader, ModelRegistry
 from app.settings import Settings
 from models.device import describe_device, resolve_device
@@ -27,15 +27,13 @@ logger = logging.getLogger("app")
 DESCRIPTION = (
     "REST service for the computer-vision and NLP-pretraining models of *Dive into Deep "
     "Learning*: box geometry (IoU, NMS, anchors, offset coding, multibox detection, RoI "
-    "pooling, transposed convolution). Boxes are [x1, y1, x2, y2] unless a format says otherwise."
+    "pooling, transposed convolution) and word2vec similarity queries. Boxes are "
+    "[x1, y1, x2, y2] unless a format says otherwise."
 )
-
-# Loaders by manifest task (classify, detect, word2vec): each model kind adds its own.
-DEFAULT_LOADERS: Mapping[str, Loader] = MappingProxyType({})
 
 
 def create_app(
-    settings: Settings | None = None, loaders: Mapping[str, Loader] = DEFAULT_LOADERS
+    settings: Settings | None = None, loaders: Mapping[str, Loader] = LOADERS
 ) -> FastAPI:
     settings = settings or Settings()
     logging.basicConfig(
@@ -63,6 +61,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(geometry.router)
+    app.include_router(words.router)
     return app
 
 

@@ -27,4 +27,8 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body in bytes; larger ones get 413.",
     )
+    default_word_model: str = Field(
+        default="word2vec-skipgram-ptb",
+        description="The word2vec model of /similar, /similarity, /analogy, /vocabulary.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -7,6 +7,7 @@ whatever else describes it (classes, metrics, the command that trained it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,3 +60,17 @@ def read_manifest(path: Path) -> list[ManifestEntry]:
     if duplicates:
         raise ManifestError(f"manifest {path}: model names must be unique, repeated: {duplicates}")
     return parsed
+
+
+def upsert_entry(path: Path, entry: dict[str, Any]) -> None:
+    """Add ``entry`` to the manifest at ``path``, replacing the entry of the same name."""
+    document = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": []}
+    models = [model for model in document["models"] if model.get("name") != entry["name"]]
+    document["models"] = sorted([*models, entry], key=lambda model: model["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -13,12 +12,25 @@ from typing import Any
 
 import torch
 
-from models.manifest import ManifestEntry, read_manifest
+from models.manifest import ManifestEntry, read_manifest, sha256_of
 
 logger = logging.getLogger(__name__)
 
 # A loader builds a servable model from a verified manifest entry, placed on the device.
 Loader = Callable[[ManifestEntry, torch.device], Any]
+
+
+class ModelNotFoundError(LookupError):
+    def __init__(self, name: str, task: str, available: list[str]) -> None:
+        listed = ", ".join(available) or "none"
+        super().__init__(f"there is no {task} model named {name!r}; {task} models: {listed}")
+
+
+class ModelUnavailableError(RuntimeError):
+    def __init__(self, name: str, state: ModelState, reason: str | None) -> None:
+        why = f": {reason}" if reason else ""
+        super().__init__(f"model {name!r} is {state.value}{why}")
+        self.state = state
 
 
 class ModelState(StrEnum):
@@ -66,6 +78,16 @@ class ModelRegistry:
             raise ValueError(f"{entry.file.name}: SHA-256 {digest} does not match the manifest")
         return loader(entry, self.device)
 
+    def get(self, name: str, task: str) -> Any:
+        """The loaded model ``name`` of ``task``; raises when there is none or it is not ready."""
+        record = self._records.get(name)
+        if record is None or record.entry.task != task:
+            available = sorted(r.entry.name for r in self._records.values() if r.entry.task == task)
+            raise ModelNotFoundError(name, task, available)
+        if record.state is not ModelState.READY:
+            raise ModelUnavailableError(name, record.state, record.reason)
+        return record.model
+
     @property
     def records(self) -> list[ModelRecord]:
         return list(self._records.values())
@@ -76,11 +98,3 @@ class ModelRegistry:
         return self.loaded.is_set() and all(
             record.state is ModelState.READY for record in self._records.values()
         )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

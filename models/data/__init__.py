@@ -1,0 +1,1 @@
+"""Data sets: where to find them (locally first, else d2l's data hub) and how to read them."""

@@ -1,0 +1,1 @@
+"""Text models: vocabulary and word2vec (skip-gram and CBOW with negative sampling)."""

@@ -1,0 +1,1 @@
+"""Training commands: ``python -m models.train <model> [options]``."""

@@ -1,0 +1,225 @@
+"""Train word2vec (skip-gram or CBOW, negative sampling) on the Penn Treebank.
+
+    python -m models.train word2vec --arch skipgram --epochs 5 --embed-size 100 \\
+        --output weights/word2vec-skipgram-ptb.safetensors
+
+Writes the servable vectors (safetensors: vocabulary, input embeddings, arguments, metrics,
+neighbours of probe words) and, next to them, a training checkpoint (``.pt``: model,
+optimizer, epoch, arguments) that ``--resume`` continues from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.data.hub import DATA_HUB, sha1_of
+from models.data.ptb import SPLITS, read_ptb
+from models.device import describe_device, resolve_device
+from models.manifest import sha256_of, upsert_entry
+from models.text.sampling import build_corpus, context_windows, noise_weights, subsample
+from models.text.vocab import Vocab
+from models.text.word2vec import ARCHS, Word2Vec, make_examples, masked_bce_loss
+from models.text.word_vectors import WordVectors, save_word_vectors
+
+PROBES = ("chip", "intel", "monday", "january", "buy", "stock", "president", "bank")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train word2vec with negative sampling on the Penn Treebank.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--arch", choices=ARCHS, default="skipgram")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="ptb.zip or a folder with ptb.<split>.txt (default: $D2L_DATA_DIR/ptb/ptb.zip, "
+        "the download cache, then d2l's data hub)",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="train")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--embed-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=0.002, help="Adam learning rate")
+    parser.add_argument("--max-window", type=int, default=5, help="largest context window")
+    parser.add_argument("--num-noise", type=int, default=5, help="noise words per true pair")
+    parser.add_argument("--min-freq", type=int, default=10, help="rarer words become <unk>")
+    parser.add_argument("--subsample", type=float, default=1e-4, help="t of the subsampling")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the servable vectors (default: runs/word2vec-<arch>-ptb.safetensors)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="training checkpoint written each epoch (default: runs/<output name>.pt)",
+    )
+    parser.add_argument("--resume", type=Path, default=None, help="a training checkpoint (.pt)")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="also list the vectors in this manifest (e.g. weights/manifest.json)",
+    )
+    parser.add_argument("--name", default=None, help="model name in the manifest")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    output = args.output or Path("runs") / f"word2vec-{args.arch}-ptb.safetensors"
+    checkpoint_path = args.checkpoint or Path("runs") / f"{output.stem}.pt"
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = resolve_device(args.device)
+
+    sentences = read_ptb(args.split, args.data)
+    vocab = Vocab(sentences, args.min_freq)
+    corpus = build_corpus(sentences, vocab)
+    probabilities = noise_weights(corpus.counts)
+    model = Word2Vec(len(vocab), args.embed_size).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    history: list[dict[str, float]] = []
+    if args.resume is not None:
+        state = torch.load(args.resume, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+        rng = np.random.default_rng([args.seed, len(history)])
+    print(
+        f"word2vec {args.arch}: {len(corpus):,} tokens, vocabulary {len(vocab):,}, "
+        f"on {describe_device(device)}"
+    )
+
+    for epoch in range(len(history), args.epochs):
+        started = time.perf_counter()
+        windows = context_windows(subsample(corpus, args.subsample, rng), args.max_window, rng)
+        examples = make_examples(args.arch, windows, args.num_noise, probabilities, rng)
+        if device.type != "cpu":
+            examples = examples.to(device)  # one copy per epoch, not one per batch
+        order = torch.randperm(len(examples), device=examples.inputs.device)
+        total_loss, seen = 0.0, 0
+        batches = tqdm(
+            range(0, len(examples), args.batch_size),
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            disable=args.no_progress,
+            unit="batch",
+        )
+        for start in batches:
+            batch = examples.batch(order[start : start + args.batch_size]).to(device)
+            logits = model(batch.inputs, batch.input_mask, batch.targets)
+            loss = masked_bce_loss(logits, batch.labels, batch.mask)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(batch)
+            seen += len(batch)
+            if start // args.batch_size % 50 == 0:
+                rate = seen / (time.perf_counter() - started)
+                batches.set_postfix(loss=f"{total_loss / seen:.3f}", tokens_per_s=f"{rate:,.0f}")
+        seconds = time.perf_counter() - started
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": round(total_loss / seen, 4),
+                "tokens": seen,
+                "seconds": round(seconds, 2),
+                "tokens_per_second": round(seen / seconds),
+            }
+        )
+        print(f"epoch {epoch + 1}: loss {total_loss / seen:.3f}, {seen / seconds:,.0f} tokens/s")
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "args": _plain(vars(args)),
+            },
+            checkpoint_path,
+        )
+
+    vectors = WordVectors(
+        model.input_embedding.weight.detach().cpu(), vocab.idx_to_token, torch.device("cpu")
+    )
+    probes = {
+        word: [[neighbour, round(score, 3)] for neighbour, score in vectors.similar(word, 5)]
+        for word in PROBES
+        if word in vocab
+    }
+    metrics = {
+        "final_loss": history[-1]["loss"],
+        "training_seconds": round(sum(epoch["seconds"] for epoch in history), 1),
+        "tokens_per_second": round(
+            sum(epoch["tokens"] for epoch in history) / sum(epoch["seconds"] for epoch in history)
+        ),
+        "epochs": history,
+    }
+    info = {
+        "arch": args.arch,
+        "args": _plain(vars(args)),
+        "command": command_line(args, output),
+        "data": _data_source(args),
+        "device": describe_device(device),
+        "metrics": metrics,
+        "probes": probes,
+    }
+    save_word_vectors(output, model.input_embedding.weight, vocab.idx_to_token, info)
+    if args.manifest is not None:
+        name = args.name or output.stem
+        upsert_entry(
+            args.manifest,
+            {
+                "name": name,
+                "task": "word2vec",
+                "file": os.path.relpath(output, args.manifest.parent),
+                "sha256": sha256_of(output),
+                "vocab_size": len(vocab),
+                "embed_size": args.embed_size,
+                **info,
+            },
+        )
+        print(f"listed {name} in {args.manifest}")
+    for word, neighbours in probes.items():
+        print(f"{word:>10}: " + ", ".join(f"{n} {s:.3f}" for n, s in neighbours))
+    print(f"wrote {output} and {checkpoint_path}")
+    return info
+
+
+def command_line(args: argparse.Namespace, output: Path) -> str:
+    """The command that reproduces this run, every option spelled out."""
+    words = ["python", "-m", "models.train", "word2vec"]
+    for name, value in vars(args).items():
+        if name in {"data", "resume", "no_progress", "output", "checkpoint"} or value is None:
+            continue
+        words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join([*words, "--output", str(output)])
+
+
+def _data_source(args: argparse.Namespace) -> dict[str, str]:
+    archive = DATA_HUB["ptb"]
+    if args.data is not None and args.data.is_dir():
+        text = next(args.data.glob(f"**/ptb.{args.split}.txt"))
+        return {"file": text.name, "sha1": sha1_of(text)}
+    return {"file": f"{archive.file}:ptb/ptb.{args.split}.txt", "sha1": archive.sha1}
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as JSON-able values (checkpoints must load with weights_only=True)."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
