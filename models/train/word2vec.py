@@ -138,7 +138,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 "epoch": epoch + 1,
                 "loss": round(total_loss / seen, 4),
                 "tokens": seen,
-                "seconds": round(seconds, 2),
+                "seconds": round(seconds, 3),
                 "tokens_per_second": round(seen / seconds),
             }
         )
@@ -163,12 +163,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         for word in PROBES
         if word in vocab
     }
+    seconds = sum(epoch["seconds"] for epoch in history)
     metrics = {
         "final_loss": history[-1]["loss"],
-        "training_seconds": round(sum(epoch["seconds"] for epoch in history), 1),
-        "tokens_per_second": round(
-            sum(epoch["tokens"] for epoch in history) / sum(epoch["seconds"] for epoch in history)
-        ),
+        "training_seconds": round(seconds, 1),
+        "tokens_per_second": round(sum(epoch["tokens"] for epoch in history) / max(seconds, 1e-9)),
         "epochs": history,
     }
     info = {

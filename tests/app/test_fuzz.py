@@ -3,7 +3,9 @@ may answer 500, and every status code and body must be the documented ones."""
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -12,10 +14,35 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
+APP = create_app()
+
+
+class StartedApp:
+    """APP with its lifespan run once, by the fixture below: schemathesis opens a client per
+    request, and each would otherwise start (and load the models) anew."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await APP(scope, receive, send)
+            return
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def started():
+    with TestClient(APP):
+        assert APP.state.registry.loaded.wait(timeout=60)
+        assert APP.state.registry.ready
+        yield
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", StartedApp())
 
 
 @schema.parametrize()
