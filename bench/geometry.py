@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import socket
-import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import torch
 
+from bench.server import ROOT, machine, median_ms, running_server
 from models import ops
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -43,50 +34,6 @@ def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
     corner = torch.rand(count, 2, generator=generator, dtype=torch.float64) * 900
     size = 10 + torch.rand(count, 2, generator=generator, dtype=torch.float64) * 90
     return torch.cat((corner, corner + size), dim=1)
-
-
-def median_ms(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm-up: first calls allocate and load kernels
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "D2L_LOG_LEVEL": "warning"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not become ready within 60 s")
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -108,44 +55,33 @@ def main(args: argparse.Namespace) -> dict:
     body = {"boxes1": first.tolist(), "boxes2": second.tolist()}
     cases.append(("iou 2,000 x 2,000", "/geometry/iou", body, lambda: ops.box_iou(first, second)))
 
-    port = free_port()
-    server = start_server(port)
     rows = []
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            for name, path, payload, op in cases:
-                encoded = json.dumps(payload).encode()
+    with running_server() as base_url, httpx.Client(base_url=base_url, timeout=120) as client:
+        for name, path, payload, op in cases:
+            encoded = json.dumps(payload).encode()
 
-                def round_trip(path=path, encoded=encoded):
-                    response = client.post(
-                        path, content=encoded, headers={"content-type": "application/json"}
-                    )
-                    response.raise_for_status()
-                    return response.json()
-
-                op_ms = median_ms(op, args.repeats)
-                http_ms = median_ms(round_trip, args.repeats)
-                rows.append(
-                    {
-                        "case": name,
-                        "op_ms": round(op_ms, 3),
-                        "http_ms": round(http_ms, 2),
-                        "http_over_op": round(http_ms / op_ms, 1),
-                        "request_bytes": len(encoded),
-                    }
+            def round_trip(path=path, encoded=encoded):
+                response = client.post(
+                    path, content=encoded, headers={"content-type": "application/json"}
                 )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+                response.raise_for_status()
+                return response.json()
+
+            op_ms = median_ms(op, args.repeats)
+            http_ms = median_ms(round_trip, args.repeats)
+            rows.append(
+                {
+                    "case": name,
+                    "op_ms": round(op_ms, 3),
+                    "http_ms": round(http_ms, 2),
+                    "http_over_op": round(http_ms / op_ms, 1),
+                    "request_bytes": len(encoded),
+                }
+            )
 
     result = {
         "benchmark": "geometry",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-        },
+        "machine": machine(),
         "repeats": args.repeats,
         "rows": rows,
     }

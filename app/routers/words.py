@@ -2,7 +2,8 @@
 
 Each picks a word2vec model (``model``, default ``D2L_DEFAULT_WORD_MODEL``) from the registry;
 the vectors are unit-normalised on the model's device at load, so a query is a matrix-vector
-product and a top-k.
+product and a top-k: tens of microseconds. That is less than a hop to the thread pool costs, so
+these endpoints run on the event loop (and concurrent BLAS calls from pool threads contend).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class WordModel:
     vectors: WordVectors
 
 
-def get_word_model(
+async def get_word_model(
     registry: RegistryDep,
     settings: SettingsDep,
     model: Annotated[
@@ -69,7 +70,7 @@ K = Annotated[int, Query(ge=1, le=MAX_NEIGHBORS, description="How many neighbour
 
 
 @router.get("/similar", summary="The words closest to a word (cosine similarity)")
-def similar(word: Word, model: WordModelDep, k: K = 10) -> SimilarWords:
+async def similar(word: Word, model: WordModelDep, k: K = 10) -> SimilarWords:
     vectors = model.vectors
     found = vectors.tokens[vectors.lookup(word)]
     return SimilarWords(
@@ -78,7 +79,7 @@ def similar(word: Word, model: WordModelDep, k: K = 10) -> SimilarWords:
 
 
 @router.get("/similarity", summary="Cosine similarity of two words")
-def similarity(a: Word, b: Word, model: WordModelDep) -> WordSimilarity:
+async def similarity(a: Word, b: Word, model: WordModelDep) -> WordSimilarity:
     vectors = model.vectors
     first, second = vectors.tokens[vectors.lookup(a)], vectors.tokens[vectors.lookup(b)]
     return WordSimilarity(
@@ -92,7 +93,7 @@ def similarity(a: Word, b: Word, model: WordModelDep) -> WordSimilarity:
     description="The words closest to b - a + c, the three inputs excluded: "
     "a=man, b=king, c=woman asks for the word that is to woman what king is to man.",
 )
-def analogy(a: Word, b: Word, c: Word, model: WordModelDep, k: K = 5) -> Analogy:
+async def analogy(a: Word, b: Word, c: Word, model: WordModelDep, k: K = 5) -> Analogy:
     vectors = model.vectors
     a, b, c = (vectors.tokens[vectors.lookup(word)] for word in (a, b, c))
     return Analogy(
@@ -101,7 +102,7 @@ def analogy(a: Word, b: Word, c: Word, model: WordModelDep, k: K = 5) -> Analogy
 
 
 @router.get("/vocabulary", summary="Vocabulary words by prefix, for autocomplete")
-def vocabulary(
+async def vocabulary(
     model: WordModelDep,
     prefix: Annotated[str, Query(max_length=100)] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_COMPLETIONS)] = 20,

@@ -73,8 +73,11 @@ class WordVectors:
             raise ValueError(f"the vocabulary must start with {UNK}")
         self.tokens = tokens
         self.index = {token: i for i, token in enumerate(tokens)}
-        self.unit = F.normalize(embedding.float(), dim=1).to(device)
+        self.unit = F.normalize(embedding.float(), dim=1).contiguous().to(device)
         self.device = device
+        # On the CPU, NumPy's matrix-vector product is about twice as fast as torch's for this
+        # shape (17 vs 40 us for 6,719 x 100 here); both views share the same memory.
+        self._unit_numpy = self.unit.numpy() if device.type == "cpu" else None
         # Sorted spellings for prefix search; their vocabulary index gives frequency order.
         self._sorted = sorted((token, i) for i, token in enumerate(tokens) if i != 0)
         self._sorted_tokens = [token for token, _ in self._sorted]
@@ -101,7 +104,7 @@ class WordVectors:
     def similar(self, word: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` words closest to ``word`` by cosine, itself and ``<unk>`` excluded."""
         index = self.lookup(word)
-        return self._top(self.unit @ self.unit[index], k, exclude=[index])
+        return self._top(self._scores(self.unit[index]), k, exclude={index})
 
     def similarity(self, first: str, second: str) -> float:
         return float(self.unit[self.lookup(first)] @ self.unit[self.lookup(second)])
@@ -110,7 +113,7 @@ class WordVectors:
         """3CosAdd: the words closest to ``b - a + c`` (a is to b as c is to ?), inputs excluded."""
         ia, ib, ic = self.lookup(a), self.lookup(b), self.lookup(c)
         target = F.normalize(self.unit[ib] - self.unit[ia] + self.unit[ic], dim=0)
-        return self._top(self.unit @ target, k, exclude=[ia, ib, ic])
+        return self._top(self._scores(target), k, exclude={ia, ib, ic})
 
     def complete(self, prefix: str, limit: int) -> list[str]:
         """Vocabulary words starting with ``prefix`` (case-insensitive), most frequent first."""
@@ -120,14 +123,18 @@ class WordVectors:
         matches = sorted(self._sorted[low:high], key=lambda pair: pair[1])
         return [token for token, _ in matches[:limit]]
 
-    def _top(self, scores: Tensor, k: int, exclude: list[int]) -> list[tuple[str, float]]:
-        available = len(self.tokens) - 1 - len(set(exclude))
-        if not k >= 1:
+    def _scores(self, vector: Tensor) -> Tensor:
+        """Cosine similarity of every word with the unit ``vector`` (Tensor[V])."""
+        if self._unit_numpy is not None:
+            return torch.from_numpy(self._unit_numpy @ vector.numpy())
+        return torch.mv(self.unit, vector)
+
+    def _top(self, scores: Tensor, k: int, exclude: set[int]) -> list[tuple[str, float]]:
+        """The best ``k`` words, ``<unk>`` and ``exclude`` left out: take a few more than k
+        and filter, cheaper than masking the scores first."""
+        if k < 1:
             raise InvalidInputError(f"k must be >= 1, got {k}", "k")
-        scores = scores.clone()
-        scores[[0, *exclude]] = float("-inf")
-        values, indices = scores.topk(min(k, available))
-        return [
-            (self.tokens[i], float(v))
-            for i, v in zip(indices.tolist(), values.tolist(), strict=True)
-        ]
+        skip = exclude | {0}
+        values, indices = scores.topk(min(k + len(skip), len(self.tokens)))
+        pairs = zip(indices.tolist(), values.tolist(), strict=True)
+        return [(self.tokens[i], score) for i, score in pairs if i not in skip][:k]
