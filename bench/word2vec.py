@@ -202,17 +202,25 @@ def report(result: dict) -> None:
     print("in-process /similar (k=10), same vectors:")
     for name in ("ours", "gensim"):
         q = queries[name]
-        print(f"  {name:<7}{q['queries_per_second']:>9,} q/s  mean {q['mean_us']:>7.1f} us  "
-              f"p50 {q['p50_us']:>7.1f} us  p99 {q['p99_us']:>7.1f} us")  # fmt: skip
-    print(f"  ours / gensim: {queries['ours_over_gensim']}x; same top-10 on "
-          f"{queries['same_top10_of_200']} of 200 words")  # fmt: skip
+        print(
+            f"  {name:<7}{q['queries_per_second']:>9,} q/s  mean {q['mean_us']:>7.1f} us  "
+            f"p50 {q['p50_us']:>7.1f} us  p99 {q['p99_us']:>7.1f} us"
+        )
+    print(
+        f"  ours / gensim: {queries['ours_over_gensim']}x; "
+        f"same top-10 on {queries['same_top10_of_200']} of 200 words"
+    )
     for row in result["http"]:
-        print(f"HTTP GET /similar, {row['concurrency']:>2} client(s): {row['requests_per_second']:,} "
-              f"req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")  # fmt: skip
+        print(
+            f"HTTP GET /similar, {row['concurrency']:>2} client(s): "
+            f"{row['requests_per_second']:,} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
+        )
     for arch, figures in result.get("training", {}).items():
-        print(f"training {arch}: ours {figures['ours']['wall_seconds']} s "
-              f"({figures['ours']['tokens_per_second']:,} tokens/s), gensim "
-              f"{figures['gensim']['wall_seconds']} s")  # fmt: skip
+        ours, gensim = figures["ours"], figures["gensim"]
+        print(
+            f"training {arch}: ours {ours['wall_seconds']} s ({ours['tokens_per_second']:,} "
+            f"tokens/s), gensim {gensim['wall_seconds']} s"
+        )
     for arch, probes in result.get("neighbours", {}).items():
         print(f"neighbours ({arch}):")
         for word, pair in probes.items():
