@@ -28,8 +28,11 @@ class ModelNotFoundError(LookupError):
 
 class ModelUnavailableError(RuntimeError):
     def __init__(self, name: str, state: ModelState, reason: str | None) -> None:
-        why = f": {reason}" if reason else ""
-        super().__init__(f"model {name!r} is {state.value}{why}")
+        if state is ModelState.LOADING:
+            message = f"model {name!r} is still loading: retry in a few seconds"
+        else:
+            message = f"model {name!r} failed to load ({reason}); the other models still serve"
+        super().__init__(message)
         self.state = state
 
 

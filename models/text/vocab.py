@@ -26,17 +26,6 @@ class Vocab:
         self.token_to_idx: dict[str, int] = {token: i for i, token in enumerate(self.idx_to_token)}
         self.counts = counts
 
-    @classmethod
-    def from_tokens(cls, tokens: Sequence[str]) -> Vocab:
-        """Rebuild a vocabulary saved as its token list (``idx_to_token``)."""
-        if not tokens or tokens[0] != UNK:
-            raise ValueError(f"a saved vocabulary starts with {UNK}")
-        vocab = cls.__new__(cls)
-        vocab.idx_to_token = list(tokens)
-        vocab.token_to_idx = {token: i for i, token in enumerate(tokens)}
-        vocab.counts = Counter()
-        return vocab
-
     def __len__(self) -> int:
         return len(self.idx_to_token)
 

@@ -104,7 +104,7 @@ def test_a_model_that_failed_to_load_answers_503_and_the_others_serve(make_clien
     client = make_client(manifest_path=manifest)
     broken = client.get("/similar", params={"word": "chip", "model": "broken"})
     assert broken.status_code == 503
-    assert "model 'broken' is failed" in broken.json()["detail"]
+    assert "model 'broken' failed to load" in broken.json()["detail"]
     assert "does not match the manifest" in broken.json()["detail"]
     assert client.get("/similar", params={"word": "chip"}).status_code == 200
     assert client.get("/health/ready").status_code == 503
