@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.imaging import ImageError
 from app.serving.registry import ModelNotFoundError, ModelState, ModelUnavailableError
 from models.errors import InvalidInputError
 from models.text.word_vectors import UnknownWordError
@@ -27,6 +28,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InvalidInputError, _invalid_input)
     app.add_exception_handler(UnknownWordError, _unknown_word)
+    app.add_exception_handler(ImageError, _bad_image)
     app.add_exception_handler(ModelNotFoundError, _model_not_found)
     app.add_exception_handler(ModelUnavailableError, _model_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -59,6 +61,10 @@ async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResp
     return JSONResponse(
         {"detail": [{"loc": loc, "msg": str(error), "type": "value_error"}]}, status_code=422
     )
+
+
+async def _bad_image(request: Request, error: ImageError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
 
 async def _unknown_word(request: Request, error: UnknownWordError) -> JSONResponse:

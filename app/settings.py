@@ -31,4 +31,13 @@ class Settings(BaseSettings):
         default="word2vec-skipgram-ptb",
         description="The word2vec model of /similar, /similarity, /analogy, /vocabulary.",
     )
+    default_detect_model: str = Field(
+        default="tinyssd-logo", description="The detection model of /detect."
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        gt=0,
+        description="Larger images are refused (413) before they are decoded.",
+    )
+    max_batch_images: int = Field(default=32, gt=0, description="Images per /detect/batch.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

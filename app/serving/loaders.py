@@ -11,6 +11,7 @@ import torch
 from app.serving.registry import Loader
 from models.manifest import ManifestEntry
 from models.text.word_vectors import WordVectors
+from models.vision.detector import Detector
 
 
 def load_word2vec(entry: ManifestEntry, device: torch.device) -> WordVectors:
@@ -19,4 +20,13 @@ def load_word2vec(entry: ManifestEntry, device: torch.device) -> WordVectors:
     return vectors
 
 
-LOADERS: Mapping[str, Loader] = MappingProxyType({"word2vec": load_word2vec})
+def load_detector(entry: ManifestEntry, device: torch.device) -> Detector:
+    detector = Detector.load(entry.file, device)
+    size = detector.input_size
+    detector.predict(torch.rand(2, 3, size, size))  # warm-up: a real batch on the device
+    return detector
+
+
+LOADERS: Mapping[str, Loader] = MappingProxyType(
+    {"word2vec": load_word2vec, "detect": load_detector}
+)

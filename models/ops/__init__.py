@@ -2,10 +2,12 @@
 
 from models.ops.anchors import (
     AnchorTargets,
+    Detections,
     assign_anchors,
     decode_offsets,
     encode_offsets,
     multibox_detection,
+    multibox_nms,
     multibox_prior,
     multibox_prior_at,
     multibox_target,
@@ -15,6 +17,7 @@ from models.ops.layers import conv_transpose2d, roi_align, roi_pool
 
 __all__ = [
     "AnchorTargets",
+    "Detections",
     "BOX_FORMATS",
     "assign_anchors",
     "box_iou",
@@ -24,6 +27,7 @@ __all__ = [
     "decode_offsets",
     "encode_offsets",
     "multibox_detection",
+    "multibox_nms",
     "multibox_prior",
     "multibox_prior_at",
     "multibox_target",

@@ -314,6 +314,54 @@ def multibox_detection(
     return torch.cat((class_id.unsqueeze(-1).to(boxes.dtype), conf.unsqueeze(-1), boxes), dim=-1)
 
 
+class Detections(NamedTuple):
+    """One image's detections, by decreasing score."""
+
+    boxes: Tensor  # [K, 4] xyxy, in the anchors' (normalised) coordinates
+    scores: Tensor  # [K]
+    labels: Tensor  # [K] int64 class ids from 0 (background excluded)
+
+
+def multibox_nms(
+    cls_probs: Tensor,
+    offset_preds: Tensor,
+    anchors: Tensor,
+    score_threshold: float = 0.5,
+    iou_threshold: float = 0.5,
+    max_detections: int = 100,
+) -> list[Detections]:
+    """Decode the offsets and suppress per class with torchvision's batched NMS, for a whole
+    batch in one call: the serving counterpart of :func:`multibox_detection` (which is the
+    book's class-agnostic version).
+
+    Args:
+        cls_probs (Tensor[B, A, C + 1]): class probabilities, background first.
+        offset_preds (Tensor[B, A, 4] or Tensor[B, A * 4]): predicted offsets.
+        anchors (Tensor[A, 4]): xyxy anchors.
+        score_threshold (float): a class score must exceed this, in [0, 1].
+        iou_threshold (float): NMS threshold within a class, in [0, 1].
+        max_detections (int): at most this many per image.
+
+    Returns:
+        list[Detections]: one per image.
+    """
+    _check_unit_interval(score_threshold, "score_threshold")
+    batch, num_anchors, width = cls_probs.shape
+    boxes = decode_offsets(anchors.unsqueeze(0), offset_preds.reshape(batch, num_anchors, 4))
+    scores = cls_probs[..., 1:]
+    image, anchor, label = (scores > score_threshold).nonzero(as_tuple=True)
+    candidate_scores = scores[image, anchor, label]
+    # One NMS group per (image, class): images and classes never suppress each other.
+    keep = nms(boxes[image, anchor], candidate_scores, iou_threshold, image * (width - 1) + label)
+    results = []
+    for index in range(batch):
+        mine = keep[image[keep] == index][:max_detections]
+        results.append(
+            Detections(boxes[image[mine], anchor[mine]], candidate_scores[mine], label[mine])
+        )
+    return results
+
+
 def _check_unit_interval(value: float, name: str) -> None:
     if not 0.0 <= value <= 1.0:
         raise InvalidInputError(f"{name} must be in [0, 1], got {value}", name)

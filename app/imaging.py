@@ -1,0 +1,88 @@
+"""Uploaded bytes to an RGB image, safely: size checked before decoding, EXIF orientation
+applied, any mode converted, and big JPEGs decoded at reduced size when the model needs less.
+
+Runs in a worker thread (decoding is CPU work); errors are :class:`ImageError` with the HTTP
+status and a message that says what to send instead.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"}  # MPO: multi-picture JPEG from cameras
+ACCEPTED = "JPEG, PNG, WebP, BMP or GIF"
+# EXIF orientations that rotate by 90 or 270 degrees, swapping width and height.
+SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+class ImageError(ValueError):
+    def __init__(self, message: str, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """``image`` is RGB, upright, possibly reduced; ``width`` x ``height`` is the size of the
+    upload as a viewer shows it (after EXIF orientation), the frame boxes are reported in."""
+
+    image: Image.Image
+    width: int
+    height: int
+
+
+def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> DecodedImage:
+    """Decode an upload.
+
+    Args:
+        data: the file's bytes.
+        max_pixels: refuse larger images before decoding a single pixel (decompression bombs).
+        min_side: when given, JPEGs may be decoded at a reduced scale (1/2, 1/4, 1/8) as long
+            as both sides stay at least this large: much faster for photos.
+    """
+    if not data:
+        raise ImageError(f"the file is empty: send an image ({ACCEPTED})")
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
+    except UnidentifiedImageError:
+        raise ImageError(f"the file is not an image that can be read: send {ACCEPTED}") from None
+    except (OSError, ValueError) as error:
+        raise ImageError(f"the image header could not be read ({error}): send {ACCEPTED}") from None
+    if image.format not in FORMATS:
+        raise ImageError(f"{image.format} images are not accepted: send {ACCEPTED}", 415)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"the image has {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}: send a smaller image (the limit is D2L_MAX_IMAGE_PIXELS)",
+            413,
+        )
+    orientation = image.getexif().get(0x0112, 1)
+    if orientation in SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    try:
+        if min_side is not None and image.format in {"JPEG", "MPO"}:
+            image.draft("RGB", (min_side, min_side))
+        image.seek(0)  # the first frame of an animation
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(
+            f"the image could not be decoded ({error}): it may be truncated or corrupt"
+        ) from None
+    return DecodedImage(to_rgb(image), width, height)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB from any mode; transparent pixels become white rather than whatever colour they
+    happen to store."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,165 @@
+"""``POST /detect`` and ``POST /detect/batch``: objects in uploaded images.
+
+Decoding and the forward pass run in worker threads; a batch upload is one forward pass.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Annotated
+
+import torch
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from torchvision.transforms.v2 import functional as TF
+from torchvision.utils import draw_bounding_boxes
+
+from app.deps import RegistryDep, SettingsDep
+from app.imaging import DecodedImage, ImageError, decode_image
+from app.schemas.common import BODY_ERRORS, ErrorMessage
+from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
+from models.vision.detector import Detection, Detector
+
+TASK = "detect"
+
+router = APIRouter(
+    tags=["detection"],
+    responses={
+        **BODY_ERRORS,
+        404: {"model": ErrorMessage, "description": "No detection model of that name."},
+        413: {"model": ErrorMessage, "description": "Body or image over the size limits."},
+        415: {"model": ErrorMessage, "description": "Not an accepted image format."},
+        503: {"model": ErrorMessage, "description": "The model is loading or failed to load."},
+    },
+)
+
+
+@dataclass(frozen=True)
+class DetectModel:
+    name: str
+    detector: Detector
+
+
+async def get_detect_model(
+    registry: RegistryDep,
+    settings: SettingsDep,
+    model: Annotated[str | None, Query(description="A detection model from /models.")] = None,
+) -> DetectModel:
+    name = model or settings.default_detect_model
+    return DetectModel(name, registry.get(name, TASK))
+
+
+DetectModelDep = Annotated[DetectModel, Depends(get_detect_model)]
+ScoreThreshold = Annotated[float, Query(ge=0, le=1, description="Minimum class score.")]
+IoUThreshold = Annotated[float, Query(ge=0, le=1, description="NMS IoU threshold, per class.")]
+MaxDetections = Annotated[int, Query(ge=1, le=1000, description="At most this many boxes.")]
+IMAGE_FILE = File(description="An image: JPEG, PNG, WebP, BMP or GIF (first frame).")
+
+
+@router.post(
+    "/detect",
+    summary="Detect objects in an image",
+    description="Boxes in the uploaded image's pixels, by decreasing score. With "
+    "`render=true` the answer is the image as PNG with the boxes drawn.",
+    response_model=DetectionResult,
+    responses={200: {"content": {"image/png": {}}, "description": "JSON, or PNG with render=true"}},
+)
+async def detect(
+    file: Annotated[UploadFile, IMAGE_FILE],
+    model: DetectModelDep,
+    settings: SettingsDep,
+    score_threshold: ScoreThreshold = 0.5,
+    iou_threshold: IoUThreshold = 0.5,
+    max_detections: MaxDetections = 100,
+    render: Annotated[bool, Query(description="Answer with the annotated image (PNG).")] = False,
+):
+    # Rendering draws on the full-size image; otherwise a JPEG may be decoded at reduced size.
+    min_side = None if render else model.detector.input_size
+    decoded = await _decode(file, settings.max_image_pixels, min_side)
+    (found,) = await run_in_threadpool(
+        _run, model.detector, [decoded], score_threshold, iou_threshold, max_detections
+    )
+    if render:
+        png = await run_in_threadpool(render_png, decoded, found)
+        return Response(png, media_type="image/png")
+    return _result(model.name, decoded, found)
+
+
+@router.post(
+    "/detect/batch",
+    summary="Detect objects in several images at once",
+    description="Send several `file` parts; one forward pass for all of them.",
+)
+async def detect_batch(
+    file: Annotated[list[UploadFile], IMAGE_FILE],
+    model: DetectModelDep,
+    settings: SettingsDep,
+    score_threshold: ScoreThreshold = 0.5,
+    iou_threshold: IoUThreshold = 0.5,
+    max_detections: MaxDetections = 100,
+) -> BatchDetectionResult:
+    if len(file) > settings.max_batch_images:
+        raise ImageError(
+            f"{len(file)} images in one batch, over the limit of {settings.max_batch_images}: "
+            f"split them (the limit is D2L_MAX_BATCH_IMAGES)",
+            413,
+        )
+    size = model.detector.input_size
+    decoded = [await _decode(upload, settings.max_image_pixels, size) for upload in file]
+    found = await run_in_threadpool(
+        _run, model.detector, decoded, score_threshold, iou_threshold, max_detections
+    )
+    return BatchDetectionResult(
+        results=[_result(model.name, d, f) for d, f in zip(decoded, found, strict=True)]
+    )
+
+
+async def _decode(upload: UploadFile, max_pixels: int, min_side: int | None) -> DecodedImage:
+    data = await upload.read()
+    try:
+        return await run_in_threadpool(decode_image, data, max_pixels, min_side)
+    except ImageError as error:
+        raise ImageError(f"{upload.filename or 'file'}: {error}", error.status_code) from None
+
+
+def _run(
+    detector: Detector, images: list[DecodedImage], score: float, iou: float, most: int
+) -> list[list[Detection]]:
+    return detector.detect(
+        [d.image for d in images],
+        [(d.width, d.height) for d in images],
+        score_threshold=score,
+        iou_threshold=iou,
+        max_detections=most,
+    )
+
+
+def _result(name: str, decoded: DecodedImage, found: list[Detection]) -> DetectionResult:
+    return DetectionResult(
+        model=name,
+        image=ImageSize(width=decoded.width, height=decoded.height),
+        detections=[
+            DetectedObject(box=d.box, score=d.score, label=d.label, class_id=d.class_id)
+            for d in found
+        ],
+    )
+
+
+def render_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
+    """The image with each box, label and score drawn (torchvision's draw_bounding_boxes)."""
+    pixels = TF.pil_to_tensor(decoded.image)
+    if found:
+        boxes = torch.tensor([d.box for d in found])
+        width = max(2, round(max(decoded.width, decoded.height) / 200))
+        pixels = draw_bounding_boxes(
+            pixels,
+            boxes,
+            labels=[f"{d.label} {d.score:.2f}" for d in found],
+            colors="red",
+            width=width,
+        )
+    buffer = io.BytesIO()
+    TF.to_pil_image(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,90 @@
+"""Detection data in d2l's CSV layout: ``label.csv`` with ``img_name,label,xmin,ymin,xmax,ymax``
+(pixel corners, label ids from 0), the images beside it or in ``images/``.
+
+Images of any size are resized to the model's square input; boxes are kept normalised to
+[0, 1], so they follow the resize for free. Every image is decoded once and kept in memory as
+uint8 (900 images of 256x256 take 177 MB).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from models.data.hub import DataError
+
+
+@dataclass(frozen=True)
+class DetectionSample:
+    name: str
+    image: Tensor  # uint8 [3, S, S]
+    boxes: Tensor  # float32 [G, 4] normalised xyxy
+    labels: Tensor  # int64 [G]
+
+
+def find_label_file(root: Path) -> Path:
+    for candidate in (root / "label.csv", *sorted(root.glob("*/label.csv"))):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{root} holds no label.csv (d2l's detection layout)")
+
+
+def validation_split(name: str, fraction: float) -> bool:
+    """Whether ``name`` is in the validation split: a hash of the file name, so the split is
+    the same on every machine and does not move when images are added."""
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    return digest / 2**64 < fraction
+
+
+def read_detection_csv(
+    root: Path, size: int, split: str = "all", val_fraction: float = 0.1
+) -> list[DetectionSample]:
+    """Samples of ``root``, resized to ``size`` x ``size``.
+
+    Args:
+        root: folder holding ``label.csv`` (or one sub-folder holding it).
+        size: input side of the model.
+        split: ``train``, ``val`` (by :func:`validation_split`) or ``all``.
+        val_fraction: share of images in the validation split.
+    """
+    if split not in {"train", "val", "all"}:
+        raise DataError(f"split must be train, val or all, got {split!r}")
+    label_file = find_label_file(root)
+    rows: dict[str, list[list[float]]] = defaultdict(list)
+    with label_file.open(newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            rows[row["img_name"]].append(
+                [float(row[key]) for key in ("label", "xmin", "ymin", "xmax", "ymax")]
+            )
+    samples = []
+    for name in sorted(rows):
+        in_val = validation_split(name, val_fraction)
+        if (split == "val" and not in_val) or (split == "train" and in_val):
+            continue
+        path = label_file.parent / "images" / name
+        if not path.is_file():
+            path = label_file.parent / name
+        with Image.open(path) as opened:
+            image = TF.pil_to_tensor(opened.convert("RGB"))
+        height, width = image.shape[-2:]
+        table = torch.tensor(rows[name], dtype=torch.float32)
+        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        samples.append(
+            DetectionSample(
+                name=name,
+                image=TF.resize(image, [size, size], antialias=True),
+                boxes=(table[:, 1:] / scale).clamp(0, 1),
+                labels=table[:, 0].long(),
+            )
+        )
+    if not samples:
+        raise DataError(f"{label_file} lists no image in the {split} split")
+    return samples

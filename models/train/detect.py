@@ -1,0 +1,308 @@
+"""Train TinySSD on a detection set in d2l's CSV layout.
+
+    python -m models.train detect --data ../shared/data/sysu-logo --class-names logo \\
+        --epochs 20 --output weights/tinyssd-logo.pt
+
+Each epoch reports the book's figures on the training batches (class error, bbox MAE) and, on
+the validation split, the same two plus mAP@0.5 and mAP@[.5:.95] from torchmetrics'
+MeanAveragePrecision (pycocotools). The checkpoint holds the model, the optimizer, the epoch,
+the arguments, the class names, the anchor configuration, the input size and the metrics; a PNG
+of the training curves is written next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchmetrics.detection import MeanAveragePrecision
+from tqdm import tqdm
+
+from models.data.detection_csv import DetectionSample, find_label_file, read_detection_csv
+from models.data.hub import extract, locate
+from models.device import describe_device, resolve_device
+from models.manifest import sha256_of, upsert_entry
+from models.ops import multibox_nms
+from models.vision.ssd import TinySSD, ssd_loss
+from models.vision.transforms import DetectionAugmentation
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train TinySSD on a detection set in d2l's CSV layout.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder with label.csv and the images (default: d2l's banana-detection, "
+        "bananas_train, from $D2L_DATA_DIR or the data hub)",
+    )
+    parser.add_argument(
+        "--val-data", type=Path, default=None, help="a labelled validation folder (default: "
+        "bananas_val for bananas, else a fixed hash split of --data)",
+    )  # fmt: skip
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--class-names", default=None, help="comma-separated, by label id")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=0.2, help="SGD learning rate (the book's)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--input-size", type=int, default=256)
+    parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=Path("runs") / "tinyssd.pt")
+    parser.add_argument("--half", action="store_true", help="store the weights in float16")
+    parser.add_argument("--manifest", type=Path, default=None, help="also list the model here")
+    parser.add_argument("--name", default=None, help="model name in the manifest")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    train_set, val_set, source = _load_data(args)
+    num_classes = int(max(int(s.labels.max()) for s in train_set + val_set)) + 1
+    names = (
+        args.class_names.split(",")
+        if args.class_names
+        else [f"class_{i}" for i in range(num_classes)]
+    )
+    if len(names) != num_classes:
+        raise SystemExit(f"--class-names gives {len(names)} names for {num_classes} label ids")
+    model = TinySSD(num_classes, args.input_size).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    augment = None if args.no_augment else DetectionAugmentation(args.input_size)
+    print(
+        f"TinySSD: {len(train_set)} training and {len(val_set)} validation images, "
+        f"{num_classes} class(es), {len(model.anchors)} anchors, on {describe_device(device)}"
+    )
+
+    history: list[dict[str, float]] = []
+    for epoch in range(args.epochs):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_set)).tolist()
+        totals = {"loss": 0.0, "class_error": 0.0, "bbox_mae": 0.0}
+        batches = tqdm(
+            range(0, len(order), args.batch_size),
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            disable=args.no_progress,
+        )
+        for start in batches:
+            chosen = [train_set[i] for i in order[start : start + args.batch_size]]
+            images, labels = collate(chosen, augment, args.input_size)
+            cls_logits, offsets = model(images.to(device))
+            result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            optimizer.step()
+            for key, value in (
+                ("loss", result.loss.item()),
+                ("class_error", result.class_error),
+                ("bbox_mae", result.bbox_mae),
+            ):
+                totals[key] += value * len(chosen)
+            batches.set_postfix(
+                loss=f"{result.loss.item():.4f}", cls_err=f"{result.class_error:.2e}"
+            )
+        seconds = time.perf_counter() - started
+        row = {key: value / len(train_set) for key, value in totals.items()}
+        row |= evaluate(model, val_set, args.input_size, device)
+        row |= {
+            "epoch": epoch + 1,
+            "seconds": round(seconds, 2),
+            "examples_per_second": round(len(train_set) / seconds, 1),
+        }
+        history.append(row)
+        print(
+            f"epoch {epoch + 1}: loss {row['loss']:.4f}, class err {row['class_error']:.2e}, "
+            f"bbox mae {row['bbox_mae']:.2e}; val class err {row['val_class_error']:.2e}, "
+            f"bbox mae {row['val_bbox_mae']:.2e}, mAP@0.5 {row['map_50']:.4f}, "
+            f"mAP@[.5:.95] {row['map']:.4f}; {row['examples_per_second']:.1f} images/s"
+        )
+        save_checkpoint(args, model, optimizer, names, history, source)
+
+    info = save_checkpoint(args, model, optimizer, names, history, source)
+    plot_curves(history, args.output.with_suffix(".png"))
+    if args.manifest is not None:
+        name = args.name or args.output.stem
+        upsert_entry(
+            args.manifest,
+            {
+                "name": name,
+                "task": "detect",
+                "file": os.path.relpath(args.output, args.manifest.parent),
+                "sha256": sha256_of(args.output),
+                **info,
+            },
+        )
+        print(f"listed {name} in {args.manifest}")
+    print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
+    return info
+
+
+def collate(
+    samples: list[DetectionSample], augment: DetectionAugmentation | None, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch: images [B, 3, S, S] in [0, 1] and labels [B, G, 5] padded with class -1."""
+    images, rows = [], []
+    for sample in samples:
+        image, boxes, labels = sample.image, sample.boxes, sample.labels
+        if augment is not None:
+            image, boxes, labels = augment(image, boxes, labels)
+        images.append(image)
+        rows.append(torch.cat((labels.unsqueeze(1).float(), boxes), dim=1))
+    most = max(1, max(len(r) for r in rows))
+    padded = torch.full((len(rows), most, 5), -1.0)
+    for index, row in enumerate(rows):
+        padded[index, : len(row)] = row
+    return torch.stack(images).float() / 255, padded
+
+
+@torch.no_grad()
+def evaluate(
+    model: TinySSD, samples: list[DetectionSample], size: int, device: torch.device
+) -> dict[str, float]:
+    """The book's class error and bbox MAE, and COCO mAP, on ``samples`` (no augmentation)."""
+    model.eval()
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+    class_error = bbox_mae = 0.0
+    for start in range(0, len(samples), 64):
+        chosen = samples[start : start + 64]
+        images, labels = collate(chosen, None, size)
+        cls_logits, offsets = model(images.to(device))
+        result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device))
+        class_error += result.class_error * len(chosen)
+        bbox_mae += result.bbox_mae * len(chosen)
+        detections = multibox_nms(
+            cls_logits.softmax(dim=-1), offsets, model.anchors, 0.01, 0.5, 100
+        )
+        metric.update(
+            [
+                {"boxes": d.boxes.cpu() * size, "scores": d.scores.cpu(), "labels": d.labels.cpu()}
+                for d in detections
+            ],
+            [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
+        )
+    scores = metric.compute()
+    return {
+        "val_class_error": class_error / len(samples),
+        "val_bbox_mae": bbox_mae / len(samples),
+        "map_50": float(scores["map_50"]),
+        "map": float(scores["map"]),
+    }
+
+
+def save_checkpoint(args, model, optimizer, names, history, source) -> dict[str, Any]:
+    state = {
+        key: value.half() if args.half and value.is_floating_point() else value
+        for key, value in model.state_dict().items()
+    }
+    final = history[-1]
+    seconds = sum(row["seconds"] for row in history)
+    info = {
+        "arch": "tinyssd",
+        "class_names": names,
+        "input_size": args.input_size,
+        "anchors": model.anchor_config.as_dict(),
+        "data": source,
+        "command": command_line(args),
+        "device": describe_device(next(model.parameters()).device),
+        "metrics": {
+            "map_50": round(final["map_50"], 4),
+            "map": round(final["map"], 4),
+            "class_error": final["class_error"],
+            "bbox_mae": final["bbox_mae"],
+            "val_class_error": final["val_class_error"],
+            "val_bbox_mae": final["val_bbox_mae"],
+            "training_seconds": round(seconds, 1),
+            "examples_per_second": round(
+                sum(r["examples_per_second"] * r["seconds"] for r in history) / seconds, 1
+            ),
+            "epochs": history,
+        },
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "model": state,
+            "optimizer": optimizer.state_dict(),
+            "epoch": final["epoch"],
+            "args": _plain(vars(args)),
+            **info,
+        },
+        args.output,
+    )
+    return info
+
+
+def plot_curves(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(epochs, [r["loss"] for r in history], label="training loss")
+    axes[1].plot(epochs, [r["class_error"] for r in history], label="class error (train)")
+    axes[1].plot(epochs, [r["val_class_error"] for r in history], label="class error (val)")
+    axes[1].plot(epochs, [r["bbox_mae"] for r in history], label="bbox MAE (train)")
+    axes[1].plot(epochs, [r["val_bbox_mae"] for r in history], label="bbox MAE (val)")
+    axes[1].set_yscale("log")
+    axes[2].plot(epochs, [r["map_50"] for r in history], label="val mAP@0.5")
+    axes[2].plot(epochs, [r["map"] for r in history], label="val mAP@[.5:.95]")
+    for axis in axes:
+        axis.set_xlabel("epoch")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    words = ["python", "-m", "models.train", "detect"]
+    for name, value in vars(args).items():
+        if name in {"no_progress"} or value is None or value is False:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        words += [flag] if value is True else [flag, str(value)]
+    return shlex.join(words)
+
+
+def _load_data(
+    args: argparse.Namespace,
+) -> tuple[list[DetectionSample], list[DetectionSample], dict[str, Any]]:
+    size = args.input_size
+    if args.data is None:  # the book's bananas: train and validation folders of their own
+        root = extract(locate("banana-detection"), "banana-detection")
+        train_dir = next(root.glob("**/bananas_train"))
+        val_dir = args.val_data or next(root.glob("**/bananas_val"))
+        source = {
+            "file": "banana-detection.zip",
+            "sha1": "5de26c8fce5ccdea9f91267273464dc968d20d72",
+        }
+        return read_detection_csv(train_dir, size), read_detection_csv(val_dir, size), source
+    source = {"folder": args.data.name, "label_csv_sha256": sha256_of(find_label_file(args.data))}
+    if args.val_data is not None:
+        return read_detection_csv(args.data, size), read_detection_csv(args.val_data, size), source
+    source["split"] = f"sha256(file name) < {args.val_fraction} of 2^64 is validation"
+    return (
+        read_detection_csv(args.data, size, "train", args.val_fraction),
+        read_detection_csv(args.data, size, "val", args.val_fraction),
+        source,
+    )
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}

@@ -1,0 +1,1 @@
+"""Vision models: TinySSD detection (and its transforms), shared image preprocessing."""

@@ -1,0 +1,96 @@
+"""A trained TinySSD ready to serve: load a checkpoint on a device, then preprocess, predict,
+postprocess (LitServe's split), with boxes reported in the pixels of each input image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from models.ops import multibox_nms
+from models.vision.ssd import AnchorConfig, TinySSD
+from models.vision.transforms import to_model_input
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: list[float]  # xyxy in the image's pixels, clipped to it
+    score: float
+    class_id: int
+    label: str
+
+
+class Detector:
+    def __init__(self, model: TinySSD, class_names: list[str], device: torch.device) -> None:
+        self.model = model.to(device).eval()
+        self.class_names = class_names
+        self.device = device
+        self.input_size = model.input_size
+
+    @classmethod
+    def load(cls, path: Path, device: torch.device) -> Detector:
+        """From a checkpoint of ``python -m models.train detect`` (tensors and plain data only,
+        loaded with ``weights_only=True``)."""
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        names = list(checkpoint["class_names"])
+        model = TinySSD(len(names), checkpoint["input_size"], AnchorConfig(**checkpoint["anchors"]))
+        model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
+        return cls(model, names, device)
+
+    def preprocess(self, image: Image.Image) -> Tensor:
+        """RGB image of any size -> float [3, S, S], the transform of training."""
+        return to_model_input(TF.pil_to_tensor(image), self.input_size)
+
+    @torch.inference_mode()
+    def predict(self, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """Class probabilities [B, A, q + 1] and offsets [B, A, 4] for a batch [B, 3, S, S]."""
+        cls_logits, offsets = self.model(batch.to(self.device, non_blocking=True))
+        return cls_logits.softmax(dim=-1), offsets
+
+    @torch.inference_mode()
+    def postprocess(
+        self,
+        cls_probs: Tensor,
+        offsets: Tensor,
+        sizes: list[tuple[int, int]],
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.5,
+        max_detections: int = 100,
+    ) -> list[list[Detection]]:
+        """Per-class NMS over the batch, then boxes scaled to each image's ``(width, height)``
+        and clipped to it, by decreasing score."""
+        found = multibox_nms(
+            cls_probs, offsets, self.model.anchors, score_threshold, iou_threshold, max_detections
+        )
+        results = []
+        for detections, (width, height) in zip(found, sizes, strict=True):
+            scale = torch.tensor([width, height, width, height], dtype=detections.boxes.dtype)
+            boxes = (detections.boxes.cpu() * scale).clamp(min=0)
+            boxes = torch.minimum(boxes, scale)
+            results.append(
+                [
+                    Detection(box, score, class_id, self.class_names[class_id])
+                    for box, score, class_id in zip(
+                        boxes.tolist(),
+                        detections.scores.tolist(),
+                        detections.labels.tolist(),
+                        strict=True,
+                    )
+                ]
+            )
+        return results
+
+    def detect(
+        self,
+        images: list[Image.Image],
+        sizes: list[tuple[int, int]] | None = None,
+        **thresholds: float,
+    ) -> list[list[Detection]]:
+        """All three steps; ``sizes`` default to the images' own."""
+        batch = torch.stack([self.preprocess(image) for image in images])
+        sizes = sizes or [image.size for image in images]
+        return self.postprocess(*self.predict(batch), sizes, **thresholds)
