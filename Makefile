@@ -42,6 +42,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.geometry
 	$(BIN)/python -m bench.word2vec
+	$(BIN)/python -m bench.detect
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

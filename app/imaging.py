@@ -8,6 +8,7 @@ status and a message that says what to send instead.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -46,11 +47,19 @@ def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> D
     if not data:
         raise ImageError(f"the file is empty: send an image ({ACCEPTED})")
     try:
-        image = Image.open(io.BytesIO(data))  # reads the header only
+        with warnings.catch_warnings():  # our own pixel limit applies, below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError as error:
+        raise ImageError(
+            f"{error}: the limit here is {max_pixels:,} pixels (D2L_MAX_IMAGE_PIXELS)", 413
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(f"the file is not an image that can be read: send {ACCEPTED}") from None
     except (OSError, ValueError) as error:
-        raise ImageError(f"the image header could not be read ({error}): send {ACCEPTED}") from None
+        raise ImageError(
+            f"the image header could not be read ({error}): it may be truncated or corrupt"
+        ) from None
     if image.format not in FORMATS:
         raise ImageError(f"{image.format} images are not accepted: send {ACCEPTED}", 415)
     width, height = image.size

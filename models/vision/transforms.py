@@ -19,20 +19,31 @@ def to_model_input(image: Tensor, size: int) -> Tensor:
 class DetectionAugmentation:
     """Random horizontal flip, colour jitter, and a random crop (60-100% of the area, then
     resized back) with the boxes clipped to it; boxes left with almost no area are dropped.
+    Each step can be switched off (to test them one by one).
 
     Call with a uint8 image [3, S, S], normalised xyxy boxes [G, 4] and labels [G].
     """
 
-    def __init__(self, size: int, crop_scale: tuple[float, float] = (0.6, 1.0)) -> None:
+    def __init__(
+        self,
+        size: int,
+        flip: bool = True,
+        jitter: bool = True,
+        crop: bool = True,
+        crop_scale: tuple[float, float] = (0.6, 1.0),
+    ) -> None:
         self.size = size
-        self.transform = v2.Compose(
-            [
-                v2.RandomHorizontalFlip(p=0.5),
-                v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05),
-                v2.RandomResizedCrop(size, scale=crop_scale, ratio=(3 / 4, 4 / 3), antialias=True),
-                v2.SanitizeBoundingBoxes(min_size=2.0),
-            ]
-        )
+        steps: list[v2.Transform] = []
+        if flip:
+            steps.append(v2.RandomHorizontalFlip(p=0.5))
+        if jitter:
+            steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05))
+        if crop:
+            steps.append(
+                v2.RandomResizedCrop(size, scale=crop_scale, ratio=(3 / 4, 4 / 3), antialias=True)
+            )
+        steps.append(v2.SanitizeBoundingBoxes(min_size=2.0))
+        self.transform = v2.Compose(steps)
 
     def __call__(
         self, image: Tensor, boxes: Tensor, labels: Tensor
@@ -45,6 +56,7 @@ class DetectionAugmentation:
         out_image, target = self.transform(
             tv_tensors.Image(image), {"boxes": pixel_boxes, "labels": labels}
         )
-        size = torch.tensor([self.size] * 4, dtype=boxes.dtype)
-        out_boxes = target["boxes"].as_subclass(Tensor) / size
+        out_height, out_width = out_image.shape[-2:]
+        out_scale = torch.tensor([out_width, out_height, out_width, out_height], dtype=boxes.dtype)
+        out_boxes = target["boxes"].as_subclass(Tensor) / out_scale
         return out_image.as_subclass(Tensor), out_boxes, target["labels"]

@@ -11,6 +11,7 @@ from models.ops import (
     decode_offsets,
     encode_offsets,
     multibox_detection,
+    multibox_nms,
     multibox_prior,
     multibox_prior_at,
     multibox_target,
@@ -215,3 +216,46 @@ def test_detection_refuses_mismatched_shapes():
         multibox_detection(torch.ones(1, 2, 3), torch.zeros(1, 4), anchors)
     with pytest.raises(InvalidInputError, match=r"pos_threshold must be in \[0, 1\]"):
         multibox_detection(torch.ones(1, 2, 1), torch.zeros(1, 4), anchors, pos_threshold=2.0)
+
+
+def test_multibox_nms_suppresses_within_a_class_and_image_only():
+    anchors = torch.tensor([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.52, 0.5], [0.6, 0.6, 0.9, 0.9]])
+    # image 0: anchors 0 and 1 overlap; class 1 on anchor 0 and 1, class 2 on anchor 1.
+    probs = torch.tensor(
+        [
+            [[0.1, 0.9, 0.0], [0.1, 0.6, 0.7], [0.95, 0.03, 0.02]],
+            [[0.0, 0.8, 0.2], [0.0, 0.7, 0.3], [0.0, 0.2, 0.8]],
+        ]
+    )
+    found = multibox_nms(probs, torch.zeros(2, 3, 4), anchors, 0.5, 0.5, 100)
+    assert found[0].labels.tolist() == [0, 1]  # class 1 on anchor 0; class 2 on anchor 1 survives
+    assert found[0].scores.tolist() == pytest.approx([0.9, 0.7])
+    torch.testing.assert_close(found[0].boxes, anchors[[0, 1]])
+    assert found[1].labels.tolist() == [0, 1] and found[1].scores.tolist() == pytest.approx(
+        [0.8, 0.8]
+    )
+    capped = multibox_nms(probs, torch.zeros(2, 3, 4), anchors, 0.5, 0.5, max_detections=1)
+    assert [len(d.scores) for d in capped] == [1, 1]
+    assert [len(d.scores) for d in multibox_nms(probs, torch.zeros(2, 3, 4), anchors, 0.99)] == [
+        0,
+        0,
+    ]
+
+
+@given(detection_case(), st.floats(0.0, 0.9), st.floats(0.1, 1.0))
+def test_multibox_nms_matches_a_loop_over_images_and_classes(case, score_threshold, iou_threshold):
+    cls_probs, offsets, anchors = case
+    probs = cls_probs.permute(0, 2, 1)  # [B, A, C + 1]
+    found = multibox_nms(probs, offsets, anchors, score_threshold, iou_threshold, 1000)
+    boxes = decode_offsets(anchors.unsqueeze(0), offsets.reshape(len(probs), -1, 4))
+    for image, detections in enumerate(found):
+        expected = []
+        for label in range(probs.shape[2] - 1):
+            scores = probs[image, :, label + 1]
+            candidates = (scores > score_threshold).nonzero().flatten()
+            keep = d2l.nms(boxes[image, candidates], scores[candidates], iou_threshold)
+            expected += [(label, round(float(scores[candidates[k]]), 9)) for k in keep]
+        pairs = zip(detections.labels, detections.scores, strict=True)
+        got = [(int(label), round(float(score), 9)) for label, score in pairs]
+        assert sorted(got) == sorted(expected)
+        assert detections.scores.tolist() == sorted(detections.scores.tolist(), reverse=True)

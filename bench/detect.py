@@ -1,0 +1,135 @@
+"""Detection benchmark: the model alone, the whole pipeline, and ``POST /detect`` over HTTP.
+
+- Model: images/s of TinySSD's forward pass at batch 1 and 32 (already preprocessed input).
+- Pipeline, in process: decode (``app.imaging``), preprocess, model, per-class NMS, per image,
+  on real JPEGs of several sizes (the sysu-logo images and the larger unlabelled photos).
+- HTTP: ``POST /detect`` against a uvicorn server started here, at concurrency 1 and 16:
+  requests/s, p50 and p99.
+
+    python -m bench.detect [--requests 200] [--model weights/tinyssd-logo.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+from app.imaging import decode_image
+from bench.server import ROOT, machine, percentile, running_server
+from models.vision.detector import Detector
+
+DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "weights" / "tinyssd-logo.pt")
+    parser.add_argument("--requests", type=int, default=200, help="HTTP requests per level")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "detect.json")
+    return parser
+
+
+def images_per_second(run, images: int, repeats: int) -> float:
+    run()  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return images * repeats / (time.perf_counter() - started)
+
+
+async def http_load(base_url: str, files: list[bytes], requests: int, concurrency: int) -> dict:
+    latencies: list[float] = []
+    pending = list(range(requests))
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+
+        async def worker() -> None:
+            while pending:
+                index = pending.pop()
+                data = files[index % len(files)]
+                start = time.perf_counter()
+                response = await client.post(
+                    "/detect", files={"file": ("image.jpg", data, "image/jpeg")}
+                )
+                response.raise_for_status()
+                latencies.append((time.perf_counter() - start) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / seconds, 1),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+    }
+
+
+def main(args: argparse.Namespace) -> dict:
+    detector = Detector.load(args.model, torch.device("cpu"))
+    size = detector.input_size
+    model_rows = []
+    for batch in (1, 32):
+        inputs = torch.rand(batch, 3, size, size)
+        rate = images_per_second(
+            lambda inputs=inputs: detector.predict(inputs), batch, args.repeats
+        )
+        model_rows.append({"batch": batch, "images_per_second": round(rate, 1)})
+
+    small = sorted((DATA / "images").glob("*.jpg"))[:8]
+    large = sorted((DATA / "unlabelled").glob("*.jpg"))
+    pipeline_rows = []
+    for name, paths in (("256x256 JPEGs", small), ("photos 700-1900 px", large)):
+        files = [path.read_bytes() for path in paths]
+
+        def pipeline(files=files) -> None:
+            for data in files:
+                decoded = decode_image(data, 40_000_000, min_side=size)
+                detector.detect([decoded.image], [(decoded.width, decoded.height)])
+
+        rate = images_per_second(pipeline, len(files), args.repeats)
+        pipeline_rows.append(
+            {"images": name, "count": len(files), "images_per_second": round(rate, 1)}
+        )
+
+    http_rows = []
+    files = [path.read_bytes() for path in small + large]
+    with running_server() as base_url:
+        for concurrency in (1, 16):
+            row = asyncio.run(http_load(base_url, files, args.requests, concurrency))
+            http_rows.append(row)
+
+    result = {
+        "benchmark": "detect",
+        "machine": machine(),
+        "model": {"path": str(args.model.relative_to(ROOT)), "rows": model_rows},
+        "pipeline": pipeline_rows,
+        "http": {"images": "the 8 small and 9 large JPEGs in turn", "rows": http_rows},
+    }
+    for row in model_rows:
+        print(f"model, batch {row['batch']:>2}: {row['images_per_second']:,.1f} images/s")
+    for row in pipeline_rows:
+        print(
+            f"pipeline (decode + preprocess + model + NMS), {row['images']}: {row['images_per_second']:,.1f} images/s"
+        )
+    for row in http_rows:
+        print(
+            f"HTTP POST /detect, {row['concurrency']:>2} client(s): {row['requests_per_second']} req/s, "
+            f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return result
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())

@@ -1,0 +1,140 @@
+"""/detect on the committed tinyssd-logo, trained on the sysu-logo training split."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision.ops import box_iou
+
+from models.data.detection_csv import validation_split
+
+LOGO = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
+needs_logo = pytest.mark.skipif(not LOGO.is_dir(), reason="../shared/data/sysu-logo is absent")
+
+
+def validation_images(count: int) -> list[tuple[Path, list[float]]]:
+    with (LOGO / "label.csv").open() as file:
+        rows = [r for r in csv.DictReader(file) if validation_split(r["img_name"], 0.1)]
+    return [
+        (LOGO / "images" / r["img_name"], [float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")])
+        for r in rows[:count]
+    ]
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(data: bytes, name: str = "image.jpg") -> dict:
+    return {"file": (name, data, "application/octet-stream")}
+
+
+@needs_logo
+def test_the_logo_is_found_on_validation_images(client):
+    for path, truth in validation_images(5):
+        response = client.post("/detect", files=upload(path.read_bytes(), path.name))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == "tinyssd-logo" and body["box_format"] == "xyxy"
+        assert body["image"] == {"width": 256, "height": 256}
+        best = body["detections"][0]
+        assert best["label"] == "logo" and best["class_id"] == 0 and best["score"] > 0.5
+        iou = box_iou(torch.tensor([best["box"]]), torch.tensor([truth]))
+        assert iou.item() > 0.5, (path.name, best, truth)
+        scores = [d["score"] for d in body["detections"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+@needs_logo
+def test_boxes_are_in_the_pixels_of_the_upload(client):
+    path, _ = validation_images(1)[0]
+    small = client.post("/detect", files=upload(path.read_bytes())).json()["detections"][0]
+    bigger = Image.open(path).resize((768, 512))
+    large = client.post("/detect", files=upload(png(bigger), "big.png")).json()
+    box = large["detections"][0]["box"]
+    assert large["image"] == {"width": 768, "height": 512}
+    expected = [small["box"][0] * 3, small["box"][1] * 2, small["box"][2] * 3, small["box"][3] * 2]
+    assert box == pytest.approx(expected, abs=12)
+    assert 0 <= box[0] <= box[2] <= 768 and 0 <= box[1] <= box[3] <= 512
+
+
+@needs_logo
+def test_render_answers_the_annotated_png_at_the_uploaded_size(client):
+    path, _ = validation_images(1)[0]
+    response = client.post("/detect", files=upload(path.read_bytes()), params={"render": "true"})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    drawn = Image.open(io.BytesIO(response.content))
+    assert drawn.size == (256, 256)
+    original = Image.open(path).convert("RGB")
+    assert drawn.convert("RGB").tobytes() != original.tobytes()
+
+
+@needs_logo
+def test_batch_answers_in_upload_order_as_one_by_one(client):
+    paths = [path for path, _ in validation_images(3)]
+    files = [("file", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+    results = client.post("/detect/batch", files=files).json()["results"]
+    assert len(results) == 3
+    for path, result in zip(paths, results, strict=True):
+        alone = client.post("/detect", files=upload(path.read_bytes())).json()
+        assert [d["box"] for d in result["detections"]] == pytest.approx(
+            [d["box"] for d in alone["detections"]], abs=1e-3
+        )
+
+
+def test_thresholds_and_caps(client):
+    image = png(Image.new("RGB", (64, 64), "white"))
+    everything = client.post(
+        "/detect", files=upload(image), params={"score_threshold": 0, "max_detections": 7}
+    )
+    assert len(everything.json()["detections"]) == 7
+    for params in ({"score_threshold": 1.5}, {"iou_threshold": -0.1}, {"max_detections": 0}):
+        response = client.post("/detect", files=upload(image), params=params)
+        assert response.status_code == 422, params
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "text"),
+    [
+        (b"", 422, "the file is empty"),
+        (b"GIF89a but not really", 422, "truncated or corrupt"),
+        (b"plain text", 422, "not an image"),
+        (
+            png(Image.new("1", (8_000, 8_000))),
+            413,
+            "64,000,000 pixels, over the limit of 40,000,000",
+        ),
+    ],
+)
+def test_bad_uploads_are_clear_4xx(client, data, status, text):
+    response = client.post("/detect", files=upload(data, "upload.bin"))
+    assert response.status_code == status
+    assert text in response.json()["detail"] and "upload.bin" in response.json()["detail"]
+
+
+def test_missing_file_and_unknown_model(client):
+    missing = client.post("/detect")
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "file"]
+    unknown = client.post(
+        "/detect", files=upload(png(Image.new("RGB", (8, 8)))), params={"model": "yolo"}
+    )
+    assert unknown.status_code == 404
+    assert "detect models: tinyssd-logo" in unknown.json()["detail"]
+
+
+def test_limits_on_batches_and_bodies(make_client):
+    client = make_client(max_batch_images=2, max_body_bytes=200_000)
+    image = png(Image.new("RGB", (16, 16)))
+    files = [("file", (f"{i}.png", image, "image/png")) for i in range(3)]
+    too_many = client.post("/detect/batch", files=files)
+    assert too_many.status_code == 413 and "over the limit of 2" in too_many.json()["detail"]
+    big = client.post("/detect", files=upload(b"\xff" * 300_000))
+    assert big.status_code == 413 and "larger than the limit" in big.json()["detail"]
