@@ -118,12 +118,13 @@ def main(args: argparse.Namespace) -> dict:
         print(f"model, batch {row['batch']:>2}: {row['images_per_second']:,.1f} images/s")
     for row in pipeline_rows:
         print(
-            f"pipeline (decode + preprocess + model + NMS), {row['images']}: {row['images_per_second']:,.1f} images/s"
+            f"pipeline (decode + preprocess + model + NMS), {row['images']}: "
+            f"{row['images_per_second']:,.1f} images/s"
         )
     for row in http_rows:
         print(
-            f"HTTP POST /detect, {row['concurrency']:>2} client(s): {row['requests_per_second']} req/s, "
-            f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
+            f"HTTP POST /detect, {row['concurrency']:>2} client(s): "
+            f"{row['requests_per_second']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
         )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

@@ -28,7 +28,7 @@ from models.data.hub import extract, locate
 from models.device import describe_device, resolve_device
 from models.manifest import sha256_of, upsert_entry
 from models.ops import multibox_nms
-from models.vision.ssd import TinySSD, ssd_loss
+from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
 
@@ -54,6 +54,21 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.2, help="SGD learning rate (the book's)")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--momentum", type=float, default=0.0)
+    parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay")
+    parser.add_argument(
+        "--hard-negatives",
+        type=int,
+        default=None,
+        help="SSD's hard negative mining: count k negatives per positive (default: the "
+        "book's loss over every anchor)",
+    )
+    parser.add_argument(
+        "--anchor-sizes",
+        default=None,
+        help="sizes per scale, scales separated by ';', e.g. '0.06,0.1;0.14,0.2;0.26,0.34;"
+        "0.42,0.52;0.66,0.84' (default: the book's)",
+    )
     parser.add_argument("--input-size", type=int, default=256)
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -78,8 +93,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     if len(names) != num_classes:
         raise SystemExit(f"--class-names gives {len(names)} names for {num_classes} label ids")
-    model = TinySSD(num_classes, args.input_size).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    anchors = AnchorConfig()
+    if args.anchor_sizes:
+        sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
+        anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
+    model = TinySSD(num_classes, args.input_size, anchors).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs) if args.cosine else None
+    )
     augment = None if args.no_augment else DetectionAugmentation(args.input_size)
     print(
         f"TinySSD: {len(train_set)} training and {len(val_set)} validation images, "
@@ -101,7 +125,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             chosen = [train_set[i] for i in order[start : start + args.batch_size]]
             images, labels = collate(chosen, augment, args.input_size)
             cls_logits, offsets = model(images.to(device))
-            result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device))
+            result = ssd_loss(
+                cls_logits, offsets, model.anchors, labels.to(device), args.hard_negatives
+            )
             optimizer.zero_grad(set_to_none=True)
             result.loss.backward()
             optimizer.step()
@@ -114,6 +140,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             batches.set_postfix(
                 loss=f"{result.loss.item():.4f}", cls_err=f"{result.class_error:.2e}"
             )
+        if schedule is not None:
+            schedule.step()
         seconds = time.perf_counter() - started
         row = {key: value / len(train_set) for key, value in totals.items()}
         row |= evaluate(model, val_set, args.input_size, device)

@@ -135,16 +135,38 @@ class SSDLoss:
     bbox_mae: float
 
 
-def ssd_loss(cls_logits: Tensor, offsets: Tensor, anchors: Tensor, labels: Tensor) -> SSDLoss:
+def ssd_loss(
+    cls_logits: Tensor,
+    offsets: Tensor,
+    anchors: Tensor,
+    labels: Tensor,
+    negative_ratio: int | None = None,
+) -> SSDLoss:
     """Args: model outputs [B, A, q + 1] and [B, A, 4], anchors [A, 4], labels [B, G, 5]
-    ``(class, x1, y1, x2, y2)`` normalised, class -1 for padding."""
+    ``(class, x1, y1, x2, y2)`` normalised, class -1 for padding.
+
+    With ``negative_ratio`` None the loss is the book's: both terms averaged over every anchor.
+    With a ratio k it is the SSD paper's: the cross-entropy counts the positive anchors and
+    only the k times as many hardest negatives, and both terms are divided by the number of
+    positives, so the few anchors on an object are not drowned by thousands of background ones.
+    """
     target = multibox_target(anchors, labels)
     batch = cls_logits.shape[0]
     cls = F.cross_entropy(
         cls_logits.reshape(-1, cls_logits.shape[-1]), target.classes.reshape(-1), reduction="none"
-    )
+    ).reshape(batch, -1)
     bbox = F.l1_loss(offsets * target.mask, target.offsets * target.mask, reduction="none")
-    loss = cls.reshape(batch, -1).mean(dim=1) + bbox.reshape(batch, -1).mean(dim=1)
+    bbox = bbox.reshape(batch, -1)
+    if negative_ratio is None:
+        loss = cls.mean(dim=1) + bbox.mean(dim=1)
+    else:
+        positive = target.classes > 0
+        positives = positive.sum(dim=1, keepdim=True)
+        hardness = cls.detach().masked_fill(positive, -1.0)
+        rank = hardness.argsort(dim=1, descending=True).argsort(dim=1)
+        negative = rank < negative_ratio * positives.clamp(min=1)
+        counted = positives.squeeze(1).clamp(min=1)
+        loss = ((cls * (positive | negative)).sum(dim=1) + bbox.sum(dim=1)) / counted
     with torch.no_grad():
         class_error = (cls_logits.argmax(dim=-1) != target.classes).float().mean().item()
         bbox_mae = ((target.offsets - offsets) * target.mask).abs().mean().item()

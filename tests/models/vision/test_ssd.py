@@ -41,5 +41,22 @@ def test_loss_and_figures_are_the_books():
     torch.testing.assert_close(result.loss, book)
     correct = float((cls_logits.argmax(-1) == classes).sum())
     assert result.class_error == pytest.approx(1 - correct / classes.numel())
-    absolute = float((offsets_t - offsets).mul(mask).abs().sum())
+    absolute = float((offsets_t - offsets.detach()).mul(mask).abs().sum())
     assert result.bbox_mae == pytest.approx(absolute / offsets_t.numel())
+
+
+def test_hard_negative_mining_counts_positives_and_the_hardest_negatives():
+    torch.manual_seed(0)
+    model = TinySSD(num_classes=1, input_size=64)
+    cls_logits, offsets = model(torch.rand(2, 3, 64, 64))
+    labels = torch.tensor([[[0, 0.1, 0.1, 0.5, 0.5]], [[0, 0.4, 0.3, 0.9, 0.9]]])
+    result = ssd_loss(cls_logits, offsets, model.anchors, labels, negative_ratio=3)
+    offsets_t, mask, classes, _ = multibox_target(model.anchors, labels)
+    expected = []
+    for image in range(2):
+        cls = F.cross_entropy(cls_logits[image], classes[image], reduction="none")
+        positive = classes[image] > 0
+        hardest = cls[~positive].sort(descending=True).values[: 3 * int(positive.sum())]
+        bbox = (offsets[image] * mask[image] - offsets_t[image] * mask[image]).abs().sum()
+        expected.append((cls[positive].sum() + hardest.sum() + bbox) / positive.sum())
+    torch.testing.assert_close(result.loss, torch.stack(expected).mean())
