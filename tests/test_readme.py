@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
 def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
@@ -27,7 +28,8 @@ def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
                 index += 1
                 command = command[:-1] + lines[index]
             words = shlex.split(command.split("  #")[0])
-            method = words[words.index("-X") + 1] if "-X" in words else "GET"
+            uploads = [words[i + 1] for i, word in enumerate(words) if word == "-F"]
+            method = words[words.index("-X") + 1] if "-X" in words else "POST" if uploads else "GET"
             url = next(word for word in words if word.startswith("localhost:8000"))
             body = json.loads(words[words.index("-d") + 1]) if "-d" in words else None
             expected = None
@@ -38,7 +40,8 @@ def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
                 except json.JSONDecodeError:
                     expected = None  # an abridged answer ("...")
             is_error = "Errors" in section or (isinstance(expected, dict) and "detail" in expected)
-            examples.append((method, url.removeprefix("localhost:8000"), body, expected, is_error))
+            path = url.removeprefix("localhost:8000")
+            examples.append((method, path, body or uploads or None, expected, is_error))
         index += 1
     return examples
 
@@ -58,7 +61,17 @@ def test_the_readme_shows_every_endpoint(client):
 
 @pytest.mark.parametrize(("method", "path", "body", "expected", "is_error"), EXAMPLES)
 def test_readme_example_answers_as_documented(client, method, path, body, expected, is_error):
-    response = client.request(method, path, json=body)
+    if isinstance(body, list):  # curl -F name=@file uploads, paths relative to the checkout
+        files = [(spec.split("=@")[0], ROOT / spec.split("=@")[1]) for spec in body]
+        if not all(file.is_file() for _, file in files):
+            pytest.skip("an example file is not on this machine")
+        parts = [(name, (file.name, file.read_bytes(), "image/jpeg")) for name, file in files]
+        response = client.request(method, path, files=parts)
+    else:
+        response = client.request(method, path, json=body)
+    if "render=true" in path:
+        assert response.headers["content-type"] == "image/png"
+        return
     if is_error:
         assert 400 <= response.status_code < 500
         assert "detail" in response.json()
