@@ -20,7 +20,7 @@ from app.deps import RegistryDep, SettingsDep
 from app.imaging import DecodedImage, ImageError, decode_image
 from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
-from models.vision.detector import Detection, Detector
+from models.vision.detector import Detection, ObjectDetector
 
 TASK = "detect"
 
@@ -39,7 +39,7 @@ router = APIRouter(
 @dataclass(frozen=True)
 class DetectModel:
     name: str
-    detector: Detector
+    detector: ObjectDetector
 
 
 async def get_detect_model(
@@ -125,7 +125,7 @@ async def _decode(upload: UploadFile, max_pixels: int, min_side: int | None) -> 
 
 
 def _run(
-    detector: Detector, images: list[DecodedImage], score: float, iou: float, most: int
+    detector: ObjectDetector, images: list[DecodedImage], score: float, iou: float, most: int
 ) -> list[list[Detection]]:
     return detector.detect(
         [d.image for d in images],

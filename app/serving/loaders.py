@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import torch
+from PIL import Image
 
 from app.serving.registry import Loader
 from models.manifest import ManifestEntry
 from models.text.word_vectors import WordVectors
-from models.vision.detector import Detector
+from models.vision.detector import ObjectDetector, load_detector
 
 
 def load_word2vec(entry: ManifestEntry, device: torch.device) -> WordVectors:
@@ -20,13 +21,13 @@ def load_word2vec(entry: ManifestEntry, device: torch.device) -> WordVectors:
     return vectors
 
 
-def load_detector(entry: ManifestEntry, device: torch.device) -> Detector:
-    detector = Detector.load(entry.file, device)
+def load_detection(entry: ManifestEntry, device: torch.device) -> ObjectDetector:
+    detector = load_detector(entry.file, device)
     size = detector.input_size
-    detector.predict(torch.rand(2, 3, size, size))  # warm-up: a real batch on the device
+    detector.detect([Image.new("RGB", (size, size))] * 2)  # warm-up: a real batch on the device
     return detector
 
 
 LOADERS: Mapping[str, Loader] = MappingProxyType(
-    {"word2vec": load_word2vec, "detect": load_detector}
+    {"word2vec": load_word2vec, "detect": load_detection}
 )

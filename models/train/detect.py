@@ -28,6 +28,7 @@ from models.data.hub import extract, locate
 from models.device import describe_device, resolve_device
 from models.manifest import sha256_of, upsert_entry
 from models.ops import multibox_nms
+from models.vision.rcnn import faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
@@ -50,6 +51,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--class-names", default=None, help="comma-separated, by label id")
+    parser.add_argument("--arch", choices=("tinyssd", "fasterrcnn"), default="tinyssd")
+    parser.add_argument(
+        "--pretrained",
+        choices=("none", "coco"),
+        default="none",
+        help="fasterrcnn only: start from torchvision's COCO weights (downloaded once)",
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.2, help="SGD learning rate (the book's)")
@@ -93,11 +101,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     if len(names) != num_classes:
         raise SystemExit(f"--class-names gives {len(names)} names for {num_classes} label ids")
-    anchors = AnchorConfig()
-    if args.anchor_sizes:
-        sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
-        anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
-    model = TinySSD(num_classes, args.input_size, anchors).to(device)
+    if args.arch == "fasterrcnn":
+        model = faster_rcnn(num_classes, None if args.pretrained == "none" else args.pretrained)
+    else:
+        anchors = AnchorConfig()
+        if args.anchor_sizes:
+            sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
+            anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
+        model = TinySSD(num_classes, args.input_size, anchors)
+    model = model.to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
@@ -106,8 +118,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     augment = None if args.no_augment else DetectionAugmentation(args.input_size)
     print(
-        f"TinySSD: {len(train_set)} training and {len(val_set)} validation images, "
-        f"{num_classes} class(es), {len(model.anchors)} anchors, on {describe_device(device)}"
+        f"{args.arch}: {len(train_set)} training and {len(val_set)} validation images, "
+        f"{num_classes} class(es), on {describe_device(device)}"
     )
 
     history: list[dict[str, float]] = []
@@ -115,7 +127,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train_set)).tolist()
-        totals = {"loss": 0.0, "class_error": 0.0, "bbox_mae": 0.0}
+        totals: dict[str, float] = {}
         batches = tqdm(
             range(0, len(order), args.batch_size),
             desc=f"epoch {epoch + 1}/{args.epochs}",
@@ -124,22 +136,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         for start in batches:
             chosen = [train_set[i] for i in order[start : start + args.batch_size]]
             images, labels = collate(chosen, augment, args.input_size)
-            cls_logits, offsets = model(images.to(device))
-            result = ssd_loss(
-                cls_logits, offsets, model.anchors, labels.to(device), args.hard_negatives
-            )
+            loss, figures = training_loss(args, model, images.to(device), labels.to(device))
             optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
+            loss.backward()
             optimizer.step()
-            for key, value in (
-                ("loss", result.loss.item()),
-                ("class_error", result.class_error),
-                ("bbox_mae", result.bbox_mae),
-            ):
-                totals[key] += value * len(chosen)
-            batches.set_postfix(
-                loss=f"{result.loss.item():.4f}", cls_err=f"{result.class_error:.2e}"
-            )
+            for key, value in {"loss": loss.item(), **figures}.items():
+                totals[key] = totals.get(key, 0.0) + value * len(chosen)
+            batches.set_postfix(loss=f"{loss.item():.4f}")
         if schedule is not None:
             schedule.step()
         seconds = time.perf_counter() - started
@@ -151,12 +154,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "examples_per_second": round(len(train_set) / seconds, 1),
         }
         history.append(row)
-        print(
-            f"epoch {epoch + 1}: loss {row['loss']:.4f}, class err {row['class_error']:.2e}, "
-            f"bbox mae {row['bbox_mae']:.2e}; val class err {row['val_class_error']:.2e}, "
-            f"bbox mae {row['val_bbox_mae']:.2e}, mAP@0.5 {row['map_50']:.4f}, "
-            f"mAP@[.5:.95] {row['map']:.4f}; {row['examples_per_second']:.1f} images/s"
-        )
+        shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
+        print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
         save_checkpoint(args, model, optimizer, names, history, source)
 
     info = save_checkpoint(args, model, optimizer, names, history, source)
@@ -196,12 +195,59 @@ def collate(
     return torch.stack(images).float() / 255, padded
 
 
+def training_loss(
+    args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of a batch, and the book's figures for TinySSD."""
+    if args.arch == "fasterrcnn":
+        losses = model(list(images), rcnn_targets(labels, args.input_size))
+        return sum(losses.values()), {}
+    cls_logits, offsets = model(images)
+    result = ssd_loss(cls_logits, offsets, model.anchors, labels, args.hard_negatives)
+    return result.loss, {"class_error": result.class_error, "bbox_mae": result.bbox_mae}
+
+
+def rcnn_targets(labels: torch.Tensor, size: int) -> list[dict[str, torch.Tensor]]:
+    """Padded [B, G, 5] labels as torchvision's targets: pixel boxes, classes from 1."""
+    targets = []
+    for rows in labels:
+        rows = rows[rows[:, 0] >= 0]
+        targets.append({"boxes": rows[:, 1:] * size, "labels": rows[:, 0].long() + 1})
+    return targets
+
+
+@torch.no_grad()
+def evaluate_rcnn(
+    model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
+) -> dict[str, float]:
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+    for start in range(0, len(samples), 16):
+        chosen = samples[start : start + 16]
+        outputs = model([(s.image.float() / 255).to(device) for s in chosen])
+        metric.update(
+            [
+                {
+                    "boxes": o["boxes"].cpu(),
+                    "scores": o["scores"].cpu(),
+                    "labels": o["labels"].cpu() - 1,
+                }
+                for o in outputs
+            ],
+            [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
+        )
+    scores = metric.compute()
+    return {"map_50": float(scores["map_50"]), "map": float(scores["map"])}
+
+
 @torch.no_grad()
 def evaluate(
-    model: TinySSD, samples: list[DetectionSample], size: int, device: torch.device
+    model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
 ) -> dict[str, float]:
-    """The book's class error and bbox MAE, and COCO mAP, on ``samples`` (no augmentation)."""
+    """COCO mAP on ``samples`` (no augmentation), and for TinySSD the book's class error and
+    bbox MAE."""
     model.eval()
+    if not isinstance(model, TinySSD):
+        return evaluate_rcnn(model, samples, size, device)
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
     class_error = bbox_mae = 0.0
     for start in range(0, len(samples), 64):
@@ -238,20 +284,15 @@ def save_checkpoint(args, model, optimizer, names, history, source) -> dict[str,
     final = history[-1]
     seconds = sum(row["seconds"] for row in history)
     info = {
-        "arch": "tinyssd",
+        "arch": args.arch,
         "class_names": names,
         "input_size": args.input_size,
-        "anchors": model.anchor_config.as_dict(),
+        **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
         "data": source,
         "command": command_line(args),
         "device": describe_device(next(model.parameters()).device),
         "metrics": {
-            "map_50": round(final["map_50"], 4),
-            "map": round(final["map"], 4),
-            "class_error": final["class_error"],
-            "bbox_mae": final["bbox_mae"],
-            "val_class_error": final["val_class_error"],
-            "val_bbox_mae": final["val_bbox_mae"],
+            **{key: value for key, value in final.items() if key not in {"epoch", "seconds"}},
             "training_seconds": round(seconds, 1),
             "examples_per_second": round(
                 sum(r["examples_per_second"] * r["seconds"] for r in history) / seconds, 1
@@ -280,15 +321,22 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] for row in history]
+    panels = [
+        [("loss", "training loss")],
+        [
+            ("class_error", "class error (train)"),
+            ("val_class_error", "class error (val)"),
+            ("bbox_mae", "bbox MAE (train)"),
+            ("val_bbox_mae", "bbox MAE (val)"),
+        ],
+        [("map_50", "val mAP@0.5"), ("map", "val mAP@[.5:.95]")],
+    ]
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(epochs, [r["loss"] for r in history], label="training loss")
-    axes[1].plot(epochs, [r["class_error"] for r in history], label="class error (train)")
-    axes[1].plot(epochs, [r["val_class_error"] for r in history], label="class error (val)")
-    axes[1].plot(epochs, [r["bbox_mae"] for r in history], label="bbox MAE (train)")
-    axes[1].plot(epochs, [r["val_bbox_mae"] for r in history], label="bbox MAE (val)")
+    for axis, curves in zip(axes, panels, strict=True):
+        for key, label in curves:
+            if key in history[0]:
+                axis.plot(epochs, [row[key] for row in history], marker="o", label=label)
     axes[1].set_yscale("log")
-    axes[2].plot(epochs, [r["map_50"] for r in history], label="val mAP@0.5")
-    axes[2].plot(epochs, [r["map"] for r in history], label="val mAP@[.5:.95]")
     for axis in axes:
         axis.set_xlabel("epoch")
         axis.legend()

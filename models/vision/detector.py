@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from PIL import Image
@@ -24,7 +25,36 @@ class Detection:
     label: str
 
 
+class ObjectDetector(Protocol):
+    """What serving needs of a detection backend (TinySSD or Faster R-CNN)."""
+
+    input_size: int
+    class_names: list[str]
+
+    def detect(
+        self,
+        images: list[Image.Image],
+        sizes: list[tuple[int, int]] | None = None,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.5,
+        max_detections: int = 100,
+    ) -> list[list[Detection]]: ...
+
+
+def load_detector(path: Path, device: torch.device) -> ObjectDetector:
+    """Any checkpoint of ``python -m models.train detect``, by its ``arch``; tensors and plain
+    data only (``weights_only=True``)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("arch") == "fasterrcnn":
+        from models.vision.rcnn import RCNNDetector  # noqa: PLC0415 - rcnn imports this module
+
+        return RCNNDetector.from_checkpoint(checkpoint, device)
+    return Detector.from_checkpoint(checkpoint, device)
+
+
 class Detector:
+    """TinySSD serving."""
+
     def __init__(self, model: TinySSD, class_names: list[str], device: torch.device) -> None:
         self.model = model.to(device).eval()
         self.class_names = class_names
@@ -33,9 +63,11 @@ class Detector:
 
     @classmethod
     def load(cls, path: Path, device: torch.device) -> Detector:
-        """From a checkpoint of ``python -m models.train detect`` (tensors and plain data only,
-        loaded with ``weights_only=True``)."""
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        """From a TinySSD checkpoint of ``python -m models.train detect``."""
+        return cls.from_checkpoint(torch.load(path, map_location="cpu", weights_only=True), device)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict, device: torch.device) -> Detector:
         names = list(checkpoint["class_names"])
         model = TinySSD(len(names), checkpoint["input_size"], AnchorConfig(**checkpoint["anchors"]))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})

@@ -1,0 +1,97 @@
+"""The R-CNN row of the book: torchvision's Faster R-CNN (MobileNetV3-Large FPN, 320 px), as a
+second detection backend trained by the same command and served by the same endpoint."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision.models.detection import (
+    FasterRCNN,
+    FasterRCNN_MobileNet_V3_Large_320_FPN_Weights,
+    fasterrcnn_mobilenet_v3_large_320_fpn,
+)
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from torchvision.transforms.v2 import functional as TF
+
+from models.ops import nms
+from models.vision.detector import Detection
+
+INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
+
+
+def faster_rcnn(num_classes: int, pretrained: str | None = None) -> FasterRCNN:
+    """A Faster R-CNN for ``num_classes`` object classes (plus background).
+
+    Args:
+        pretrained: ``coco`` starts from torchvision's COCO weights (downloaded once into
+            torchvision's cache, ``$TORCH_HOME``) with a new box predictor; None from scratch.
+    """
+    if pretrained == "coco":
+        model = fasterrcnn_mobilenet_v3_large_320_fpn(
+            weights=FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1
+        )
+        in_features = model.roi_heads.box_predictor.cls_score.in_features
+        model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes + 1)
+        return model
+    if pretrained is not None:
+        raise ValueError(f"pretrained must be coco or None, got {pretrained!r}")
+    return fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=num_classes + 1
+    )
+
+
+class RCNNDetector:
+    """Serves a Faster R-CNN with the thresholds of each request: the model keeps every
+    candidate (no score floor, no suppression) and the request's per-class NMS runs after."""
+
+    def __init__(self, model: FasterRCNN, class_names: list[str], device: torch.device) -> None:
+        model.roi_heads.score_thresh = 0.0
+        model.roi_heads.nms_thresh = 1.0
+        model.roi_heads.detections_per_img = 1000
+        self.model = model.to(device).eval()
+        self.class_names = class_names
+        self.device = device
+        self.input_size = INPUT_SIZE
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict, device: torch.device) -> RCNNDetector:
+        names = list(checkpoint["class_names"])
+        model = faster_rcnn(len(names))
+        model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
+        return cls(model, names, device)
+
+    def preprocess(self, image: Image.Image) -> Tensor:
+        return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
+
+    @torch.inference_mode()
+    def detect(
+        self,
+        images: list[Image.Image],
+        sizes: list[tuple[int, int]] | None = None,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.5,
+        max_detections: int = 100,
+    ) -> list[list[Detection]]:
+        sizes = sizes or [image.size for image in images]
+        outputs = self.model([self.preprocess(image).to(self.device) for image in images])
+        results = []
+        for output, image, (width, height) in zip(outputs, images, sizes, strict=True):
+            keep = output["scores"] > score_threshold
+            boxes, scores = output["boxes"][keep], output["scores"][keep]
+            labels = output["labels"][keep] - 1  # torchvision counts background as class 0
+            order = nms(boxes, scores, iou_threshold, labels)[:max_detections]
+            scale = torch.tensor(
+                [width / image.width, height / image.height] * 2, device=boxes.device
+            )
+            limit = torch.tensor([width, height, width, height], device=boxes.device)
+            scaled = torch.minimum((boxes[order] * scale).clamp(min=0), limit)
+            results.append(
+                [
+                    Detection(box, score, class_id, self.class_names[class_id])
+                    for box, score, class_id in zip(
+                        scaled.tolist(), scores[order].tolist(), labels[order].tolist(), strict=True
+                    )
+                ]
+            )
+        return results

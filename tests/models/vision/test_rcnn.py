@@ -1,0 +1,94 @@
+"""Faster R-CNN, the second detection backend: its training loss and its serving path, with a
+checkpoint this test writes (no COCO weights can be downloaded here)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from models.manifest import sha256_of
+from models.train.detect import rcnn_targets, training_loss
+from models.vision.detector import load_detector
+from models.vision.rcnn import RCNNDetector, faster_rcnn
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = faster_rcnn(num_classes=2)
+    path = tmp_path_factory.mktemp("rcnn") / "rcnn.pt"
+    torch.save(
+        {
+            "arch": "fasterrcnn",
+            "model": model.state_dict(),
+            "class_names": ["cat", "dog"],
+            "input_size": 256,
+        },
+        path,
+    )
+    return path
+
+
+def test_the_training_loss_is_torchvisions_sum_of_losses():
+    torch.manual_seed(0)
+    model = faster_rcnn(num_classes=2).train()
+    labels = torch.tensor(
+        [
+            [[1, 0.1, 0.1, 0.5, 0.6], [-1, 0, 0, 0, 0]],
+            [[0, 0.2, 0.3, 0.9, 0.8], [1, 0, 0, 0.3, 0.3]],
+        ]
+    )
+    targets = rcnn_targets(labels, 128)
+    assert targets[0]["labels"].tolist() == [2] and targets[1]["labels"].tolist() == [1, 2]
+    torch.testing.assert_close(targets[0]["boxes"], torch.tensor([[12.8, 12.8, 64.0, 76.8]]))
+    args = argparse.Namespace(arch="fasterrcnn", input_size=128)
+    loss, figures = training_loss(args, model, torch.rand(2, 3, 128, 128), labels)
+    assert torch.isfinite(loss) and loss > 0 and figures == {}
+    loss.backward()
+    assert model.roi_heads.box_predictor.cls_score.weight.grad is not None
+
+
+def test_a_checkpoint_serves_with_the_requests_thresholds(checkpoint):
+    detector = load_detector(checkpoint, torch.device("cpu"))
+    assert isinstance(detector, RCNNDetector) and detector.class_names == ["cat", "dog"]
+    image = Image.effect_noise((300, 200), 60).convert("RGB")
+    (every,) = detector.detect(
+        [image], [(600, 400)], score_threshold=0.0, iou_threshold=1.0, max_detections=50
+    )
+    assert 0 < len(every) <= 50
+    for found in every:
+        x1, y1, x2, y2 = found.box
+        assert 0 <= x1 <= x2 <= 600 and 0 <= y1 <= y2 <= 400  # in the reported frame
+        assert found.label in {"cat", "dog"}
+    (strict,) = detector.detect([image], score_threshold=0.0, iou_threshold=0.1, max_detections=50)
+    assert len(strict) <= len(every)
+    assert [d.score for d in strict] == sorted((d.score for d in strict), reverse=True)
+
+
+def test_the_detection_endpoint_serves_either_backend(checkpoint, make_client, write_manifest):
+    manifest = write_manifest(
+        [
+            {
+                "name": "rcnn-test",
+                "task": "detect",
+                "file": str(checkpoint),
+                "sha256": sha256_of(checkpoint),
+            }
+        ]
+    )
+    client = make_client(manifest_path=manifest, default_detect_model="rcnn-test")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "gray").save(buffer, format="PNG")
+    response = client.post(
+        "/detect",
+        files={"file": ("g.png", buffer.getvalue(), "image/png")},
+        params={"score_threshold": 0},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "rcnn-test"
+    assert response.json()["image"] == {"width": 64, "height": 48}
