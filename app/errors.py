@@ -64,6 +64,9 @@ async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResp
 
 
 async def _bad_image(request: Request, error: ImageError) -> JSONResponse:
+    if error.status_code == 422:  # the shape OpenAPI declares for every 422
+        item = {"loc": ["body", "file"], "msg": str(error), "type": "value_error"}
+        return JSONResponse({"detail": [item]}, status_code=422)
     return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
 

@@ -122,6 +122,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         f"{num_classes} class(es), on {describe_device(device)}"
     )
 
+    if args.epochs < 1:
+        raise SystemExit("--epochs must be at least 1")
     history: list[dict[str, float]] = []
     for epoch in range(args.epochs):
         started = time.perf_counter()
@@ -156,9 +158,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         history.append(row)
         shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
-        save_checkpoint(args, model, optimizer, names, history, source)
+        info = save_checkpoint(args, model, optimizer, names, history, source)
 
-    info = save_checkpoint(args, model, optimizer, names, history, source)
     plot_curves(history, args.output.with_suffix(".png"))
     if args.manifest is not None:
         name = args.name or args.output.stem
