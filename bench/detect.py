@@ -32,17 +32,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "weights" / "tinyssd-logo.pt")
     parser.add_argument("--requests", type=int, default=200, help="HTTP requests per level")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0, help="timing per in-process case")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "detect.json")
     return parser
 
 
-def images_per_second(run, images: int, repeats: int) -> float:
-    run()  # warm-up
-    started = time.perf_counter()
-    for _ in range(repeats):
+def images_per_second(run, images: int, seconds: float) -> float:
+    """Run for at least ``seconds`` after a warm-up run; images processed per second."""
+    run()
+    started, done = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
         run()
-    return images * repeats / (time.perf_counter() - started)
+        done += images
+    return done / (time.perf_counter() - started)
 
 
 async def http_load(base_url: str, files: list[bytes], requests: int, concurrency: int) -> dict:
@@ -76,11 +78,14 @@ async def http_load(base_url: str, files: list[bytes], requests: int, concurrenc
 def main(args: argparse.Namespace) -> dict:
     detector = Detector.load(args.model, torch.device("cpu"))
     size = detector.input_size
+    detector.predict(
+        torch.rand(32, 3, size, size)
+    )  # the service's warm-up (app/serving/loaders.py)
     model_rows = []
     for batch in (1, 32):
         inputs = torch.rand(batch, 3, size, size)
         rate = images_per_second(
-            lambda inputs=inputs: detector.predict(inputs), batch, args.repeats
+            lambda inputs=inputs: detector.predict(inputs), batch, args.seconds
         )
         model_rows.append({"batch": batch, "images_per_second": round(rate, 1)})
 
@@ -95,7 +100,7 @@ def main(args: argparse.Namespace) -> dict:
                 decoded = decode_image(data, 40_000_000, min_side=size)
                 detector.detect([decoded.image], [(decoded.width, decoded.height)])
 
-        rate = images_per_second(pipeline, len(files), args.repeats)
+        rate = images_per_second(pipeline, len(files), args.seconds)
         pipeline_rows.append(
             {"images": name, "count": len(files), "images_per_second": round(rate, 1)}
         )
