@@ -41,6 +41,28 @@ class ObjectDetector(Protocol):
     ) -> list[list[Detection]]: ...
 
 
+def to_detections(
+    boxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    frame: tuple[float, float],
+    size: tuple[int, int],
+    class_names: list[str],
+) -> list[Detection]:
+    """Boxes [K, 4] in a ``frame`` of (width, height) -> Detections in the pixels of an image of
+    ``size`` (width, height), clipped to it."""
+    width, height = size
+    scale = torch.tensor([width / frame[0], height / frame[1]] * 2, device=boxes.device)
+    limit = torch.tensor([width, height, width, height], device=boxes.device)
+    pixels = torch.minimum((boxes * scale).clamp(min=0), limit)
+    return [
+        Detection(box, score, class_id, class_names[class_id])
+        for box, score, class_id in zip(
+            pixels.tolist(), scores.tolist(), labels.tolist(), strict=True
+        )
+    ]
+
+
 def load_detector(path: Path, device: torch.device) -> ObjectDetector:
     """Any checkpoint of ``python -m models.train detect``, by its ``arch``; tensors and plain
     data only (``weights_only=True``)."""
@@ -98,23 +120,10 @@ class Detector:
         found = multibox_nms(
             cls_probs, offsets, self.model.anchors, score_threshold, iou_threshold, max_detections
         )
-        results = []
-        for detections, (width, height) in zip(found, sizes, strict=True):
-            scale = torch.tensor([width, height, width, height], dtype=detections.boxes.dtype)
-            boxes = (detections.boxes.cpu() * scale).clamp(min=0)
-            boxes = torch.minimum(boxes, scale)
-            results.append(
-                [
-                    Detection(box, score, class_id, self.class_names[class_id])
-                    for box, score, class_id in zip(
-                        boxes.tolist(),
-                        detections.scores.tolist(),
-                        detections.labels.tolist(),
-                        strict=True,
-                    )
-                ]
-            )
-        return results
+        return [
+            to_detections(d.boxes, d.scores, d.labels, (1.0, 1.0), size, self.class_names)
+            for d, size in zip(found, sizes, strict=True)
+        ]
 
     def detect(
         self,

@@ -15,7 +15,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.v2 import functional as TF
 
 from models.ops import nms
-from models.vision.detector import Detection
+from models.vision.detector import Detection, to_detections
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
 
@@ -81,17 +81,15 @@ class RCNNDetector:
             boxes, scores = output["boxes"][keep], output["scores"][keep]
             labels = output["labels"][keep] - 1  # torchvision counts background as class 0
             order = nms(boxes, scores, iou_threshold, labels)[:max_detections]
-            scale = torch.tensor(
-                [width / image.width, height / image.height] * 2, device=boxes.device
-            )
-            limit = torch.tensor([width, height, width, height], device=boxes.device)
-            scaled = torch.minimum((boxes[order] * scale).clamp(min=0), limit)
+            frame = (image.width, image.height)
             results.append(
-                [
-                    Detection(box, score, class_id, self.class_names[class_id])
-                    for box, score, class_id in zip(
-                        scaled.tolist(), scores[order].tolist(), labels[order].tolist(), strict=True
-                    )
-                ]
+                to_detections(
+                    boxes[order],
+                    scores[order],
+                    labels[order],
+                    frame,
+                    (width, height),
+                    self.class_names,
+                )
             )
         return results
