@@ -22,7 +22,7 @@ import httpx
 import torch
 
 from app.imaging import decode_image
-from bench.server import ROOT, machine, percentile, running_server
+from bench.server import ROOT, load_test, machine, running_server
 from models.vision.detector import Detector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
@@ -45,34 +45,6 @@ def images_per_second(run, images: int, seconds: float) -> float:
         run()
         done += images
     return done / (time.perf_counter() - started)
-
-
-async def http_load(base_url: str, files: list[bytes], requests: int, concurrency: int) -> dict:
-    latencies: list[float] = []
-    pending = list(range(requests))
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-
-        async def worker() -> None:
-            while pending:
-                index = pending.pop()
-                data = files[index % len(files)]
-                start = time.perf_counter()
-                response = await client.post(
-                    "/detect", files={"file": ("image.jpg", data, "image/jpeg")}
-                )
-                response.raise_for_status()
-                latencies.append((time.perf_counter() - start) * 1000)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-    return {
-        "concurrency": concurrency,
-        "requests": len(latencies),
-        "requests_per_second": round(len(latencies) / seconds, 1),
-        "p50_ms": round(percentile(latencies, 50), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
-    }
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -108,9 +80,13 @@ def main(args: argparse.Namespace) -> dict:
     http_rows = []
     files = [path.read_bytes() for path in small + large]
     with running_server() as base_url:
+
+        def detect(client: httpx.AsyncClient, index: int):
+            upload = {"file": ("image.jpg", files[index % len(files)], "image/jpeg")}
+            return client.post("/detect", files=upload)
+
         for concurrency in (1, 16):
-            row = asyncio.run(http_load(base_url, files, args.requests, concurrency))
-            http_rows.append(row)
+            http_rows.append(asyncio.run(load_test(base_url, detect, args.requests, concurrency)))
 
     result = {
         "benchmark": "detect",

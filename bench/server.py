@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -9,7 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,3 +82,34 @@ def running_server(timeout: float = 120.0) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def load_test(
+    base_url: str,
+    send: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]],
+    requests: int,
+    concurrency: int,
+) -> dict:
+    """``requests`` calls of ``send(client, index)`` from ``concurrency`` workers at once:
+    requests/s and latency percentiles (ms). Any non-2xx answer fails the run."""
+    latencies: list[float] = []
+    pending = list(range(requests))
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+
+        async def worker() -> None:
+            while pending:
+                index = pending.pop()
+                start = time.perf_counter()
+                (await send(client, index)).raise_for_status()
+                latencies.append((time.perf_counter() - start) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / seconds, 1),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+    }

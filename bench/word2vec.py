@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from gensim.models import KeyedVectors, Word2Vec
 
-from bench.server import ROOT, machine, percentile, running_server
+from bench.server import ROOT, load_test, machine, percentile, running_server
 from models.data.ptb import read_ptb
 from models.text.vocab import UNK
 from models.text.word_vectors import WordVectors, read_word_vectors
@@ -71,31 +71,6 @@ def time_queries(words: list[str], query) -> dict:
         "mean_us": round(float(np.mean(latencies)), 1),
         "p50_us": round(percentile(latencies, 50), 1),
         "p99_us": round(percentile(latencies, 99), 1),
-    }
-
-
-async def http_latencies(base_url: str, words: list[str], concurrency: int) -> dict:
-    latencies: list[float] = []
-    queue = list(words)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-
-        async def worker() -> None:
-            while queue:
-                word = queue.pop()
-                start = time.perf_counter()
-                response = await client.get("/similar", params={"word": word, "k": 10})
-                response.raise_for_status()
-                latencies.append((time.perf_counter() - start) * 1000)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-    return {
-        "concurrency": concurrency,
-        "requests": len(latencies),
-        "requests_per_second": round(len(latencies) / seconds),
-        "p50_ms": round(percentile(latencies, 50), 2),
-        "p99_ms": round(percentile(latencies, 99), 2),
     }
 
 
@@ -168,7 +143,13 @@ def main(args: argparse.Namespace) -> dict:
     }
     with running_server() as base_url:
         http_words = [tokens[i] for i in rng.integers(1, len(tokens), size=args.http_requests)]
-        result["http"] = [asyncio.run(http_latencies(base_url, http_words, c)) for c in (1, 16)]
+
+        def similar(client: httpx.AsyncClient, index: int):
+            return client.get("/similar", params={"word": http_words[index], "k": 10})
+
+        result["http"] = [
+            asyncio.run(load_test(base_url, similar, len(http_words), c)) for c in (1, 16)
+        ]
 
     if not args.skip_training:
         result["training"], table = {}, {}
