@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import httpx
 import torch
 
 from app.imaging import decode_image
-from bench.server import ROOT, load_test, machine, running_server
+from bench.server import ROOT, load_test, machine, running_server, write_result
 from models.vision.detector import Detector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
@@ -107,9 +106,7 @@ def main(args: argparse.Namespace) -> dict:
             f"HTTP POST /detect, {row['concurrency']:>2} client(s): "
             f"{row['requests_per_second']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(result, args.output)
     return result
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from bench.server import ROOT, machine, median_ms, running_server
+from bench.server import ROOT, machine, median_ms, running_server, write_result
 from models import ops
 
 
@@ -91,9 +91,7 @@ def main(args: argparse.Namespace) -> dict:
             f"{row['case']:<22}{row['op_ms']:>10.2f}{row['http_ms']:>12.1f}"
             f"{row['http_over_op']:>10.1f}x{row['request_bytes'] / 1e6:>10.2f} MB"
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(result, args.output)
     return result
 
 

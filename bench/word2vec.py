@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from gensim.models import KeyedVectors, Word2Vec
 
-from bench.server import ROOT, load_test, machine, percentile, running_server
+from bench.server import ROOT, load_test, machine, percentile, running_server, write_result
 from models.data.ptb import read_ptb
 from models.text.vocab import UNK
 from models.text.word_vectors import WordVectors, read_word_vectors
@@ -172,9 +171,7 @@ def main(args: argparse.Namespace) -> dict:
         result["book"] = BOOK
 
     report(result)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(result, args.output)
     return result
 
 

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from app.schemas.common import STRICT_JSON, RequestModel
+from models.ops.anchors import anchors_per_pixel
 
 MAX_BOXES = 50_000
 MAX_IOU_PAIRS = 2048 * 2048
@@ -192,7 +193,7 @@ class AnchorsRequest(RequestModel):
 
     @property
     def per_pixel(self) -> int:
-        return len(self.sizes) + len(self.ratios) - 1
+        return anchors_per_pixel(self.sizes, self.ratios)
 
     @property
     def total(self) -> int:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.ops import multibox_prior, multibox_target
+from models.ops.anchors import anchors_per_pixel
 
 DEFAULT_SIZES = ((0.2, 0.272), (0.37, 0.447), (0.54, 0.619), (0.71, 0.79), (0.88, 0.961))
 DEFAULT_RATIOS = ((1.0, 2.0, 0.5),) * 5
@@ -26,7 +27,7 @@ class AnchorConfig:
 
     @property
     def per_pixel(self) -> int:
-        counts = {len(s) + len(r) - 1 for s, r in zip(self.sizes, self.ratios, strict=True)}
+        counts = {anchors_per_pixel(s, r) for s, r in zip(self.sizes, self.ratios, strict=True)}
         if len(counts) != 1:
             raise ValueError("every scale needs the same number of anchors per pixel")
         return counts.pop()
