@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.geometry
 	$(BIN)/python -m bench.word2vec
 	$(BIN)/python -m bench.detect
+	$(BIN)/python -m bench.classify
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

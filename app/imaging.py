@@ -11,7 +11,9 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from models.data.images import load_rgb
 
 FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"}  # MPO: multi-picture JPEG from cameras
 ACCEPTED = "JPEG, PNG, WebP, BMP or GIF"
@@ -73,25 +75,9 @@ def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> D
     if orientation in SWAPPING_ORIENTATIONS:
         width, height = height, width
     try:
-        if min_side is not None and image.format in {"JPEG", "MPO"}:
-            image.draft("RGB", (min_side, min_side))
-        image.seek(0)  # the first frame of an animation
-        image.load()
-        image = ImageOps.exif_transpose(image)
+        image = load_rgb(image, min_side)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError(
             f"the image could not be decoded ({error}): it may be truncated or corrupt"
         ) from None
-    return DecodedImage(to_rgb(image), width, height)
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB from any mode; transparent pixels become white rather than whatever colour they
-    happen to store."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return DecodedImage(image, width, height)

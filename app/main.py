@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from app.body_limit import BodySizeLimitMiddleware
 from app.errors import install_error_handlers
-from app.routers import detect, geometry, health, words
+from app.routers import classify, detect, geometry, health, words
 from app.serving.loaders import LOADERS
 from app.serving.registry import Loader, ModelRegistry
 from app.settings import Settings
@@ -27,7 +27,8 @@ logger = logging.getLogger("app")
 DESCRIPTION = (
     "REST service for the computer-vision and NLP-pretraining models of *Dive into Deep "
     "Learning*: box geometry (IoU, NMS, anchors, offset coding, multibox detection, RoI "
-    "pooling, transposed convolution), SSD object detection and word2vec similarity queries. "
+    "pooling, transposed convolution), image classification with a fine-tuned ResNet-18, SSD "
+    "object detection and word2vec similarity queries. "
     "Boxes are "
     "[x1, y1, x2, y2] unless a format says otherwise."
 )
@@ -64,6 +65,7 @@ def create_app(
     app.include_router(geometry.router)
     app.include_router(words.router)
     app.include_router(detect.router)
+    app.include_router(classify.router)
     return app
 
 

@@ -34,10 +34,15 @@ class Settings(BaseSettings):
     default_detect_model: str = Field(
         default="tinyssd-logo", description="The detection model of /detect."
     )
+    default_classify_model: str = Field(
+        default="resnet18-hymenoptera", description="The classification model of /classify."
+    )
     max_image_pixels: int = Field(
         default=40_000_000,
         gt=0,
         description="Larger images are refused (413) before they are decoded.",
     )
-    max_batch_images: int = Field(default=32, gt=0, description="Images per /detect/batch.")
+    max_batch_images: int = Field(
+        default=32, gt=0, description="Images per /detect/batch or /classify/batch."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"

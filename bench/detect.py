@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
 from pathlib import Path
 
 import httpx
 import torch
 
 from app.imaging import decode_image
-from bench.server import ROOT, load_test, machine, running_server, write_result
+from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.vision.detector import Detector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
@@ -34,16 +33,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=5.0, help="timing per in-process case")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "detect.json")
     return parser
-
-
-def images_per_second(run, images: int, seconds: float) -> float:
-    """Run for at least ``seconds`` after a warm-up run; images processed per second."""
-    run()
-    started, done = time.perf_counter(), 0
-    while time.perf_counter() - started < seconds:
-        run()
-        done += images
-    return done / (time.perf_counter() - started)
 
 
 def main(args: argparse.Namespace) -> dict:

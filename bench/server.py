@@ -31,6 +31,16 @@ def median_ms(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def images_per_second(run, images: int, seconds: float) -> float:
+    """Run for at least ``seconds`` after a warm-up run; images processed per second."""
+    run()
+    started, done = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        run()
+        done += images
+    return done / (time.perf_counter() - started)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]

@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from hypothesis import settings
+from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
@@ -47,3 +49,46 @@ def write_manifest(tmp_path: Path):
         return path
 
     return write
+
+
+COLOURS = {"blue": (30, 60, 220), "green": (40, 200, 60), "red": (220, 40, 40)}
+
+
+def write_colour_folder(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
+    """A tiny ImageFolder set: photos-like noise tinted by the class colour, of varied sizes
+    and formats (JPEG mostly, one PNG and one GIF per split)."""
+    generator = torch.Generator().manual_seed(seed)
+    for split, count in per_class.items():
+        for label, colour in COLOURS.items():
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                width, height = (int(v) for v in torch.randint(20, 64, (2,), generator=generator))
+                noise = torch.randint(-60, 60, (height, width, 3), generator=generator)
+                pixels = (torch.tensor(colour) + noise).clamp(0, 255).to(torch.uint8).numpy()
+                image = Image.fromarray(pixels)
+                suffix = {0: "png", 1: "gif"}.get(index, "jpg")
+                image.save(folder / f"{index:03d} {label}.{suffix}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def colour_folder(tmp_path_factory) -> Path:
+    return write_colour_folder(tmp_path_factory.mktemp("colours"), {"train": 12, "val": 4})
+
+
+@pytest.fixture(scope="session")
+def colour_classifier(tmp_path_factory, colour_folder: Path) -> Path:
+    """A ResNet-18 trained by the project's training command on the colour set (seconds)."""
+    from models.train import classify  # noqa: PLC0415 - trains only when a test asks
+
+    output = tmp_path_factory.mktemp("classifier") / "colours.safetensors"
+    args = classify.get_args_parser().parse_args(
+        [
+            "--data", str(colour_folder), "--stem", "cifar", "--epochs", "5",
+            "--batch-size", "12", "--lr", "0.005", "--head-lr-mult", "1", "--image-size", "16",
+            "--output", str(output), "--no-progress",
+        ]
+    )  # fmt: skip
+    classify.main(args)
+    return output

@@ -17,9 +17,10 @@ from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes
 
 from app.deps import RegistryDep, SettingsDep
-from app.imaging import DecodedImage, ImageError, decode_image
+from app.imaging import DecodedImage
 from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
+from app.uploads import check_batch_size, decode_upload
 from models.vision.detector import Detection, ObjectDetector
 
 TASK = "detect"
@@ -77,7 +78,7 @@ async def detect(
 ):
     # Rendering draws on the full-size image; otherwise a JPEG may be decoded at reduced size.
     min_side = None if render else model.detector.input_size
-    decoded = await _decode(file, settings.max_image_pixels, min_side)
+    decoded = await decode_upload(file, settings.max_image_pixels, min_side)
     (found,) = await run_in_threadpool(
         _run, model.detector, [decoded], score_threshold, iou_threshold, max_detections
     )
@@ -100,28 +101,15 @@ async def detect_batch(
     iou_threshold: IoUThreshold = 0.5,
     max_detections: MaxDetections = 100,
 ) -> BatchDetectionResult:
-    if len(file) > settings.max_batch_images:
-        raise ImageError(
-            f"{len(file)} images in one batch, over the limit of {settings.max_batch_images}: "
-            f"split them (the limit is D2L_MAX_BATCH_IMAGES)",
-            413,
-        )
+    check_batch_size(len(file), settings.max_batch_images)
     size = model.detector.input_size
-    decoded = [await _decode(upload, settings.max_image_pixels, size) for upload in file]
+    decoded = [await decode_upload(upload, settings.max_image_pixels, size) for upload in file]
     found = await run_in_threadpool(
         _run, model.detector, decoded, score_threshold, iou_threshold, max_detections
     )
     return BatchDetectionResult(
         results=[_result(model.name, d, f) for d, f in zip(decoded, found, strict=True)]
     )
-
-
-async def _decode(upload: UploadFile, max_pixels: int, min_side: int | None) -> DecodedImage:
-    data = await upload.read()
-    try:
-        return await run_in_threadpool(decode_image, data, max_pixels, min_side)
-    except ImageError as error:
-        raise ImageError(f"{upload.filename or 'file'}: {error}", error.status_code) from None
 
 
 def _run(

@@ -1,4 +1,4 @@
-"""Base classes shared by the request schemas."""
+"""Base classes and parts shared by the schemas."""
 
 from __future__ import annotations
 
@@ -24,3 +24,8 @@ class RequestModel(BaseModel):
     """A JSON request body: strict values, and unknown fields refused (usually typos)."""
 
     model_config = ConfigDict(**STRICT_JSON, extra="forbid")
+
+
+class ImageSize(BaseModel):
+    width: int
+    height: int

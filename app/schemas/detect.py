@@ -6,10 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-
-class ImageSize(BaseModel):
-    width: int
-    height: int
+from app.schemas.common import ImageSize
 
 
 class DetectedObject(BaseModel):

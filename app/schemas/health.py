@@ -24,5 +24,19 @@ class ReadyStatus(BaseModel):
     models: list[ModelStatus]
 
 
+class ModelInfo(ModelStatus):
+    architecture: str | None = Field(default=None, description="e.g. resnet18, tinyssd, skipgram.")
+    classes: list[str] | None = Field(default=None, description="Class names, by class id.")
+    input_size: int | None = Field(
+        default=None, description="Side of the square image input, in pixels."
+    )
+    device: str = Field(description="Where the model runs.")
+    dtype: str | None = Field(default=None, description="Floating-point type it computes in.")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Figures measured when it was trained."
+    )
+    sha256: str = Field(description="SHA-256 of the weights file.")
+
+
 class ModelList(BaseModel):
-    models: list[ModelStatus]
+    models: list[ModelInfo]

@@ -12,6 +12,7 @@ from PIL import Image
 from app.serving.registry import Loader
 from models.manifest import ManifestEntry
 from models.text.word_vectors import WordVectors
+from models.vision.classifier import ImageClassifier
 from models.vision.detector import ObjectDetector, load_detector
 
 
@@ -31,6 +32,14 @@ def load_detection(entry: ManifestEntry, device: torch.device) -> ObjectDetector
     return detector
 
 
+def load_classification(entry: ManifestEntry, device: torch.device) -> ImageClassifier:
+    classifier = ImageClassifier.load(entry.file, device)
+    # A full batch first, for the same reason as detection's warm-up.
+    side = classifier.input_size
+    classifier.classify([Image.new("RGB", (side, side))] * 32)
+    return classifier
+
+
 LOADERS: Mapping[str, Loader] = MappingProxyType(
-    {"word2vec": load_word2vec, "detect": load_detection}
+    {"word2vec": load_word2vec, "detect": load_detection, "classify": load_classification}
 )

@@ -37,6 +37,13 @@ DATA_HUB: dict[str, Archive] = {
         "banana-detection.zip", "5de26c8fce5ccdea9f91267273464dc968d20d72", "banana-detection"
     ),
     "hotdog": _hub("hotdog.zip", "fba480ffa8aa7e0febbb511d181409f899b9baa5", "hotdog"),
+    # The PyTorch transfer-learning tutorial's ants and bees (not on d2l's hub).
+    "hymenoptera": Archive(
+        "hymenoptera_data.zip",
+        "c6ff178de032ee56fa5b35c2a6a9005c934faba0",
+        "hymenoptera",
+        "https://download.pytorch.org/tutorial/hymenoptera_data.zip",
+    ),
 }
 
 

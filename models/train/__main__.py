@@ -1,12 +1,12 @@
-"""``python -m models.train detect|word2vec ...``: dispatch to a training script by model kind."""
+"""``python -m models.train classify|detect|word2vec ...``: run a training script by kind."""
 
 from __future__ import annotations
 
 import sys
 
-from models.train import detect, word2vec
+from models.train import classify, detect, word2vec
 
-COMMANDS = {"detect": detect, "word2vec": word2vec}
+COMMANDS = {"classify": classify, "detect": detect, "word2vec": word2vec}
 
 
 def run(argv: list[str]) -> None:

@@ -20,21 +20,30 @@ def test_live_and_ready_on_the_committed_manifest(client):
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
     assert ready.json()["device"] in {"cpu"} or ready.json()["device"].startswith("cuda:")
-    assert client.get("/models").json()["models"] == ready.json()["models"]
+    listed = client.get("/models").json()["models"]
+    status_keys = ("name", "task", "state", "reason")
+    assert [{k: m[k] for k in status_keys} for m in listed] == ready.json()["models"]
+    for model in listed:
+        assert model["device"] == ready.json()["device"]
+        assert len(model["sha256"]) == 64
+        assert model["dtype"] == "float32"
+        assert model["architecture"]
 
 
 def test_a_model_that_cannot_load_makes_ready_503_with_the_reason(make_client, write_manifest):
     manifest = write_manifest(
-        [{"name": "resnet18-x", "task": "classify", "file": "absent.pt", "sha256": "00"}]
+        [{"name": "unet-x", "task": "segment", "file": "absent.pt", "sha256": "00"}]
     )
     client = make_client(manifest_path=manifest)
     ready = client.get("/health/ready")
     assert ready.status_code == 503
     (model,) = ready.json()["models"]
-    assert model["name"] == "resnet18-x"
+    assert model["name"] == "unet-x"
     assert model["state"] == "failed"
-    assert "no loader for task 'classify'" in model["reason"]
-    assert client.get("/models").json()["models"] == [model]
+    assert "no loader for task 'segment'" in model["reason"]
+    (listed,) = client.get("/models").json()["models"]
+    assert {k: listed[k] for k in model} == model
+    assert listed["dtype"] is None
     assert client.get("/health/live").status_code == 200
 
 

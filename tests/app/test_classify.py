@@ -1,0 +1,201 @@
+"""/classify and /classify/batch on a classifier trained by the project's command (the colour
+set), and on the committed ResNet-18s when they are there."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from app.imaging import decode_image
+from models.data.folders import read_image_folder
+from models.manifest import read_manifest, sha256_of
+from models.vision.classifier import ImageClassifier
+
+DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
+HYMENOPTERA = DATA / "hymenoptera"
+COMMITTED = {entry.name: entry for entry in read_manifest(Path("weights/manifest.json"))}
+
+
+def encoded(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def colour_image(colour: tuple[int, int, int], size=(40, 30)) -> Image.Image:
+    noise = torch.randint(
+        -40, 40, (size[1], size[0], 3), generator=torch.Generator().manual_seed(0)
+    )
+    return Image.fromarray((torch.tensor(colour) + noise).clamp(0, 255).to(torch.uint8).numpy())
+
+
+@pytest.fixture
+def colour_client(make_client, write_manifest, colour_classifier: Path):
+    manifest = write_manifest(
+        [
+            {
+                "name": "colours",
+                "task": "classify",
+                "file": str(colour_classifier),
+                "sha256": sha256_of(colour_classifier),
+                "architecture": "resnet18",
+                "classes": ["blue", "green", "red"],
+                "input_size": 16,
+                "metrics": {"val_accuracy": 1.0, "epochs": [{"epoch": 1}]},
+            }
+        ]
+    )
+    return make_client(manifest_path=manifest, default_classify_model="colours")
+
+
+def test_classify_answers_the_top_classes_by_probability(colour_client):
+    upload = encoded(colour_image((220, 40, 40), (64, 48)))
+    response = colour_client.post("/classify", files={"file": ("red.jpg", upload, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "colours"
+    assert body["image"] == {"width": 64, "height": 48}
+    predictions = body["predictions"]
+    assert [p["label"] for p in predictions][0] == "red"
+    assert len(predictions) == 3  # top_k 5 capped at the three classes
+    scores = [p["score"] for p in predictions]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) == pytest.approx(1.0, abs=1e-5)
+    assert {p["label"]: p["class_id"] for p in predictions} == {"blue": 0, "green": 1, "red": 2}
+    one = colour_client.post("/classify?top_k=1&model=colours", files={"file": upload})
+    assert [p["label"] for p in one.json()["predictions"]] == ["red"]
+
+
+def test_the_service_answers_what_the_model_answers_in_process(colour_client, colour_classifier):
+    image = colour_image((40, 200, 60), (300, 200))
+    upload = encoded(image, quality=90)
+    served = colour_client.post("/classify?top_k=3", files={"file": upload}).json()
+    classifier = ImageClassifier.load(colour_classifier, torch.device("cpu"))
+    decoded = decode_image(upload, 10**8, classifier.decode_side)
+    (expected,) = classifier.classify([decoded.image], top_k=3)
+    assert [p["label"] for p in served["predictions"]] == [p.label for p in expected]
+    assert [p["score"] for p in served["predictions"]] == pytest.approx(
+        [p.score for p in expected], abs=1e-6
+    )
+
+
+def test_serving_preprocesses_exactly_as_training_evaluates(colour_classifier, tmp_path):
+    """One evaluation transform: the tensors of the training command's validation pass are
+    the tensors the service feeds the model for the same files (a big JPEG included, which
+    both decode at reduced size)."""
+    classifier = ImageClassifier.load(colour_classifier, torch.device("cpu"))
+    folder = tmp_path / "set"
+    for split in ("train", "val"):
+        (folder / split / "red").mkdir(parents=True)
+    colour_image((220, 40, 40), (800, 600)).save(folder / "val" / "red" / "big.jpg", quality=92)
+    colour_image((220, 40, 40), (45, 70)).save(folder / "val" / "red" / "small.png")
+    colour_image((220, 40, 40), (20, 20)).save(folder / "train" / "red" / "a.jpg")
+    spec = classifier.spec
+    evaluation = read_image_folder(folder, "eval", spec.eval_transform, spec.resize_size)
+    for name, tensor in zip(evaluation.files, evaluation.images, strict=True):
+        data = (folder / name).read_bytes()
+        served = classifier.preprocess(decode_image(data, 10**8, classifier.decode_side).image)
+        assert torch.equal(served, tensor), name
+
+
+def test_a_batch_keeps_upload_order(colour_client):
+    colours = [(220, 40, 40), (30, 60, 220), (40, 200, 60), (30, 60, 220)]
+    files = [
+        ("file", (f"{i}.png", encoded(colour_image(c, (30 + i, 20)), "PNG"), "image/png"))
+        for i, c in enumerate(colours)
+    ]
+    response = colour_client.post("/classify/batch?top_k=1", files=files)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["predictions"][0]["label"] for r in results] == ["red", "blue", "green", "blue"]
+    assert [r["image"]["width"] for r in results] == [30, 31, 32, 33]
+
+
+def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, colour_classifier):
+    (model,) = colour_client.get("/models").json()["models"]
+    assert model == {
+        "name": "colours",
+        "task": "classify",
+        "state": "ready",
+        "reason": None,
+        "architecture": "resnet18",
+        "classes": ["blue", "green", "red"],
+        "input_size": 16,
+        "device": "cpu",
+        "dtype": "float32",
+        "metrics": {"val_accuracy": 1.0},
+        "sha256": sha256_of(colour_classifier),
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "files", "status", "says"),
+    [
+        ("?top_k=0", {"file": ("a.png", b"x", "image/png")}, 422, "top_k"),
+        ("?top_k=five", {"file": ("a.png", b"x", "image/png")}, 422, "top_k"),
+        ("?model=nope", {"file": ("a.png", b"x", "image/png")}, 404, "classify models: colours"),
+        ("", {"file": ("notes.txt", b"hello", "text/plain")}, 422, "notes.txt: the file is not"),
+        ("", {"file": ("empty.jpg", b"", "image/jpeg")}, 422, "empty.jpg: the file is empty"),
+        ("", {"other": ("a.png", b"x", "image/png")}, 422, "file"),
+    ],
+)
+def test_bad_requests_get_a_4xx_that_says_why(colour_client, query, files, status, says):
+    response = colour_client.post(f"/classify{query}", files=files)
+    assert response.status_code == status, response.text
+    assert says in json.dumps(response.json())
+
+
+def test_other_formats_are_refused_and_big_batches_too(make_client, write_manifest, colour_client):
+    tiff = encoded(Image.new("RGB", (8, 8)), "TIFF")
+    response = colour_client.post("/classify", files={"file": ("a.tif", tiff)})
+    assert response.status_code == 415
+    assert "TIFF images are not accepted" in response.json()["detail"]
+    png = encoded(Image.new("RGB", (8, 8)), "PNG")
+    over = colour_client.post("/classify/batch", files=[("file", ("a.png", png))] * 33)
+    assert over.status_code == 413
+    assert "D2L_MAX_BATCH_IMAGES" in over.json()["detail"]
+
+
+def test_a_classifier_that_failed_to_load_answers_503(make_client, write_manifest, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not safetensors")
+    manifest = write_manifest(
+        [{"name": "broken", "task": "classify", "file": broken.name, "sha256": sha256_of(broken)}]
+    )
+    client = make_client(manifest_path=manifest, default_classify_model="broken")
+    png = encoded(Image.new("RGB", (8, 8)), "PNG")
+    response = client.post("/classify", files={"file": ("a.png", png)})
+    assert response.status_code == 503
+    assert "model 'broken' failed to load" in response.json()["detail"]
+
+
+needs_committed = pytest.mark.skipif(
+    "resnet18-hymenoptera" not in COMMITTED or not HYMENOPTERA.is_dir(),
+    reason="the committed resnet18-hymenoptera or ../shared/data/hymenoptera is absent",
+)
+
+
+@needs_committed
+def test_the_committed_ants_and_bees_model_tells_real_photos_apart(client):
+    """Twenty validation photos (never trained on) through the whole service."""
+    names = (
+        sorted((HYMENOPTERA / "val" / "ants").glob("*.jpg"))[:10]
+        + sorted((HYMENOPTERA / "val" / "bees").glob("*.jpg"))[:10]
+    )
+    files = [("file", (path.name, path.read_bytes(), "image/jpeg")) for path in names]
+    response = client.post("/classify/batch?top_k=1", files=files)
+    assert response.status_code == 200, response.text
+    labels = [r["predictions"][0]["label"] for r in response.json()["results"]]
+    truth = [path.parent.name for path in names]
+    assert sum(a == b for a, b in zip(labels, truth, strict=True)) >= 15
+    model = next(
+        m for m in client.get("/models").json()["models"] if m["name"] == "resnet18-hymenoptera"
+    )
+    assert model["classes"] == ["ants", "bees"]
+    assert model["metrics"]["val_accuracy"] >= 0.8

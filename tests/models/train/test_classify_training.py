@@ -1,0 +1,109 @@
+"""``python -m models.train classify``: from scratch, fine-tuned the d2l way (from a checkpoint
+of its own, a torchvision state dict or torchvision's ImageNet cache), resumed, recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.models import ResNet18_Weights, resnet18
+
+from models.train import classify
+from models.vision.classifier import load_classifier_file
+
+
+def train(folder: Path, output: Path, *options: str) -> dict:
+    args = classify.get_args_parser().parse_args(
+        ["--data", str(folder), "--image-size", "16", "--batch-size", "12", "--output",
+         str(output), "--no-progress", *options]
+    )  # fmt: skip
+    return classify.main(args)
+
+
+def test_training_from_scratch_learns_and_records_everything(
+    colour_classifier: Path, colour_folder: Path
+):
+    model, card = load_classifier_file(colour_classifier)
+    assert card.classes == ["blue", "green", "red"]
+    assert card.stem == "cifar"
+    assert (card.spec.input_size, card.spec.resize_size) == (16, 18)
+    assert card.info["metrics"]["val_accuracy"] >= 0.9  # the colours are easy
+    assert len(card.info["metrics"]["epochs"]) == 5
+    assert card.info["command"].startswith("python -m models.train classify --data ")
+    assert card.info["source"] == {"pretrained": "none"}
+    assert colour_classifier.with_suffix(".png").stat().st_size > 1000
+    state = torch.load(colour_classifier.with_suffix(".ckpt.pt"), weights_only=True)
+    assert state["epoch"] == 5 and len(state["history"]) == 5
+    assert state["args"]["data"] == str(colour_folder)
+    assert {"model", "optimizer", "schedule"} <= state.keys()
+
+
+def test_fine_tuning_keeps_the_source_body_and_trains_a_new_head_ten_times_faster(
+    colour_classifier: Path, colour_folder: Path, tmp_path: Path
+):
+    source, source_card = load_classifier_file(colour_classifier)
+    output = tmp_path / "tuned.safetensors"
+    info = train(
+        colour_folder, output, "--pretrained", str(colour_classifier), "--epochs", "1",
+        "--lr", "0.001", "--head-lr-mult", "10", "--freeze-body", "--manifest",
+        str(tmp_path / "manifest.json"), "--name", "tuned",
+    )  # fmt: skip
+    tuned, card = load_classifier_file(output)
+    assert card.stem == source_card.stem and card.spec.mean == source_card.spec.mean
+    assert info["source"]["pretrained"] == colour_classifier.name
+    for name, parameter in source.named_parameters():
+        if not name.startswith("fc."):  # frozen body: exactly the source's
+            assert torch.equal(parameter, tuned.get_parameter(name)), name
+    assert not torch.equal(source.fc.weight, tuned.fc.weight)
+    optimizer = torch.load(output.with_suffix(".ckpt.pt"), weights_only=True)["optimizer"]
+    assert [g["lr"] for g in optimizer["param_groups"]] == pytest.approx([0.001, 0.01])
+    (entry,) = json.loads((tmp_path / "manifest.json").read_text())["models"]
+    assert entry["name"] == "tuned" and entry["task"] == "classify"
+    assert entry["architecture"] == "resnet18" and entry["input_size"] == 16
+    assert entry["classes"] == ["blue", "green", "red"]
+    assert "val_accuracy" in entry["metrics"]
+
+
+def test_the_imagenet_route_reads_torchvisions_cache(colour_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    name = Path(ResNet18_Weights.IMAGENET1K_V1.url).name
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(2)
+    imagenet = resnet18()
+    torch.save(imagenet.state_dict(), tmp_path / "hub" / "checkpoints" / name)
+    output = tmp_path / "from-imagenet.safetensors"
+    # lr 0: the stored body is exactly the cached ImageNet one (rounded to float16)
+    info = train(
+        colour_folder, output, "--pretrained", "imagenet", "--epochs", "1", "--lr", "0", "--half"
+    )
+    tuned, card = load_classifier_file(output)
+    assert card.stem == "imagenet" and info["source"]["pretrained"] == "imagenet"
+    assert torch.equal(tuned.conv1.weight, imagenet.conv1.weight.half().float())
+    assert card.info["dtype"] == "float16"
+    assert {"val_accuracy", "val_accuracy_float32"} <= card.info["metrics"].keys()
+    # A torchvision state dict given by path is the same source.
+    by_path = train(
+        colour_folder, tmp_path / "by-path.safetensors", "--pretrained",
+        str(tmp_path / "hub" / "checkpoints" / name), "--epochs", "1",
+    )  # fmt: skip
+    assert by_path["stem"] == "imagenet"
+
+
+def test_resume_continues_where_the_checkpoint_stopped(colour_folder: Path, tmp_path: Path):
+    output = tmp_path / "r.safetensors"
+    first = train(colour_folder, output, "--stem", "cifar", "--epochs", "1", "--lr", "0.005")
+    resumed = train(
+        colour_folder, output, "--stem", "cifar", "--epochs", "2", "--lr", "0.005", "--resume"
+    )
+    epochs = resumed["metrics"]["epochs"]
+    assert [row["epoch"] for row in epochs] == [1, 2]
+    assert epochs[0] == first["metrics"]["epochs"][0]
+
+
+def test_bad_options_stop_with_a_message(colour_folder: Path, tmp_path: Path):
+    with pytest.raises(SystemExit, match="no such file"):
+        train(colour_folder, tmp_path / "x.safetensors", "--pretrained", "absent.safetensors")
+    with pytest.raises(SystemExit, match="at least 1"):
+        train(colour_folder, tmp_path / "x.safetensors", "--epochs", "0")
