@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import UploadFile
+from fastapi import File, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from app.imaging import DecodedImage, ImageError, decode_image
+from app.schemas.common import BODY_ERRORS, ErrorMessage
+
+IMAGE_FILE = File(description="An image: JPEG, PNG, WebP, BMP or GIF (first frame).")
+
+
+def image_route_errors(kind: str) -> dict[int | str, dict]:
+    """The error answers of an endpoint that takes image uploads, for the OpenAPI schema."""
+    return {
+        **BODY_ERRORS,
+        404: {"model": ErrorMessage, "description": f"No {kind} model of that name."},
+        413: {"model": ErrorMessage, "description": "Body or image over the size limits."},
+        415: {"model": ErrorMessage, "description": "Not an accepted image format."},
+        503: {"model": ErrorMessage, "description": "The model is loading or failed to load."},
+    }
 
 
 async def decode_upload(upload: UploadFile, max_pixels: int, min_side: int | None) -> DecodedImage:

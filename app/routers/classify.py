@@ -9,28 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from app.deps import RegistryDep, SettingsDep
 from app.imaging import DecodedImage
 from app.schemas.classify import BatchClassificationResult, ClassificationResult, ClassPrediction
-from app.schemas.common import BODY_ERRORS, ErrorMessage, ImageSize
-from app.uploads import check_batch_size, decode_upload
+from app.schemas.common import ImageSize
+from app.uploads import IMAGE_FILE, check_batch_size, decode_upload, image_route_errors
 from models.vision.classifier import ImageClassifier, Prediction
 
 TASK = "classify"
 
-router = APIRouter(
-    tags=["classification"],
-    responses={
-        **BODY_ERRORS,
-        404: {"model": ErrorMessage, "description": "No classification model of that name."},
-        413: {"model": ErrorMessage, "description": "Body or image over the size limits."},
-        415: {"model": ErrorMessage, "description": "Not an accepted image format."},
-        503: {"model": ErrorMessage, "description": "The model is loading or failed to load."},
-    },
-)
+router = APIRouter(tags=["classification"], responses=image_route_errors("classification"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +45,6 @@ TopK = Annotated[
     Query(ge=1, le=1000, description="How many classes to return; more than the model has "
           "gives all of them."),
 ]  # fmt: skip
-IMAGE_FILE = File(description="An image: JPEG, PNG, WebP, BMP or GIF (first frame).")
 
 
 @router.post(

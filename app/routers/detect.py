@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from torchvision.transforms.v2 import functional as TF
@@ -18,23 +18,13 @@ from torchvision.utils import draw_bounding_boxes
 
 from app.deps import RegistryDep, SettingsDep
 from app.imaging import DecodedImage
-from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
-from app.uploads import check_batch_size, decode_upload
+from app.uploads import IMAGE_FILE, check_batch_size, decode_upload, image_route_errors
 from models.vision.detector import Detection, ObjectDetector
 
 TASK = "detect"
 
-router = APIRouter(
-    tags=["detection"],
-    responses={
-        **BODY_ERRORS,
-        404: {"model": ErrorMessage, "description": "No detection model of that name."},
-        413: {"model": ErrorMessage, "description": "Body or image over the size limits."},
-        415: {"model": ErrorMessage, "description": "Not an accepted image format."},
-        503: {"model": ErrorMessage, "description": "The model is loading or failed to load."},
-    },
-)
+router = APIRouter(tags=["detection"], responses=image_route_errors("detection"))
 
 
 @dataclass(frozen=True)
@@ -56,7 +46,6 @@ DetectModelDep = Annotated[DetectModel, Depends(get_detect_model)]
 ScoreThreshold = Annotated[float, Query(ge=0, le=1, description="Minimum class score.")]
 IoUThreshold = Annotated[float, Query(ge=0, le=1, description="NMS IoU threshold, per class.")]
 MaxDetections = Annotated[int, Query(ge=1, le=1000, description="At most this many boxes.")]
-IMAGE_FILE = File(description="An image: JPEG, PNG, WebP, BMP or GIF (first frame).")
 
 
 @router.post(

@@ -16,6 +16,13 @@ def test_the_committed_manifest_parses():
         assert entry.file.is_file(), f"{entry.name}: {entry.file} is listed but not committed"
 
 
+def test_the_committed_weights_stay_under_60_mb():
+    total = sum(
+        path.stat().st_size for path in (REPO_ROOT / "weights").rglob("*") if path.is_file()
+    )
+    assert total < 60_000_000, f"weights/ holds {total:,} bytes"
+
+
 def test_entries_resolve_files_next_to_the_manifest(tmp_path: Path):
     path = tmp_path / "manifest.json"
     model = {"name": "m", "task": "t", "file": "m.pt", "sha256": "AB", "metrics": {"acc": 1}}
