@@ -24,10 +24,12 @@ import argparse
 import os
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torchvision.models import ResNet
 from torchvision.transforms import v2
@@ -297,17 +299,8 @@ def load_data(
 ) -> tuple[LabelledImages, LabelledImages, dict[str, Any]]:
     """Both splits in memory: training images at a size the augmentation needs, evaluation
     images already through the evaluation transform (decoded exactly as serving decodes)."""
-    if args.train_crop == "padded":
-        keep = spec.eval_transform
-    else:
-
-        def keep(image):  # enough pixels for crops of the input size, no more
-            pixels = TF.pil_to_tensor(image)
-            return (
-                TF.resize(pixels, [2 * spec.resize_size], antialias=True)
-                if min(pixels.shape[-2:]) > 2 * spec.resize_size
-                else pixels
-            )
+    # Random resized crops need some pixels to spare; padded crops start from the eval view.
+    keep = spec.eval_transform if args.train_crop == "padded" else at_most(2 * spec.resize_size)
 
     if args.data == "cifar10":
         local = locate_cifar10()
@@ -328,6 +321,18 @@ def load_data(
     )
     info |= {"train_images": len(train), f"{evaluation.split}_images": len(evaluation)}
     return train, evaluation, info
+
+
+def at_most(side: int) -> Callable[[Image.Image], Tensor]:
+    """Images as uint8 tensors with the shorter side reduced to ``side`` when longer."""
+
+    def prepare(image: Image.Image) -> Tensor:
+        pixels = TF.pil_to_tensor(image)
+        if min(pixels.shape[-2:]) <= side:
+            return pixels
+        return TF.resize(pixels, [side], antialias=True)
+
+    return prepare
 
 
 def train_transform(args: argparse.Namespace, spec: InputSpec) -> v2.Compose:
