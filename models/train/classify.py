@@ -151,7 +151,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     train_set, eval_set, data_info = load_data(args, spec)
     if train_set.classes != eval_set.classes:
         raise SystemExit("training and evaluation splits name different classes")
-    replace_head(model, len(train_set.classes))
+    if source_info.get("classes") == train_set.classes:
+        print("the source model has these classes: its output layer is kept")
+    else:
+        replace_head(model, len(train_set.classes))
     if args.freeze_body:
         for name, parameter in model.named_parameters():
             parameter.requires_grad = name.startswith("fc.")
@@ -264,7 +267,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_model(args: argparse.Namespace) -> tuple[ResNet, str, InputSpec, dict[str, Any]]:
-    """The network before its new head, its stem, the input spec and where it came from."""
+    """The source network, its stem, the input spec and where it came from (with the source's
+    classes when known: training on the same classes keeps its output layer)."""
     size = dict(input_size=args.image_size, resize_size=args.resize_size)
     if args.pretrained == "none":
         stem = args.stem or "imagenet"
@@ -283,6 +287,7 @@ def build_model(args: argparse.Namespace) -> tuple[ResNet, str, InputSpec, dict[
     source = {"pretrained": path.name, "sha256": sha256_of(path)}
     if path.suffix == ".safetensors":
         model, card = load_classifier_file(path)
+        source |= {"classes": card.classes, "command": card.info.get("command")}
         # The source's normalisation: its features were learned on inputs scaled that way.
         spec = InputSpec.for_size(**size, mean=card.spec.mean, std=card.spec.std)
         return model, card.stem, spec, source

@@ -107,3 +107,19 @@ def test_bad_options_stop_with_a_message(colour_folder: Path, tmp_path: Path):
         train(colour_folder, tmp_path / "x.safetensors", "--pretrained", "absent.safetensors")
     with pytest.raises(SystemExit, match="at least 1"):
         train(colour_folder, tmp_path / "x.safetensors", "--epochs", "0")
+
+
+def test_training_on_the_source_classes_keeps_its_output_layer(
+    colour_classifier: Path, colour_folder: Path, tmp_path: Path
+):
+    """A second stage on the same data continues the source rather than starting a head."""
+    source, _ = load_classifier_file(colour_classifier)
+    output = tmp_path / "stage2.safetensors"
+    info = train(
+        colour_folder, output, "--pretrained", str(colour_classifier), "--epochs", "1",
+        "--lr", "0", "--head-lr-mult", "1",
+    )  # fmt: skip
+    continued, _ = load_classifier_file(output)
+    assert torch.equal(continued.fc.weight, source.fc.weight)
+    assert info["source"]["classes"] == ["blue", "green", "red"]
+    assert info["metrics"]["val_accuracy"] >= 0.9  # the source's head still answers
