@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +46,7 @@ from models.data.folders import (
 from models.data.hub import sha1_of
 from models.device import describe_device, resolve_device
 from models.manifest import sha256_of, upsert_entry
+from models.train.cli import command_line, plain_args
 from models.vision.classifier import (
     STEMS,
     ClassifierCard,
@@ -58,6 +58,9 @@ from models.vision.classifier import (
     replace_head,
     save_classifier,
 )
+
+# Options that do not change the weights, left out of the recorded command.
+NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint"})
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -233,7 +236,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
                 "epoch": epoch + 1,
-                "args": _plain(vars(args)),
+                "args": plain_args(args),
                 "history": history,
                 "rng": torch.get_rng_state(),
             },
@@ -432,7 +435,7 @@ def finish(
             "std": list(spec.std),
         },
         "dtype": "float16" if args.half else "float32",
-        "command": command_line(args),
+        "command": command_line("classify", args, NOT_RECORDED),
         "device": describe_device(device),
         "metrics": metrics,
     }
@@ -461,17 +464,3 @@ def plot_curves(history: list[dict[str, float]], split: str, path: Path) -> None
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
-
-def command_line(args: argparse.Namespace) -> str:
-    words = ["python", "-m", "models.train", "classify"]
-    for name, value in vars(args).items():
-        if name in {"no_progress", "resume", "checkpoint"} or value is None or value is False:
-            continue
-        flag = f"--{name.replace('_', '-')}"
-        words += [flag] if value is True else [flag, str(value)]
-    return shlex.join(words)
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}

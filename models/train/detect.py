@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from models.data.hub import extract, locate
 from models.device import describe_device, resolve_device
 from models.manifest import sha256_of, upsert_entry
 from models.ops import multibox_nms
+from models.train.cli import command_line, plain_args
 from models.vision.rcnn import faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
@@ -290,7 +290,7 @@ def save_checkpoint(args, model, optimizer, names, history, source) -> dict[str,
         "input_size": args.input_size,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
         "data": source,
-        "command": command_line(args),
+        "command": command_line("detect", args, frozenset({"no_progress"})),
         "device": describe_device(next(model.parameters()).device),
         "metrics": {
             **{key: value for key, value in final.items() if key not in {"epoch", "seconds"}},
@@ -307,7 +307,7 @@ def save_checkpoint(args, model, optimizer, names, history, source) -> dict[str,
             "model": state,
             "optimizer": optimizer.state_dict(),
             "epoch": final["epoch"],
-            "args": _plain(vars(args)),
+            "args": plain_args(args),
             **info,
         },
         args.output,
@@ -347,16 +347,6 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     plt.close(figure)
 
 
-def command_line(args: argparse.Namespace) -> str:
-    words = ["python", "-m", "models.train", "detect"]
-    for name, value in vars(args).items():
-        if name in {"no_progress"} or value is None or value is False:
-            continue
-        flag = f"--{name.replace('_', '-')}"
-        words += [flag] if value is True else [flag, str(value)]
-    return shlex.join(words)
-
-
 def _load_data(
     args: argparse.Namespace,
 ) -> tuple[list[DetectionSample], list[DetectionSample], dict[str, Any]]:
@@ -379,7 +369,3 @@ def _load_data(
         read_detection_csv(args.data, size, "val", args.val_fraction),
         source,
     )
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}

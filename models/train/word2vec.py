@@ -29,6 +29,7 @@ from models.text.sampling import build_corpus, context_windows, noise_weights, s
 from models.text.vocab import Vocab
 from models.text.word2vec import ARCHS, Word2Vec, make_examples, masked_bce_loss
 from models.text.word_vectors import WordVectors, save_word_vectors
+from models.train.cli import plain_args
 
 PROBES = ("chip", "intel", "monday", "january", "buy", "stock", "president", "bank")
 
@@ -150,7 +151,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 "optimizer": optimizer.state_dict(),
                 "epoch": epoch + 1,
                 "history": history,
-                "args": _plain(vars(args)),
+                "args": plain_args(args),
             },
             checkpoint_path,
         )
@@ -172,7 +173,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     info = {
         "arch": args.arch,
-        "args": _plain(vars(args)),
+        "args": plain_args(args),
         "command": command_line(args, output),
         "data": _data_source(args),
         "device": describe_device(device),
@@ -217,8 +218,3 @@ def _data_source(args: argparse.Namespace) -> dict[str, str]:
         text = next(args.data.glob(f"**/ptb.{args.split}.txt"))
         return {"file": text.name, "sha1": sha1_of(text)}
     return {"file": f"{archive.file}:ptb/ptb.{args.split}.txt", "sha1": archive.sha1}
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Arguments as JSON-able values (checkpoints must load with weights_only=True)."""
-    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}

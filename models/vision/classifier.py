@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
 from torchvision.models import ResNet, ResNet18_Weights, resnet18
 from torchvision.transforms.v2 import functional as TF
@@ -134,12 +135,12 @@ def save_classifier(path: Path, model: ResNet, card: ClassifierCard, half: bool 
 
 def load_classifier_file(path: Path) -> tuple[ResNet, ClassifierCard]:
     """A checkpoint of :func:`save_classifier` as a float32 CPU model and its card."""
-    from safetensors import safe_open  # noqa: PLC0415
-
-    with safe_open(str(path), framework="pt") as file:
+    with safe_open(str(path), framework="pt") as file:  # one open: metadata, then tensors
         metadata = file.metadata() or {}
-    if metadata.get("format") != "d2l-serve/classifier-v1":
-        raise InvalidInputError(f"{path} is not a d2l-serve classifier checkpoint", "path")
+        if metadata.get("format") != "d2l-serve/classifier-v1":
+            raise InvalidInputError(f"{path} is not a d2l-serve classifier checkpoint", "path")
+        names = file.keys()  # safe_open is not iterable
+        state = {name: file.get_tensor(name).float() for name in names}
     spec = json.loads(metadata["spec"])
     card = ClassifierCard(
         classes=json.loads(metadata["classes"]),
@@ -150,7 +151,7 @@ def load_classifier_file(path: Path) -> tuple[ResNet, ClassifierCard]:
         info=json.loads(metadata["info"]),
     )
     model = build_resnet18(len(card.classes), card.stem)
-    model.load_state_dict({key: value.float() for key, value in load_file(str(path)).items()})
+    model.load_state_dict(state)
     return model, card
 
 
