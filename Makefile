@@ -14,7 +14,7 @@ export D2L_DATA_DIR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench gpu-wheels clean
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
 
 test: install
 	$(BIN)/python -m pytest
@@ -44,6 +44,13 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.word2vec
 	$(BIN)/python -m bench.detect
 	$(BIN)/python -m bench.classify
+	$(BIN)/python -m bench.serving
+
+# The web stack for the GPU machines (Python 3.12, no internet there): bench/gpu.py --wheels.
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d bench/wheels \
+		fastapi uvicorn pydantic-settings python-multipart prometheus-client
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from app.serving.registry import ModelRegistry
 from app.settings import Settings
+from app.uploads import ImagePreparer
 
 
 def get_settings(request: Request) -> Settings:
@@ -18,5 +19,10 @@ def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
+def get_image_preparer(request: Request) -> ImagePreparer:
+    return request.app.state.images
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+ImagesDep = Annotated[ImagePreparer, Depends(get_image_preparer)]

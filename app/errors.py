@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.imaging import ImageError
-from app.serving.registry import ModelNotFoundError, ModelState, ModelUnavailableError
+from app.serving.batcher import BatcherClosedError, QueueFullError, QueueTimeoutError
+from app.serving.registry import (
+    ModelNotFoundError,
+    ModelState,
+    ModelUnavailableError,
+    ReloadError,
+    ReloadInProgressError,
+)
 from models.errors import InvalidInputError
 from models.text.word_vectors import UnknownWordError
 
@@ -31,6 +38,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ImageError, _bad_image)
     app.add_exception_handler(ModelNotFoundError, _model_not_found)
     app.add_exception_handler(ModelUnavailableError, _model_unavailable)
+    app.add_exception_handler(QueueFullError, _queue_full)
+    app.add_exception_handler(BatcherClosedError, _batcher_closed)
+    app.add_exception_handler(QueueTimeoutError, _queue_timeout)
+    app.add_exception_handler(ReloadInProgressError, _reload_in_progress)
+    app.add_exception_handler(ReloadError, _reload_failed)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -82,6 +94,27 @@ async def _model_unavailable(request: Request, error: ModelUnavailableError) -> 
     # A model still loading will be there soon; a failed one needs an operator.
     headers = {"Retry-After": "5"} if error.state is ModelState.LOADING else None
     return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
+
+
+async def _queue_full(request: Request, error: QueueFullError) -> JSONResponse:
+    headers = {"Retry-After": str(error.retry_after)}
+    return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
+
+
+async def _batcher_closed(request: Request, error: BatcherClosedError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+
+
+async def _queue_timeout(request: Request, error: QueueTimeoutError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=504)
+
+
+async def _reload_in_progress(request: Request, error: ReloadInProgressError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=409)
+
+
+async def _reload_failed(request: Request, error: ReloadError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=422)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

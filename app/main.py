@@ -1,26 +1,37 @@
 """The ASGI application: ``uvicorn app.main:app``.
 
-``create_app(settings)`` builds it; the lifespan resolves the device, reads the manifest and
-loads the models in a worker thread, so ``/health/live`` answers while they load and
-``/health/ready`` turns green when all are warm.
+``create_app(settings)`` builds it. The lifespan resolves device and dtype, reads the manifest
+and loads the models (in worker threads, so ``/health/live`` answers while they load and
+``/health/ready`` turns green when all are warm; with ``D2L_STRICT=1`` the start waits for them
+and fails when one fails). On shutdown (SIGTERM: the server stops accepting and waits for the
+requests in flight), every queued image is answered before the process exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.body_limit import BodySizeLimitMiddleware
 from app.errors import install_error_handlers
-from app.routers import classify, detect, geometry, health, words
-from app.serving.loaders import LOADERS
-from app.serving.registry import Loader, ModelRegistry
+from app.metrics import ServiceMetrics
+from app.metrics import router as metrics_router
+from app.observability import REQUEST_ID_HEADER, RequestObservationMiddleware, configure_logging
+from app.routers import classify, detect, geometry, health, models, words
+from app.security import APIKeyDep
+from app.serving.batcher import BatchingConfig
+from app.serving.loaders import LOADERS, RUNNERS
+from app.serving.registry import BatchRunner, Loader, ModelRegistry, Placement
 from app.settings import Settings
-from models.device import describe_device, resolve_device
+from app.uploads import ImagePreparer
+from models.device import describe_device, resolve_device, resolve_dtype
 
 logger = logging.getLogger("app")
 
@@ -34,23 +45,54 @@ DESCRIPTION = (
 )
 
 
+class StartupError(RuntimeError):
+    """D2L_STRICT=1 and a model failed to load."""
+
+
 def create_app(
-    settings: Settings | None = None, loaders: Mapping[str, Loader] = LOADERS
+    settings: Settings | None = None,
+    loaders: Mapping[str, Loader] = LOADERS,
+    runners: Mapping[str, BatchRunner] = RUNNERS,
 ) -> FastAPI:
     settings = settings or Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    metrics = ServiceMetrics()
+
+    def batching(name: str) -> BatchingConfig:
+        size, wait = settings.batching_for(name)
+        return BatchingConfig(size, wait, settings.max_queue, settings.request_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         device = resolve_device(settings.device)
-        logger.info("serving on %s", describe_device(device))
-        registry = ModelRegistry(settings.manifest_path, device, loaders)
+        placement = Placement(device, resolve_dtype(settings.dtype, device))
+        logger.info(
+            "serving on %s, image models in %s",
+            describe_device(device),
+            str(placement.dtype).removeprefix("torch."),
+        )
+        workers = settings.decode_workers or os.cpu_count() or 1
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
+        app.state.images = ImagePreparer(pool, settings.max_image_pixels)
+        registry = ModelRegistry(
+            settings.manifest_path, placement, loaders, runners, batching, metrics
+        )
         app.state.registry = registry
-        loading = asyncio.create_task(asyncio.to_thread(registry.load_all))
-        yield
-        await loading
+        loading = asyncio.create_task(registry.load_all())
+        if settings.strict:
+            await loading
+            if registry.failures:
+                reasons = "; ".join(f"{name}: {why}" for name, why in registry.failures.items())
+                await registry.close()
+                pool.shutdown()
+                raise StartupError(f"D2L_STRICT=1 and models failed to load: {reasons}")
+        try:
+            yield
+        finally:
+            await loading
+            await registry.close()  # answers every queued image
+            pool.shutdown(wait=True)
+            logger.info("shut down: every queued request was answered")
 
     app = FastAPI(
         title="d2l-serve",
@@ -58,14 +100,30 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # Last added runs first: CORS outermost, so even errors carry its headers.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestObservationMiddleware, metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
+        )
     app.state.settings = settings
+    app.state.metrics = metrics
+    metrics.watch(lambda: getattr(app.state, "registry", None))
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(geometry.router)
-    app.include_router(words.router)
-    app.include_router(detect.router)
-    app.include_router(classify.router)
+    app.include_router(metrics_router)
+    protected = [APIKeyDep]
+    app.include_router(models.router, dependencies=protected)
+    app.include_router(geometry.router, dependencies=protected)
+    app.include_router(words.router, dependencies=protected)
+    app.include_router(detect.router, dependencies=protected)
+    app.include_router(classify.router, dependencies=protected)
     return app
 
 

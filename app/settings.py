@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class BatchingOverride(BaseModel):
+    """Per-model batching, overriding the service-wide defaults."""
+
+    max_batch_size: int | None = Field(default=None, gt=0, le=4096)
+    max_wait_ms: float | None = Field(default=None, ge=0, le=10_000)
 
 
 class Settings(BaseSettings):
@@ -21,6 +28,15 @@ class Settings(BaseSettings):
     device: str = Field(
         default="auto",
         description="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N.",
+    )
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto",
+        description="What image models compute in: auto = float16 on a GPU, float32 on the CPU; "
+        "bfloat16 is fast on CPUs with AVX-512 BF16 or AMX. Channels-last is always used.",
+    )
+    strict: bool = Field(
+        default=False,
+        description="Stop the start when a model fails to load, instead of serving the others.",
     )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024,
@@ -45,4 +61,66 @@ class Settings(BaseSettings):
     max_batch_images: int = Field(
         default=32, gt=0, description="Images per /detect/batch or /classify/batch."
     )
+    max_batch_size: int = Field(
+        default=32,
+        gt=0,
+        le=4096,
+        description="Dynamic batching: most images in one forward pass of a model.",
+    )
+    max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=10_000,
+        description="Dynamic batching: how long a forward pass may wait for more images.",
+    )
+    batching: dict[str, BatchingOverride] = Field(
+        default_factory=dict,
+        description='Per-model batching as JSON, e.g. {"tinyssd-logo": {"max_batch_size": 64, '
+        '"max_wait_ms": 5}}.',
+    )
+    max_queue: int = Field(
+        default=256,
+        gt=0,
+        description="Images waiting per model; when full, requests get 503 with Retry-After.",
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, description="A request that waits longer for its model gets 504."
+    )
+    decode_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Threads that decode and preprocess images; 0 = one per CPU core.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="When set, every endpoint but /health/* and /metrics needs the header "
+        "X-API-Key with this value.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins that browsers may call from, comma-separated "
+        "(https://app.example.com,http://localhost:3000) or * for any.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object per line, with the request id."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def batching_for(self, model: str) -> tuple[int, float]:
+        """``(max_batch_size, max_wait_ms)`` of ``model``."""
+        override = self.batching.get(model, BatchingOverride())
+        size = override.max_batch_size or self.max_batch_size
+        wait = override.max_wait_ms if override.max_wait_ms is not None else self.max_wait_ms
+        return size, wait

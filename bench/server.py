@@ -61,25 +61,30 @@ def write_result(result: dict, path: Path) -> None:
     print(f"wrote {path}")
 
 
-@contextmanager
-def running_server(timeout: float = 120.0) -> Iterator[str]:
-    """Start ``uvicorn app.main:app`` as `make run` does; yield its base URL once it is ready."""
+UVICORN = ["-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"]
+
+
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    timeout: float = 120.0,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/health/ready",
+) -> Iterator[str]:
+    """Start ``uvicorn app.main:app`` as `make run` does (or ``command`` with ``{port}`` in it);
+    yield its base URL once ``ready_path`` answers 200."""
+    port = free_port()
+    command = command or UVICORN
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        [sys.executable, *(part.replace("{port}", str(port)) for part in command)],
         cwd=ROOT,
-        env={**os.environ, "D2L_LOG_LEVEL": "warning"},
+        env={**os.environ, "D2L_LOG_LEVEL": "warning", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -88,17 +93,21 @@ def running_server(timeout: float = 120.0) -> Iterator[str]:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{base_url}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not become ready")
+                raise RuntimeError(f"the server ({' '.join(command)}) did not become ready")
             time.sleep(0.2)
         yield base_url
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 async def load_test(
@@ -129,4 +138,52 @@ async def load_test(
         "requests_per_second": round(len(latencies) / seconds, 1),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
+    }
+
+
+async def load_for(
+    base_url: str,
+    send: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]],
+    seconds: float,
+    concurrency: int,
+    warm_up: int = 8,
+) -> dict:
+    """``concurrency`` connections sending ``send(client, index)`` back to back for ``seconds``
+    (after ``warm_up`` requests): requests/s, latency percentiles (ms) and errors (non-2xx or
+    transport failures), which are counted, not raised."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        for index in range(warm_up):
+            (await send(client, index)).raise_for_status()
+        latencies: list[float] = []
+        errors: dict[str, int] = {}
+        counter = iter(range(10**9))
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                index = next(counter)
+                start = time.perf_counter()
+                try:
+                    response = await send(client, index)
+                    outcome = None if response.is_success else str(response.status_code)
+                except httpx.HTTPError as error:
+                    outcome = type(error).__name__
+                if outcome is None:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                else:
+                    errors[outcome] = errors.get(outcome, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
     }

@@ -45,3 +45,22 @@ def describe_device(device: torch.device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return "cpu"
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
+    """The floating-point type image models compute in: ``auto`` is float16 on a GPU and
+    float32 on the CPU; float16 on the CPU is refused (its kernels there are slow or missing:
+    bfloat16 is the CPU's half precision)."""
+    spec = spec.strip().lower()
+    if spec == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if spec not in DTYPES:
+        raise InvalidInputError(f"dtype {spec!r} is not one of auto, {', '.join(DTYPES)}", "dtype")
+    if spec == "float16" and device.type == "cpu":
+        raise InvalidInputError(
+            "dtype float16 is for GPUs: on the CPU use bfloat16 or float32", "dtype"
+        )
+    return DTYPES[spec]

@@ -10,7 +10,9 @@ from hypothesis import settings
 from PIL import Image
 
 from app.main import create_app
+from app.serving.loaders import RUNNERS
 from app.settings import Settings
+from models.manifest import sha256_of
 
 # Torch's first calls are slow, so no per-example deadline; enough examples to find edge cases.
 settings.register_profile("default", deadline=None, max_examples=60)
@@ -22,8 +24,8 @@ def make_client(tmp_path: Path):
     """Build the real app with chosen settings and run its lifespan until models are loaded."""
     clients: list[TestClient] = []
 
-    def make(**overrides) -> TestClient:
-        app = create_app(Settings(**overrides))
+    def make(runners=None, **overrides) -> TestClient:
+        app = create_app(Settings(**overrides), runners=runners or RUNNERS)
         client = TestClient(app)
         client.__enter__()
         clients.append(client)
@@ -92,3 +94,27 @@ def colour_classifier(tmp_path_factory, colour_folder: Path) -> Path:
     )  # fmt: skip
     classify.main(args)
     return output
+
+
+@pytest.fixture
+def colour_manifest(write_manifest, colour_classifier: Path) -> Path:
+    """A manifest serving the colour classifier as ``colours``."""
+    return write_manifest(
+        [
+            {
+                "name": "colours",
+                "task": "classify",
+                "file": str(colour_classifier),
+                "sha256": sha256_of(colour_classifier),
+                "architecture": "resnet18",
+                "classes": ["blue", "green", "red"],
+                "input_size": 16,
+                "metrics": {"val_accuracy": 1.0, "epochs": [{"epoch": 1}]},
+            }
+        ]
+    )
+
+
+@pytest.fixture
+def colour_client(make_client, colour_manifest: Path) -> TestClient:
+    return make_client(manifest_path=colour_manifest, default_classify_model="colours")

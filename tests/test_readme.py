@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -56,7 +57,13 @@ def test_the_readme_shows_every_endpoint(client):
         for path in client.get("/openapi.json").json()["paths"]
         if path not in {"/docs", "/redoc"}
     }
-    assert served <= shown, f"endpoints without a curl example: {served - shown}"
+    # A template such as /models/{name}/reload is shown by any path that fills it in.
+    missing = {
+        template
+        for template in served
+        if not any(re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), p) for p in shown)
+    }
+    assert not missing, f"endpoints without a curl example: {missing}"
 
 
 @pytest.mark.parametrize(("method", "path", "body", "expected", "is_error"), EXAMPLES)

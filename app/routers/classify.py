@@ -1,7 +1,8 @@
 """``POST /classify`` and ``POST /classify/batch``: the classes of uploaded images.
 
-Decoding (at reduced size for JPEGs: the input is small) and the forward pass run in worker
-threads; a batch upload is one forward pass.
+Decoding (at reduced size for JPEGs: the input is small) and preprocessing run in the decode
+thread pool; the images then join the model's dynamic batcher, which runs them with other
+requests' images in one forward pass.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, UploadFile
-from fastapi.concurrency import run_in_threadpool
 
-from app.deps import RegistryDep, SettingsDep
+from app.deps import ImagesDep, RegistryDep, SettingsDep
 from app.imaging import DecodedImage
 from app.schemas.classify import BatchClassificationResult, ClassificationResult, ClassPrediction
 from app.schemas.common import ImageSize
-from app.uploads import IMAGE_FILE, check_batch_size, decode_upload, image_route_errors
+from app.serving.loaders import ClassifyJob
+from app.serving.registry import ServedModel
+from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
 from models.vision.classifier import ImageClassifier, Prediction
 
 TASK = "classify"
@@ -27,7 +29,14 @@ router = APIRouter(tags=["classification"], responses=image_route_errors("classi
 @dataclass(frozen=True)
 class ClassifyModel:
     name: str
-    classifier: ImageClassifier
+    served: ServedModel
+
+    @property
+    def classifier(self) -> ImageClassifier:
+        return self.served.model
+
+    async def classify(self, images: list[PreparedImage], top_k: int) -> list[list[Prediction]]:
+        return await self.served.run([ClassifyJob(image.input, top_k) for image in images])
 
 
 async def get_classify_model(
@@ -55,42 +64,34 @@ TopK = Annotated[
 async def classify(
     file: Annotated[UploadFile, IMAGE_FILE],
     model: ClassifyModelDep,
-    settings: SettingsDep,
+    images: ImagesDep,
     top_k: TopK = 5,
 ) -> ClassificationResult:
     classifier = model.classifier
-    decoded = await decode_upload(file, settings.max_image_pixels, classifier.decode_side)
-    (found,) = await run_in_threadpool(_run, classifier, [decoded], top_k)
-    return _result(model.name, decoded, found)
+    prepared = await images.prepare(file, classifier.decode_side, classifier.preprocess)
+    (found,) = await model.classify([prepared], top_k)
+    return _result(model.name, prepared.decoded, found)
 
 
 @router.post(
     "/classify/batch",
     summary="Classify several images at once",
-    description="Send several `file` parts; one forward pass for all of them.",
+    description="Send several `file` parts; they run together in the model's batches.",
 )
 async def classify_batch(
     file: Annotated[list[UploadFile], IMAGE_FILE],
     model: ClassifyModelDep,
     settings: SettingsDep,
+    images: ImagesDep,
     top_k: TopK = 5,
 ) -> BatchClassificationResult:
     check_batch_size(len(file), settings.max_batch_images)
     classifier = model.classifier
-    decoded = [
-        await decode_upload(upload, settings.max_image_pixels, classifier.decode_side)
-        for upload in file
-    ]
-    found = await run_in_threadpool(_run, classifier, decoded, top_k)
+    prepared = await images.prepare_all(file, classifier.decode_side, classifier.preprocess)
+    found = await model.classify(prepared, top_k)
     return BatchClassificationResult(
-        results=[_result(model.name, d, f) for d, f in zip(decoded, found, strict=True)]
+        results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]
     )
-
-
-def _run(
-    classifier: ImageClassifier, images: list[DecodedImage], top_k: int
-) -> list[list[Prediction]]:
-    return classifier.classify([d.image for d in images], top_k)
 
 
 def _result(name: str, decoded: DecodedImage, found: list[Prediction]) -> ClassificationResult:

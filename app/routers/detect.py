@@ -1,6 +1,8 @@
 """``POST /detect`` and ``POST /detect/batch``: objects in uploaded images.
 
-Decoding and the forward pass run in worker threads; a batch upload is one forward pass.
+Decoding and preprocessing run in the decode thread pool; the images then join the model's
+dynamic batcher, which runs them with other requests' images in one forward pass, each with its
+own thresholds.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ from typing import Annotated
 
 import torch
 from fastapi import APIRouter, Depends, Query, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes
 
-from app.deps import RegistryDep, SettingsDep
+from app.deps import ImagesDep, RegistryDep, SettingsDep
 from app.imaging import DecodedImage
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
-from app.uploads import IMAGE_FILE, check_batch_size, decode_upload, image_route_errors
-from models.vision.detector import Detection, ObjectDetector
+from app.serving.loaders import DetectJob
+from app.serving.registry import ServedModel
+from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
+from models.vision.detector import Detection, DetectionThresholds, ObjectDetector
 
 TASK = "detect"
 
@@ -30,7 +33,21 @@ router = APIRouter(tags=["detection"], responses=image_route_errors("detection")
 @dataclass(frozen=True)
 class DetectModel:
     name: str
-    detector: ObjectDetector
+    served: ServedModel
+
+    @property
+    def detector(self) -> ObjectDetector:
+        return self.served.model
+
+    async def detect(
+        self, images: list[PreparedImage], thresholds: DetectionThresholds
+    ) -> list[list[Detection]]:
+        return await self.served.run(
+            [
+                DetectJob(image.input, (image.decoded.width, image.decoded.height), thresholds)
+                for image in images
+            ]
+        )
 
 
 async def get_detect_model(
@@ -59,57 +76,45 @@ MaxDetections = Annotated[int, Query(ge=1, le=1000, description="At most this ma
 async def detect(
     file: Annotated[UploadFile, IMAGE_FILE],
     model: DetectModelDep,
-    settings: SettingsDep,
+    images: ImagesDep,
     score_threshold: ScoreThreshold = 0.5,
     iou_threshold: IoUThreshold = 0.5,
     max_detections: MaxDetections = 100,
     render: Annotated[bool, Query(description="Answer with the annotated image (PNG).")] = False,
 ):
     # Rendering draws on the full-size image; otherwise a JPEG may be decoded at reduced size.
-    min_side = None if render else model.detector.input_size
-    decoded = await decode_upload(file, settings.max_image_pixels, min_side)
-    (found,) = await run_in_threadpool(
-        _run, model.detector, [decoded], score_threshold, iou_threshold, max_detections
-    )
+    detector = model.detector
+    min_side = None if render else detector.input_size
+    prepared = await images.prepare(file, min_side, detector.preprocess)
+    limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)
+    (found,) = await model.detect([prepared], limits)
     if render:
-        png = await run_in_threadpool(render_png, decoded, found)
+        png = await images.run(render_png, prepared.decoded, found)
         return Response(png, media_type="image/png")
-    return _result(model.name, decoded, found)
+    return _result(model.name, prepared.decoded, found)
 
 
 @router.post(
     "/detect/batch",
     summary="Detect objects in several images at once",
-    description="Send several `file` parts; one forward pass for all of them.",
+    description="Send several `file` parts; they run together in the model's batches.",
 )
 async def detect_batch(
     file: Annotated[list[UploadFile], IMAGE_FILE],
     model: DetectModelDep,
     settings: SettingsDep,
+    images: ImagesDep,
     score_threshold: ScoreThreshold = 0.5,
     iou_threshold: IoUThreshold = 0.5,
     max_detections: MaxDetections = 100,
 ) -> BatchDetectionResult:
     check_batch_size(len(file), settings.max_batch_images)
-    size = model.detector.input_size
-    decoded = [await decode_upload(upload, settings.max_image_pixels, size) for upload in file]
-    found = await run_in_threadpool(
-        _run, model.detector, decoded, score_threshold, iou_threshold, max_detections
-    )
+    detector = model.detector
+    prepared = await images.prepare_all(file, detector.input_size, detector.preprocess)
+    limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)
+    found = await model.detect(prepared, limits)
     return BatchDetectionResult(
-        results=[_result(model.name, d, f) for d, f in zip(decoded, found, strict=True)]
-    )
-
-
-def _run(
-    detector: ObjectDetector, images: list[DecodedImage], score: float, iou: float, most: int
-) -> list[list[Detection]]:
-    return detector.detect(
-        [d.image for d in images],
-        [(d.width, d.height) for d in images],
-        score_threshold=score,
-        iou_threshold=iou,
-        max_detections=most,
+        results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]
     )
 
 

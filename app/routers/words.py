@@ -53,7 +53,7 @@ async def get_word_model(
     ] = None,
 ) -> WordModel:
     name = model or settings.default_word_model
-    return WordModel(name, registry.get(name, TASK))
+    return WordModel(name, registry.get(name, TASK).model)
 
 
 WordModelDep = Annotated[WordModel, Depends(get_word_model)]

@@ -24,6 +24,12 @@ class ReadyStatus(BaseModel):
     models: list[ModelStatus]
 
 
+class BatchingInfo(BaseModel):
+    max_batch_size: int = Field(description="Most images in one forward pass.")
+    max_wait_ms: float = Field(description="Longest wait for a batch to fill.")
+    max_queue: int = Field(description="Most images waiting; beyond it requests get 503.")
+
+
 class ModelInfo(ModelStatus):
     architecture: str | None = Field(default=None, description="e.g. resnet18, tinyssd, skipgram.")
     classes: list[str] | None = Field(default=None, description="Class names, by class id.")
@@ -32,6 +38,9 @@ class ModelInfo(ModelStatus):
     )
     device: str = Field(description="Where the model runs.")
     dtype: str | None = Field(default=None, description="Floating-point type it computes in.")
+    batching: BatchingInfo | None = Field(
+        default=None, description="Dynamic batching of an image model; none for word2vec."
+    )
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Figures measured when it was trained."
     )

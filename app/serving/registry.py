@@ -1,10 +1,16 @@
-"""The model registry: reads the manifest, loads each model on the device, tracks readiness."""
+"""The model registry: reads the manifest, loads each model on the device, tracks readiness,
+gives each image model its dynamic batcher, and reloads a model without stopping the others.
+
+Loading runs in worker threads; batchers live on the event loop. A model that fails to load is
+recorded with the reason and the others serve on (unless the caller asks for strictness).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -12,18 +18,31 @@ from typing import Any
 
 import torch
 
+from app.serving.batcher import BatchingConfig, BatchObserver, DynamicBatcher
 from models.manifest import ManifestEntry, read_manifest, sha256_of
 
 logger = logging.getLogger(__name__)
 
-# A loader builds a servable model from a verified manifest entry, placed on the device.
-Loader = Callable[[ManifestEntry, torch.device], Any]
+
+@dataclass(frozen=True)
+class Placement:
+    """Where models run and in what floating-point type."""
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32
+
+
+# A loader builds a servable model from a verified manifest entry, placed and warmed up.
+Loader = Callable[[ManifestEntry, Placement], Any]
+# A batch runner turns a loaded model into ``run(items) -> results`` for its batcher.
+BatchRunner = Callable[[Any], Callable[[list[Any]], Sequence[Any]]]
 
 
 class ModelNotFoundError(LookupError):
-    def __init__(self, name: str, task: str, available: list[str]) -> None:
+    def __init__(self, name: str, task: str | None, available: list[str]) -> None:
+        kind = f"{task} model" if task else "model"
         listed = ", ".join(available) or "none"
-        super().__init__(f"there is no {task} model named {name!r}; {task} models: {listed}")
+        super().__init__(f"there is no {kind} named {name!r}; {kind}s: {listed}")
 
 
 class ModelUnavailableError(RuntimeError):
@@ -36,10 +55,39 @@ class ModelUnavailableError(RuntimeError):
         self.state = state
 
 
+class ReloadError(RuntimeError):
+    """A reload that could not load the new checkpoint; the old model keeps serving."""
+
+
+class ReloadInProgressError(RuntimeError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"model {name!r} is already being reloaded: wait for that to finish")
+
+
 class ModelState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model and, for image models, the batcher its requests go through."""
+
+    name: str
+    model: Any
+    batcher: DynamicBatcher | None = None
+
+    async def run(self, items: Sequence[Any]) -> list[Any]:
+        """Results for ``items`` through the batcher (a ``ServedModel`` of a model without one
+        has nothing to run)."""
+        if self.batcher is None:
+            raise TypeError(f"model {self.name!r} has no batch runner")
+        return await self.batcher.submit_many(items)
+
+    async def close(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()
 
 
 @dataclass
@@ -47,29 +95,109 @@ class ModelRecord:
     entry: ManifestEntry
     state: ModelState = ModelState.LOADING
     reason: str | None = None
-    model: Any = None
+    served: ServedModel | None = None
+
+    @property
+    def model(self) -> Any:
+        return self.served.model if self.served is not None else None
 
 
 class ModelRegistry:
-    """Every model the manifest lists, with its state; loading runs off the event loop."""
+    """Every model the manifest lists, with its state.
 
-    def __init__(self, manifest_path: Path, device: torch.device, loaders: Mapping[str, Loader]):
-        self.device = device
+    Args:
+        manifest_path: the weights manifest (re-read on reload).
+        placement: device and dtype for every model.
+        loaders: a loader per manifest task.
+        runners: a batch runner per task that is served through dynamic batching.
+        batching: the batching configuration of a model, by name.
+        observer: told about every batch (the metrics).
+    """
+
+    def __init__(
+        self,
+        manifest_path: Path,
+        placement: Placement,
+        loaders: Mapping[str, Loader],
+        runners: Mapping[str, BatchRunner] | None = None,
+        batching: Callable[[str], BatchingConfig] = lambda name: BatchingConfig(),
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.manifest_path = manifest_path
+        self.placement = placement
         self._loaders = dict(loaders)
+        self._runners = dict(runners or {})
+        self._batching = batching
+        self._observer = observer
         self._records = {entry.name: ModelRecord(entry) for entry in read_manifest(manifest_path)}
+        self._reloading: set[str] = set()
         self.loaded = threading.Event()
 
-    def load_all(self) -> None:
+    @property
+    def device(self) -> torch.device:
+        return self.placement.device
+
+    async def load_all(self) -> None:
         """Load every model; a failure is recorded on that model and the others go on."""
-        for record in self._records.values():
+        for record in list(self._records.values()):
             try:
-                record.model = self._load(record.entry)
-                record.state = ModelState.READY
+                record.served = await self._serve(record.entry)
+                record.state, record.reason = ModelState.READY, None
                 logger.info("model %s ready on %s", record.entry.name, self.device)
             except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
                 record.state, record.reason = ModelState.FAILED, str(error)
                 logger.error("model %s failed to load: %s", record.entry.name, error)
         self.loaded.set()
+
+    async def reload(self, name: str) -> ModelRecord:
+        """Load ``name`` again from the manifest as it is now (a new file, a new checksum),
+        next to the old model, then swap: requests already given the old model finish on it.
+
+        A model that failed before can be reloaded once fixed, and a model added to the
+        manifest since the start is loaded. Raises :class:`ReloadError` (the old model keeps
+        serving) when the new checkpoint cannot be loaded.
+        """
+        entries = {entry.name: entry for entry in read_manifest(self.manifest_path)}
+        entry = entries.get(name)
+        if entry is None:
+            raise ModelNotFoundError(name, None, sorted(entries))
+        if name in self._reloading:
+            raise ReloadInProgressError(name)
+        self._reloading.add(name)
+        try:
+            try:
+                served = await self._serve(entry)
+            except Exception as error:  # noqa: BLE001 - reported to the caller
+                raise ReloadError(
+                    f"model {name!r} could not be reloaded from {entry.file.name}: {error}; the "
+                    f"model that was serving still serves"
+                ) from None
+            record = self._records.get(name)
+            old = record.served if record is not None else None
+            # One assignment each: a request sees either the old record or the new one.
+            self._records[name] = ModelRecord(entry, ModelState.READY, None, served)
+            logger.info("model %s reloaded from %s", name, entry.file.name)
+            if old is not None:
+                await old.close()  # answers what was queued on the old model
+            return self._records[name]
+        finally:
+            self._reloading.discard(name)
+
+    async def close(self) -> None:
+        """Stop taking requests and answer every queued one (graceful shutdown)."""
+        await asyncio.gather(
+            *(record.served.close() for record in self._records.values() if record.served)
+        )
+
+    async def _serve(self, entry: ManifestEntry) -> ServedModel:
+        model = await asyncio.to_thread(self._load, entry)
+        runner = self._runners.get(entry.task)
+        if runner is None:
+            return ServedModel(entry.name, model)
+        batcher = DynamicBatcher(
+            entry.name, runner(model), self._batching(entry.name), self._observer
+        )
+        return ServedModel(entry.name, model, batcher)
 
     def _load(self, entry: ManifestEntry) -> Any:
         loader = self._loaders.get(entry.task)
@@ -79,21 +207,31 @@ class ModelRegistry:
         digest = sha256_of(entry.file)
         if digest != entry.sha256:
             raise ValueError(f"{entry.file.name}: SHA-256 {digest} does not match the manifest")
-        return loader(entry, self.device)
+        return loader(entry, self.placement)
 
-    def get(self, name: str, task: str) -> Any:
-        """The loaded model ``name`` of ``task``; raises when there is none or it is not ready."""
+    def get(self, name: str, task: str) -> ServedModel:
+        """The served model ``name`` of ``task``; raises when there is none or it is not
+        ready."""
         record = self._records.get(name)
         if record is None or record.entry.task != task:
             available = sorted(r.entry.name for r in self._records.values() if r.entry.task == task)
             raise ModelNotFoundError(name, task, available)
-        if record.state is not ModelState.READY:
+        if record.state is not ModelState.READY or record.served is None:
             raise ModelUnavailableError(name, record.state, record.reason)
-        return record.model
+        return record.served
 
     @property
     def records(self) -> list[ModelRecord]:
         return list(self._records.values())
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """The models that failed to load, with the reasons."""
+        return {
+            record.entry.name: record.reason or "unknown"
+            for record in self._records.values()
+            if record.state is ModelState.FAILED
+        }
 
     @property
     def ready(self) -> bool:

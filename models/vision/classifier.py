@@ -217,6 +217,13 @@ class ImageClassifier:
             for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True)
         ]
 
+    def classify_inputs(self, inputs: list[Tensor], top_ks: list[int]) -> list[list[Prediction]]:
+        """Preprocessed images [3, S, S] -> each one's ``top_k`` classes: one forward pass."""
+        probabilities = self.predict(torch.stack(inputs))
+        return [
+            self.postprocess(probabilities[i : i + 1], top_k)[0] for i, top_k in enumerate(top_ks)
+        ]
+
     def classify(self, images: list[Image.Image], top_k: int = 5) -> list[list[Prediction]]:
         batch = torch.stack([self.preprocess(image) for image in images])
         return self.postprocess(self.predict(batch), top_k)

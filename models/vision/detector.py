@@ -18,6 +18,15 @@ from models.vision.transforms import to_model_input
 
 
 @dataclass(frozen=True)
+class DetectionThresholds:
+    """What one request keeps: class score floor, per-class NMS IoU, most boxes."""
+
+    score_threshold: float = 0.5
+    iou_threshold: float = 0.5
+    max_detections: int = 100
+
+
+@dataclass(frozen=True)
 class Detection:
     box: list[float]  # xyxy in the image's pixels, clipped to it
     score: float
@@ -30,6 +39,16 @@ class ObjectDetector(Protocol):
 
     input_size: int
     class_names: list[str]
+    dtype: torch.dtype
+
+    def preprocess(self, image: Image.Image) -> Tensor: ...
+
+    def detect_inputs(
+        self,
+        inputs: list[Tensor],
+        sizes: list[tuple[int, int]],
+        thresholds: list[DetectionThresholds],
+    ) -> list[list[Detection]]: ...
 
     def detect(
         self,
@@ -63,37 +82,50 @@ def to_detections(
     ]
 
 
-def load_detector(path: Path, device: torch.device) -> ObjectDetector:
+def load_detector(
+    path: Path, device: torch.device, dtype: torch.dtype = torch.float32
+) -> ObjectDetector:
     """Any checkpoint of ``python -m models.train detect``, by its ``arch``; tensors and plain
-    data only (``weights_only=True``)."""
+    data only (``weights_only=True``). Faster R-CNN always computes in float32."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint.get("arch") == "fasterrcnn":
         from models.vision.rcnn import RCNNDetector  # noqa: PLC0415 - rcnn imports this module
 
         return RCNNDetector.from_checkpoint(checkpoint, device)
-    return Detector.from_checkpoint(checkpoint, device)
+    return Detector.from_checkpoint(checkpoint, device, dtype)
 
 
 class Detector:
     """TinySSD serving."""
 
-    def __init__(self, model: TinySSD, class_names: list[str], device: torch.device) -> None:
-        self.model = model.to(device).eval()
+    def __init__(
+        self,
+        model: TinySSD,
+        class_names: list[str],
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        self.model.eval()
         self.class_names = class_names
         self.device = device
+        self.dtype = dtype
         self.input_size = model.input_size
 
     @classmethod
-    def load(cls, path: Path, device: torch.device) -> Detector:
+    def load(cls, path: Path, device: torch.device, dtype: torch.dtype = torch.float32) -> Detector:
         """From a TinySSD checkpoint of ``python -m models.train detect``."""
-        return cls.from_checkpoint(torch.load(path, map_location="cpu", weights_only=True), device)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return cls.from_checkpoint(checkpoint, device, dtype)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict, device: torch.device) -> Detector:
+    def from_checkpoint(
+        cls, checkpoint: dict, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> Detector:
         names = list(checkpoint["class_names"])
         model = TinySSD(len(names), checkpoint["input_size"], AnchorConfig(**checkpoint["anchors"]))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
-        return cls(model, names, device)
+        return cls(model, names, device, dtype)
 
     def preprocess(self, image: Image.Image) -> Tensor:
         """RGB image of any size -> float [3, S, S], the transform of training."""
@@ -101,9 +133,11 @@ class Detector:
 
     @torch.inference_mode()
     def predict(self, batch: Tensor) -> tuple[Tensor, Tensor]:
-        """Class probabilities [B, A, q + 1] and offsets [B, A, 4] for a batch [B, 3, S, S]."""
-        cls_logits, offsets = self.model(batch.to(self.device, non_blocking=True))
-        return cls_logits.softmax(dim=-1), offsets
+        """Class probabilities [B, A, q + 1] and offsets [B, A, 4] (float32) for a batch
+        [B, 3, S, S]."""
+        inputs = batch.to(self.device, self.dtype, non_blocking=True)
+        cls_logits, offsets = self.model(inputs.contiguous(memory_format=torch.channels_last))
+        return cls_logits.float().softmax(dim=-1), offsets.float()
 
     @torch.inference_mode()
     def postprocess(
@@ -123,6 +157,20 @@ class Detector:
         return [
             to_detections(d.boxes, d.scores, d.labels, (1.0, 1.0), size, self.class_names)
             for d, size in zip(found, sizes, strict=True)
+        ]
+
+    def detect_inputs(
+        self,
+        inputs: list[Tensor],
+        sizes: list[tuple[int, int]],
+        thresholds: list[DetectionThresholds],
+    ) -> list[list[Detection]]:
+        """Preprocessed images [3, S, S] -> boxes in images of ``sizes`` (width, height): one
+        forward pass, then each image's own thresholds."""
+        cls_probs, offsets = self.predict(torch.stack(inputs))
+        return [
+            self.postprocess(cls_probs[i : i + 1], offsets[i : i + 1], [size], **vars(limits))[0]
+            for i, (size, limits) in enumerate(zip(sizes, thresholds, strict=True))
         ]
 
     def detect(

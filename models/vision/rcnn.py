@@ -15,7 +15,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.v2 import functional as TF
 
 from models.ops import nms
-from models.vision.detector import Detection, to_detections
+from models.vision.detector import Detection, DetectionThresholds, to_detections
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
 
@@ -52,6 +52,7 @@ class RCNNDetector:
         self.model = model.to(device).eval()
         self.class_names = class_names
         self.device = device
+        self.dtype = torch.float32
         self.input_size = INPUT_SIZE
 
     @classmethod
@@ -64,7 +65,6 @@ class RCNNDetector:
     def preprocess(self, image: Image.Image) -> Tensor:
         return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
 
-    @torch.inference_mode()
     def detect(
         self,
         images: list[Image.Image],
@@ -74,22 +74,30 @@ class RCNNDetector:
         max_detections: int = 100,
     ) -> list[list[Detection]]:
         sizes = sizes or [image.size for image in images]
-        outputs = self.model([self.preprocess(image).to(self.device) for image in images])
+        limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)
+        inputs = [self.preprocess(image) for image in images]
+        return self.detect_inputs(inputs, sizes, [limits] * len(images))
+
+    @torch.inference_mode()
+    def detect_inputs(
+        self,
+        inputs: list[Tensor],
+        sizes: list[tuple[int, int]],
+        thresholds: list[DetectionThresholds],
+    ) -> list[list[Detection]]:
+        """Images [3, H, W] in [0, 1] -> boxes in images of ``sizes``, each with its own
+        thresholds."""
+        outputs = self.model([image.to(self.device) for image in inputs])
         results = []
-        for output, image, (width, height) in zip(outputs, images, sizes, strict=True):
-            keep = output["scores"] > score_threshold
+        for output, image, size, limits in zip(outputs, inputs, sizes, thresholds, strict=True):
+            keep = output["scores"] > limits.score_threshold
             boxes, scores = output["boxes"][keep], output["scores"][keep]
             labels = output["labels"][keep] - 1  # torchvision counts background as class 0
-            order = nms(boxes, scores, iou_threshold, labels)[:max_detections]
-            frame = (image.width, image.height)
+            order = nms(boxes, scores, limits.iou_threshold, labels)[: limits.max_detections]
+            frame = (image.shape[-1], image.shape[-2])
             results.append(
                 to_detections(
-                    boxes[order],
-                    scores[order],
-                    labels[order],
-                    frame,
-                    (width, height),
-                    self.class_names,
+                    boxes[order], scores[order], labels[order], frame, size, self.class_names
                 )
             )
         return results

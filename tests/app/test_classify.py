@@ -3,7 +3,6 @@ set), and on the committed ResNet-18s when they are there."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -16,42 +15,11 @@ from app.imaging import decode_image
 from models.data.folders import read_image_folder
 from models.manifest import read_manifest, sha256_of
 from models.vision.classifier import ImageClassifier
+from tests.images import colour_image, encoded
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 HYMENOPTERA = DATA / "hymenoptera"
 COMMITTED = {entry.name: entry for entry in read_manifest(Path("weights/manifest.json"))}
-
-
-def encoded(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def colour_image(colour: tuple[int, int, int], size=(40, 30)) -> Image.Image:
-    noise = torch.randint(
-        -40, 40, (size[1], size[0], 3), generator=torch.Generator().manual_seed(0)
-    )
-    return Image.fromarray((torch.tensor(colour) + noise).clamp(0, 255).to(torch.uint8).numpy())
-
-
-@pytest.fixture
-def colour_client(make_client, write_manifest, colour_classifier: Path):
-    manifest = write_manifest(
-        [
-            {
-                "name": "colours",
-                "task": "classify",
-                "file": str(colour_classifier),
-                "sha256": sha256_of(colour_classifier),
-                "architecture": "resnet18",
-                "classes": ["blue", "green", "red"],
-                "input_size": 16,
-                "metrics": {"val_accuracy": 1.0, "epochs": [{"epoch": 1}]},
-            }
-        ]
-    )
-    return make_client(manifest_path=manifest, default_classify_model="colours")
 
 
 def test_classify_answers_the_top_classes_by_probability(colour_client):
@@ -129,6 +97,7 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "input_size": 16,
         "device": "cpu",
         "dtype": "float32",
+        "batching": {"max_batch_size": 32, "max_wait_ms": 2.0, "max_queue": 256},
         "metrics": {"val_accuracy": 1.0},
         "sha256": sha256_of(colour_classifier),
     }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.serving.registry import ModelRegistry, ModelState
+from app.serving.registry import ModelRegistry, ModelState, Placement
 from app.settings import Settings
 from models.errors import InvalidInputError
 from models.manifest import ManifestError
@@ -76,8 +77,8 @@ def _checkpoint(tmp_path: Path) -> tuple[Path, str]:
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _load(entry, device):
-    return torch.load(entry.file, map_location=device, weights_only=True)
+def _load(entry, placement: Placement):
+    return torch.load(entry.file, map_location=placement.device, weights_only=True)
 
 
 def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path, write_manifest):
@@ -88,9 +89,9 @@ def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path
             {"name": "tampered", "task": "tensor", "file": path.name, "sha256": "0" * 64},
         ]
     )
-    registry = ModelRegistry(manifest, torch.device("cpu"), {"tensor": _load})
+    registry = ModelRegistry(manifest, Placement(torch.device("cpu")), {"tensor": _load})
     assert not registry.ready, "not ready before loading has run"
-    registry.load_all()
+    asyncio.run(registry.load_all())
     good, tampered = registry.records
     assert good.state is ModelState.READY
     assert good.model["weight"].tolist() == [0, 1, 2, 3]

@@ -1,0 +1,125 @@
+"""Prometheus metrics of one app (its own collector registry, so several apps in one process,
+as in the tests, do not mix their figures), and ``GET /metrics``.
+
+Requests are counted by route template (``/classify``, not the full URL: bounded label values),
+method and status. Model figures come from the batchers (batch sizes, inference time) and, at
+scrape time, from the model registry (queue depth, models by state) and the GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from app.serving.registry import ModelRegistry, ModelState
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class ServiceMetrics:
+    """The service's metrics; ``batch_done`` is what the batchers report to."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "d2l_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "d2l_http_request_duration_seconds",
+            "Time from request to response, by route template and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "d2l_model_batch_size",
+            "Images per forward pass, by model.",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.inference = Histogram(
+            "d2l_model_inference_seconds",
+            "Time of one batch (forward pass and post-processing), by model.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def batch_done(self, model: str, size: int, seconds: float) -> None:
+        self.batch_size.labels(model).observe(size)
+        self.inference.labels(model).observe(seconds)
+
+    def watch(self, registry: Callable[[], ModelRegistry | None]) -> None:
+        """Report the models of the registry that ``registry()`` returns at scrape time."""
+        self.registry.register(_RegistryCollector(registry))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _RegistryCollector(Collector):
+    def __init__(self, registry: Callable[[], ModelRegistry | None]) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        registry = self._registry()
+        if registry is None:
+            return
+        depth = GaugeMetricFamily(
+            "d2l_model_queue_depth",
+            "Images waiting for a forward pass, by model.",
+            labels=["model"],
+        )
+        states = GaugeMetricFamily(
+            "d2l_models", "Models by state (loading, ready, failed).", labels=["state"]
+        )
+        counts = dict.fromkeys(ModelState, 0)
+        for record in registry.records:
+            counts[record.state] += 1
+            batcher = record.served.batcher if record.served is not None else None
+            if batcher is not None:
+                depth.add_metric([record.entry.name], batcher.depth)
+        for state, count in counts.items():
+            states.add_metric([state.value], count)
+        yield depth
+        yield states
+        device = registry.device
+        if device.type == "cuda":
+            memory = GaugeMetricFamily(
+                "d2l_gpu_memory_bytes",
+                "GPU memory held by tensors (allocated) and by PyTorch's cache (reserved).",
+                labels=["device", "kind"],
+            )
+            memory.add_metric([str(device), "allocated"], torch.cuda.memory_allocated(device))
+            memory.add_metric([str(device), "reserved"], torch.cuda.memory_reserved(device))
+            yield memory
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+)
+async def metrics(request: Request) -> Response:
+    service_metrics: ServiceMetrics = request.app.state.metrics
+    return Response(service_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

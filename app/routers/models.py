@@ -1,0 +1,74 @@
+"""``GET /models``: what each model is and how it is served; ``POST /models/{name}/reload``:
+load a model's checkpoint again from the manifest and swap it in without a restart."""
+
+from __future__ import annotations
+
+import torch
+from fastapi import APIRouter
+
+from app.deps import RegistryDep
+from app.schemas.common import ErrorMessage
+from app.schemas.health import BatchingInfo, ModelInfo, ModelList
+from app.serving.registry import ModelRecord
+from models.device import describe_device
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models", summary="The models in the manifest: what they are, state, figures")
+async def list_models(registry: RegistryDep) -> ModelList:
+    device = describe_device(registry.device)
+    return ModelList(models=[model_info(record, device) for record in registry.records])
+
+
+@router.post(
+    "/models/{name}/reload",
+    summary="Reload a model from the manifest",
+    description="Reads the manifest again, verifies and loads the model's checkpoint next to "
+    "the one serving, then swaps them: requests already queued finish on the old model. Use "
+    "it after replacing a weights file and its manifest entry, or to retry a model that "
+    "failed to load.",
+    responses={
+        404: {"model": ErrorMessage, "description": "No model of that name in the manifest."},
+        409: {"model": ErrorMessage, "description": "A reload of that model is running."},
+        422: {
+            "model": ErrorMessage,
+            "description": "The new checkpoint could not be loaded; the old model still serves.",
+        },
+    },
+)
+async def reload_model(name: str, registry: RegistryDep) -> ModelInfo:
+    record = await registry.reload(name)
+    return model_info(record, describe_device(registry.device))
+
+
+def model_info(record: ModelRecord, device: str) -> ModelInfo:
+    info = record.entry.info
+    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    model = record.model
+    dtype = getattr(model, "dtype", torch.float32) if model is not None else None
+    batcher = record.served.batcher if record.served is not None else None
+    return ModelInfo(
+        name=record.entry.name,
+        task=record.entry.task,
+        state=record.state.value,
+        reason=record.reason,
+        architecture=info.get("architecture") or info.get("arch"),
+        classes=info.get("classes") or info.get("class_names"),
+        input_size=info.get("input_size"),
+        device=device,
+        dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
+        batching=BatchingInfo(
+            max_batch_size=batcher.config.max_batch_size,
+            max_wait_ms=batcher.config.max_wait_ms,
+            max_queue=batcher.config.max_queue,
+        )
+        if batcher is not None
+        else None,
+        metrics={
+            key: value
+            for key, value in metrics.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        },
+        sha256=record.entry.sha256,
+    )

@@ -1,0 +1,200 @@
+"""Dynamic batching: requests for one model are queued and run together, one forward pass per
+batch, in the model's own worker thread.
+
+A batch takes what is queued, up to ``max_batch_size`` items, waiting at most ``max_wait_ms``
+after its first item for more. While a forward pass runs, new requests queue up, so under load
+batches fill by themselves and at low load an item waits at most ``max_wait_ms``. The queue is
+bounded: a request that does not fit is refused at once (:class:`QueueFullError`, 503), and one
+that waits longer than the timeout is given up (:class:`QueueTimeoutError`, 504) and dropped from
+its batch if that has not started. :meth:`DynamicBatcher.close` stops taking requests and returns
+once everything queued has been answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+logger = logging.getLogger(__name__)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class QueueFullError(RuntimeError):
+    """The model's queue has no room: the client should retry after ``retry_after`` seconds."""
+
+    def __init__(self, model: str, capacity: int, retry_after: int = 1) -> None:
+        super().__init__(
+            f"model {model!r} is at capacity ({capacity} images queued): retry after "
+            f"{retry_after} s, or raise D2L_MAX_QUEUE"
+        )
+        self.retry_after = retry_after
+
+
+class QueueTimeoutError(RuntimeError):
+    def __init__(self, model: str, timeout_s: float) -> None:
+        super().__init__(
+            f"model {model!r} did not answer within {timeout_s:g} s (D2L_REQUEST_TIMEOUT_S): the "
+            f"service is overloaded; retry later"
+        )
+
+
+class BatcherClosedError(RuntimeError):
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} is shutting down or being replaced: retry")
+
+
+class BatchObserver(Protocol):
+    """What the batcher reports (the service's metrics implement it)."""
+
+    def batch_done(self, model: str, size: int, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    max_queue: int = 256
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be at least 0, got {self.max_wait_ms}")
+        if self.max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, got {self.max_queue}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+
+
+@dataclass
+class _Pending(Generic[In, Out]):
+    item: In
+    future: asyncio.Future[Out]
+
+
+class DynamicBatcher(Generic[In, Out]):
+    """Runs ``run_batch(items) -> results`` (same length, same order) on batches of queued items.
+
+    Create it inside the running event loop; ``run_batch`` runs in one dedicated thread, so
+    batches of a model never overlap and the event loop never waits on a forward pass.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[In]], Sequence[Out]],
+        config: BatchingConfig,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._run_batch = run_batch
+        self._observer = observer
+        self._queue: deque[_Pending[In, Out]] = deque()
+        self._arrived = asyncio.Event()
+        self._closed = False
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+        self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batch-{name}")
+
+    @property
+    def depth(self) -> int:
+        """Items waiting for a forward pass."""
+        return len(self._queue)
+
+    async def submit(self, item: In) -> Out:
+        (result,) = await self.submit_many([item])
+        return result
+
+    async def submit_many(self, items: Sequence[In]) -> list[Out]:
+        """Queue ``items`` (all or none) and wait for their results, in order."""
+        if self._closed:
+            raise BatcherClosedError(self.name)
+        if len(self._queue) + len(items) > self.config.max_queue:
+            raise QueueFullError(self.name, self.config.max_queue)
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(item, loop.create_future()) for item in items]
+        self._queue.extend(pending)
+        self._arrived.set()
+        futures = [p.future for p in pending]
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                return list(await asyncio.gather(*futures))
+        except TimeoutError:
+            raise QueueTimeoutError(self.name, self.config.timeout_s) from None
+        finally:
+            for future in futures:  # a batch that has not started skips these
+                future.cancel()
+
+    async def close(self) -> None:
+        """Refuse new items, answer the queued ones, then stop the worker thread."""
+        self._closed = True
+        self._arrived.set()
+        await self._worker
+        self._executor.shutdown(wait=True)
+
+    async def _serve(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            await self._fill()
+            batch = self._take()
+            if batch:
+                await self._run(batch)
+
+    async def _fill(self) -> None:
+        """Wait up to max_wait_ms for the batch to fill, unless closing (then run at once)."""
+        deadline = time.monotonic() + self.config.max_wait_ms / 1000
+        while len(self._queue) < self.config.max_batch_size and not self._closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[_Pending[In, Out]]:
+        batch: list[_Pending[In, Out]] = []
+        while self._queue and len(batch) < self.config.max_batch_size:
+            pending = self._queue.popleft()
+            if not pending.future.done():  # given up by its request (timeout, disconnect)
+                batch.append(pending)
+        return batch
+
+    async def _run(self, batch: list[_Pending[In, Out]]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(
+                self._executor, self._run_batch, [p.item for p in batch]
+            )
+            if len(results) != len(batch):
+                raise RuntimeError(
+                    f"model {self.name!r} returned {len(results)} results for {len(batch)} items"
+                )
+        except Exception as error:  # noqa: BLE001 - each request of the batch gets the error
+            logger.exception("batch of %d failed on model %s", len(batch), self.name)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            return
+        if self._observer is not None:
+            self._observer.batch_done(self.name, len(batch), time.perf_counter() - started)
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)

@@ -1,0 +1,147 @@
+"""Dynamic batching through HTTP: every answer belongs to its request, a full queue answers 503
+with Retry-After at once, a request that waits too long gets 504."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.serving.loaders import RUNNERS, classify_runner
+from tests.images import BLUE, GREEN, RED, colour_image, encoded
+
+
+class GatedClassifier:
+    """The real classify runner behind a gate: a batch starts, then waits until the test opens
+    the gate, so the test controls when the model is busy."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    @property
+    def runners(self) -> dict:
+        return {**RUNNERS, "classify": self.runner}
+
+    def runner(self, classifier):
+        run = classify_runner(classifier)
+
+        def gated(jobs):
+            self.started.set()
+            self.gate.wait(timeout=60)
+            return run(jobs)
+
+        return gated
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.005)
+
+
+def post_image(client, colour, seed: int = 0, size=(40, 30), query: str = ""):
+    upload = encoded(colour_image(colour, size, seed))
+    return client.post(f"/classify{query}", files={"file": ("x.jpg", upload, "image/jpeg")})
+
+
+def queue_depth(client) -> int:
+    return client.app.state.registry.get("colours", "classify").batcher.depth
+
+
+def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
+    make_client, colour_manifest
+):
+    client = make_client(
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        max_wait_ms=100,  # long enough that concurrent requests share forward passes
+    )
+    requests = [(colour, seed) for seed in range(8) for colour in (RED, GREEN, BLUE)]
+    sizes = [(24 + 3 * i, 20 + 2 * i) for i in range(len(requests))]
+    alone = [
+        post_image(client, colour, seed, size, "?top_k=3").json()
+        for (colour, seed), size in zip(requests, sizes, strict=True)
+    ]
+    with ThreadPoolExecutor(len(requests)) as pool:
+        together = list(
+            pool.map(
+                lambda args: post_image(client, *args, query="?top_k=3").json(),
+                [(c, s, size) for (c, s), size in zip(requests, sizes, strict=True)],
+            )
+        )
+    for one, other in zip(alone, together, strict=True):
+        assert one["image"] == other["image"], "an answer went to the wrong request"
+        assert [p["label"] for p in one["predictions"]] == [
+            p["label"] for p in other["predictions"]
+        ]
+        for p, q in zip(one["predictions"], other["predictions"], strict=True):
+            assert p["score"] == pytest.approx(q["score"], abs=1e-4)
+    metrics = client.get("/metrics").text
+    count = _sample(metrics, 'd2l_model_batch_size_count{model="colours"}')
+    assert count < 2 * len(requests), "the concurrent requests shared forward passes"
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_the_queued_requests_succeed(
+    make_client, colour_manifest
+):
+    gated = GatedClassifier()
+    client = make_client(
+        runners=gated.runners,
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        max_batch_size=1,
+        max_wait_ms=0,
+        max_queue=2,
+    )
+    with ThreadPoolExecutor(3) as pool:
+        running = pool.submit(post_image, client, RED)
+        gated.started.wait(timeout=30)
+        queued = [pool.submit(post_image, client, c) for c in (GREEN, BLUE)]
+        wait_until(lambda: queue_depth(client) == 2, "two requests are queued")
+        refused = post_image(client, RED)
+        assert refused.status_code == 503
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "at capacity" in refused.json()["detail"]
+        assert "D2L_MAX_QUEUE" in refused.json()["detail"]
+        gated.gate.set()
+        answers = [running.result(), *(q.result() for q in queued)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.json()["predictions"][0]["label"] for a in answers] == ["red", "green", "blue"]
+    metrics = client.get("/metrics").text
+    assert _sample(metrics, 'd2l_http_requests_total{method="POST",route="/classify",status="503"}')
+
+
+def test_a_request_that_waits_longer_than_the_timeout_gets_504(make_client, colour_manifest):
+    gated = GatedClassifier()
+    client = make_client(
+        runners=gated.runners,
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        request_timeout_s=0.3,
+    )
+    late = post_image(client, RED)
+    gated.gate.set()
+    assert late.status_code == 504
+    assert "did not answer within 0.3 s" in late.json()["detail"]
+    assert post_image(client, GREEN).status_code == 200, "the model serves on"
+
+
+def test_batching_can_be_set_per_model(make_client, colour_manifest, monkeypatch):
+    monkeypatch.setenv("D2L_BATCHING", '{"colours": {"max_batch_size": 3, "max_wait_ms": 7}}')
+    client = make_client(manifest_path=colour_manifest, max_batch_size=8)
+    (model,) = client.get("/models").json()["models"]
+    assert model["batching"] == {"max_batch_size": 3, "max_wait_ms": 7.0, "max_queue": 256}
+
+
+def _sample(exposition: str, series: str) -> float:
+    """The value of one series in Prometheus text (the labels in the exposition's order)."""
+    for line in exposition.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{series} not in the metrics")

@@ -1,0 +1,78 @@
+"""The optional API key and CORS."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.test_batching import post_image
+from tests.images import RED
+
+KEY = "s3cret-key"
+
+
+@pytest.fixture
+def keyed_client(make_client, colour_manifest):
+    return make_client(manifest_path=colour_manifest, default_classify_model="colours", api_key=KEY)
+
+
+def test_with_an_api_key_set_model_endpoints_need_it(keyed_client):
+    missing = post_image(keyed_client, RED)
+    assert missing.status_code == 401
+    assert "X-API-Key" in missing.json()["detail"]
+    assert missing.headers["WWW-Authenticate"] == "ApiKey"
+    wrong = keyed_client.post("/geometry/iou", json={}, headers={"X-API-Key": KEY + "x"})
+    assert wrong.status_code == 401
+    assert "not a valid key" in wrong.json()["detail"]
+    for path in ("/models", "/similar?word=chip"):
+        assert keyed_client.get(path).status_code == 401, path
+    assert keyed_client.post("/models/colours/reload").status_code == 401
+    keyed_client.headers["X-API-Key"] = KEY
+    assert post_image(keyed_client, RED).status_code == 200
+    assert keyed_client.get("/models").status_code == 200
+
+
+def test_health_and_metrics_stay_open_with_an_api_key(keyed_client):
+    assert keyed_client.get("/health/live").status_code == 200
+    assert keyed_client.get("/health/ready").status_code == 200
+    assert keyed_client.get("/metrics").status_code == 200
+
+
+def test_without_an_api_key_set_no_header_is_needed(colour_client):
+    assert colour_client.get("/models").status_code == 200
+    assert post_image(colour_client, RED).status_code == 200
+
+
+def test_cors_lets_the_configured_origins_call_from_browsers(make_client, colour_manifest):
+    client = make_client(
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        cors_origins="https://app.example.com, http://localhost:3000",
+    )
+    preflight = client.options(
+        "/classify",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "X-API-Key",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    answer = post_image(client, RED)  # no Origin: not a browser, no CORS headers needed
+    assert answer.status_code == 200
+    from_browser = client.get("/models", headers={"Origin": "http://localhost:3000"})
+    assert from_browser.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert "X-Request-ID" in from_browser.headers["Access-Control-Expose-Headers"]
+    stranger = client.get("/models", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+    refused = client.options(
+        "/classify",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert refused.status_code == 400
+
+
+def test_without_cors_origins_no_cors_headers_are_sent(colour_client):
+    response = colour_client.get("/models", headers={"Origin": "https://app.example.com"})
+    assert "Access-Control-Allow-Origin" not in response.headers

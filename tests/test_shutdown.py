@@ -1,0 +1,89 @@
+"""Graceful shutdown of the real server process: on SIGTERM, uvicorn stops accepting and the
+service answers every request it has queued before it exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.images import BLUE, GREEN, RED, colour_image, encoded
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def queued(base_url: str) -> float:
+    for line in httpx.get(f"{base_url}/metrics").text.splitlines():
+        if line.startswith('d2l_model_queue_depth{model="colours"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_sigterm_answers_every_queued_request_then_exits(colour_manifest: Path):
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "D2L_MANIFEST_PATH": str(colour_manifest),
+            "D2L_DEFAULT_CLASSIFY_MODEL": "colours",
+            # Batches wait up to 3 s to fill: the requests are still queued at SIGTERM.
+            "D2L_MAX_WAIT_MS": "3000",
+            "D2L_MAX_BATCH_SIZE": "64",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: httpx.get(f"{base_url}/health/ready").status_code == 200, "ready")
+        colours = [RED, GREEN, BLUE] * 2
+
+        def classify(colour):
+            upload = encoded(colour_image(colour))
+            files = {"file": ("x.jpg", upload, "image/jpeg")}
+            return httpx.post(f"{base_url}/classify", files=files, timeout=60)
+
+        with ThreadPoolExecutor(len(colours)) as pool:
+            answers = [pool.submit(classify, colour) for colour in colours]
+            wait_until(lambda: queued(base_url) == len(colours), "every request is queued", 30)
+            server.send_signal(signal.SIGTERM)
+            results = [answer.result() for answer in answers]
+        assert [r.status_code for r in results] == [200] * len(colours)
+        labels = [r.json()["predictions"][0]["label"] for r in results]
+        assert labels == ["red", "green", "blue"] * 2
+        # Uvicorn re-raises the signal once shut down, so a supervisor sees why it stopped.
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        output = server.communicate()[0]
+    assert "every queued request was answered" in output
