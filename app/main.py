@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -29,9 +30,10 @@ from app.security import APIKeyDep
 from app.serving.batcher import BatchingConfig
 from app.serving.loaders import LOADERS, RUNNERS
 from app.serving.registry import BatchRunner, Loader, ModelRegistry, Placement
-from app.settings import Settings
+from app.settings import BatchingOverride, Settings
 from app.uploads import ImagePreparer
 from models.device import describe_device, resolve_device, resolve_dtype
+from models.manifest import ManifestEntry
 
 logger = logging.getLogger("app")
 
@@ -58,8 +60,13 @@ def create_app(
     configure_logging(settings.log_level, settings.log_format)
     metrics = ServiceMetrics()
 
-    def batching(name: str) -> BatchingConfig:
-        size, wait = settings.batching_for(name)
+    def batching(entry: ManifestEntry, device: torch.device) -> BatchingConfig:
+        # A manifest entry may say what batch size suits a device, e.g. {"cpu": {...}}.
+        hints = entry.info.get("batching")
+        hint = hints.get(device.type) if isinstance(hints, dict) else None
+        size, wait = settings.batching_for(
+            entry.name, BatchingOverride.model_validate(hint) if hint else None
+        )
         return BatchingConfig(size, wait, settings.max_queue, settings.request_timeout_s)
 
     @asynccontextmanager
@@ -118,7 +125,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics_router)
-    protected = [APIKeyDep]
+    # Declared only when a key is set, so the OpenAPI schema says what this server asks.
+    protected = [APIKeyDep] if settings.api_key else []
     app.include_router(models.router, dependencies=protected)
     app.include_router(geometry.router, dependencies=protected)
     app.include_router(words.router, dependencies=protected)

@@ -118,9 +118,12 @@ class Settings(BaseSettings):
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    def batching_for(self, model: str) -> tuple[int, float]:
-        """``(max_batch_size, max_wait_ms)`` of ``model``."""
-        override = self.batching.get(model, BatchingOverride())
-        size = override.max_batch_size or self.max_batch_size
-        wait = override.max_wait_ms if override.max_wait_ms is not None else self.max_wait_ms
+    def batching_for(self, model: str, hint: BatchingOverride | None = None) -> tuple[int, float]:
+        """``(max_batch_size, max_wait_ms)`` of ``model``: D2L_BATCHING's entry for it, else the
+        manifest's ``hint`` for this device, else D2L_MAX_BATCH_SIZE and D2L_MAX_WAIT_MS."""
+        size, wait = self.max_batch_size, self.max_wait_ms
+        for layer in (hint, self.batching.get(model)):
+            if layer is not None:
+                size = layer.max_batch_size or size
+                wait = layer.max_wait_ms if layer.max_wait_ms is not None else wait
         return size, wait

@@ -110,7 +110,7 @@ class ModelRegistry:
         placement: device and dtype for every model.
         loaders: a loader per manifest task.
         runners: a batch runner per task that is served through dynamic batching.
-        batching: the batching configuration of a model, by name.
+        batching: the batching configuration of a model on a device.
         observer: told about every batch (the metrics).
     """
 
@@ -120,7 +120,9 @@ class ModelRegistry:
         placement: Placement,
         loaders: Mapping[str, Loader],
         runners: Mapping[str, BatchRunner] | None = None,
-        batching: Callable[[str], BatchingConfig] = lambda name: BatchingConfig(),
+        batching: Callable[[ManifestEntry, torch.device], BatchingConfig] = (
+            lambda entry, device: BatchingConfig()
+        ),
         observer: BatchObserver | None = None,
     ) -> None:
         self.manifest_path = manifest_path
@@ -194,9 +196,8 @@ class ModelRegistry:
         runner = self._runners.get(entry.task)
         if runner is None:
             return ServedModel(entry.name, model)
-        batcher = DynamicBatcher(
-            entry.name, runner(model), self._batching(entry.name), self._observer
-        )
+        config = self._batching(entry, self.device)
+        batcher = DynamicBatcher(entry.name, runner(model), config, self._observer)
         return ServedModel(entry.name, model, batcher)
 
     def _load(self, entry: ManifestEntry) -> Any:

@@ -53,7 +53,48 @@ def roi_align(
         raise InvalidInputError(
             f"sampling_ratio must be -1 (adaptive) or >= 1, got {sampling_ratio}", "sampling_ratio"
         )
+    samples = roi_align_samples(features.shape[1], rois, output_size, spatial_scale, sampling_ratio)
+    if samples > MAX_ROI_ALIGN_SAMPLES:
+        raise InvalidInputError(
+            f"these regions need {samples:,} bilinear samples, over the limit of "
+            f"{MAX_ROI_ALIGN_SAMPLES:,}: regions this large (after spatial_scale) with an adaptive "
+            f"sampling_ratio sample every feature-map pixel; set sampling_ratio (2 is usual) or "
+            f"a smaller spatial_scale",
+            "spatial_scale",
+        )
     return tv_ops.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
+
+
+# Sampling is not clipped to the feature map, so huge regions cost time whatever the features.
+MAX_ROI_ALIGN_SAMPLES = 1 << 24
+
+
+def roi_align_samples(
+    channels: int,
+    rois: Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+) -> int:
+    """Bilinear samples :func:`roi_align` takes: channels x bins x points per bin, per RoI.
+
+    Args:
+        channels (int): feature channels ``C``.
+        rois (Tensor[K, 5]): as in :func:`roi_pool`.
+        output_size (tuple[int, int]): ``(h, w)``.
+        spatial_scale (float), sampling_ratio (int): as in :func:`roi_align`.
+    """
+    if rois.numel() == 0:
+        return 0
+    height, width = output_size
+    if sampling_ratio > 0:
+        per_bin = torch.full((rois.shape[0],), float(sampling_ratio * sampling_ratio))
+    else:  # torchvision's adaptive grid: ceil(roi side / output side) points per bin side
+        extent = ((rois[:, 3:5] - rois[:, 1:3]).double() * spatial_scale).clamp(min=1.0)
+        grid_h = torch.ceil(extent[:, 1] / height)
+        grid_w = torch.ceil(extent[:, 0] / width)
+        per_bin = grid_h * grid_w
+    return int(per_bin.sum().item() * channels * height * width)
 
 
 def conv_transpose2d(inputs: Tensor, kernel: Tensor, stride: int = 1, padding: int = 0) -> Tensor:

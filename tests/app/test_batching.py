@@ -3,6 +3,7 @@ with Retry-After at once, a request that waits too long gets 504."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -145,3 +146,21 @@ def _sample(exposition: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{series} not in the metrics")
+
+
+def test_a_manifest_hint_sets_the_batch_size_for_the_device_unless_the_environment_does(
+    make_client, colour_manifest, monkeypatch
+):
+    document = json.loads(colour_manifest.read_text())
+    document["models"][0]["batching"] = {
+        "cpu": {"max_batch_size": 5},
+        "cuda": {"max_batch_size": 256},
+    }
+    colour_manifest.write_text(json.dumps(document))
+    client = make_client(manifest_path=colour_manifest, max_batch_size=8)
+    (model,) = client.get("/models").json()["models"]
+    assert model["batching"]["max_batch_size"] == 5, "the CPU hint, not the GPU one"
+    monkeypatch.setenv("D2L_BATCHING", '{"colours": {"max_batch_size": 3}}')
+    client = make_client(manifest_path=colour_manifest, max_batch_size=8)
+    (model,) = client.get("/models").json()["models"]
+    assert model["batching"]["max_batch_size"] == 3, "D2L_BATCHING wins over the manifest"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from models.errors import InvalidInputError
 from models.ops import conv_transpose2d, roi_align, roi_pool
+from models.ops.layers import roi_align_samples
 from tests.models import d2l_reference as d2l
 
 BOOK_X = torch.arange(16.0).reshape(1, 1, 4, 4)
@@ -221,3 +222,16 @@ def test_conv_transpose_refuses_bad_shapes():
         conv_transpose2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), padding=2)
     with pytest.raises(InvalidInputError, match="stride must be >= 1"):
         conv_transpose2d(x, torch.ones(2, 1, 2, 2), stride=0)
+
+
+def test_roi_align_refuses_regions_that_would_take_too_many_samples():
+    features = torch.arange(16.0).view(1, 1, 4, 4)
+    huge = torch.tensor([[0, 0, 0, 20, 20], [0, 0, 10, 30, 30]], dtype=torch.float32)
+    with pytest.raises(InvalidInputError, match="bilinear samples, over the limit") as refused:
+        roi_align(features, huge, (2, 2), spatial_scale=600)
+    assert refused.value.field == "spatial_scale"
+    # A fixed sampling ratio bounds the work, whatever the region's size.
+    assert roi_align(features, huge, (2, 2), spatial_scale=600, sampling_ratio=2).shape == (
+        2, 1, 2, 2,
+    )  # fmt: skip
+    assert roi_align_samples(3, huge[:1], (2, 2), 1.0, -1) == 3 * 4 * 10 * 10
