@@ -122,6 +122,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-scale", type=float, default=0.08, help="smallest crop area, resized crops"
     )
+    parser.add_argument(
+        "--random-erasing",
+        type=float,
+        default=0.0,
+        help="probability of erasing a random rectangle of each training image to the mean "
+        "colour (cutout; regularises long from-scratch runs)",
+    )
     parser.add_argument("--freeze-body", action="store_true", help="train the new head only")
     parser.add_argument(
         "--amp", action="store_true", help="bfloat16 autocast (CPUs with AVX-512 BF16, GPUs)"
@@ -148,6 +155,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.epochs < 1:
         raise SystemExit("--epochs must be at least 1")
+    if not 0.0 <= args.random_erasing <= 1.0:
+        raise SystemExit(f"--random-erasing {args.random_erasing}: a probability, 0 to 1")
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     model, stem, spec, source_info = build_model(args)
@@ -349,7 +358,12 @@ def train_transform(args: argparse.Namespace, spec: InputSpec) -> v2.Compose:
         crop = v2.RandomCrop(size, padding=max(1, size // 8))
     else:
         crop = v2.RandomResizedCrop(size, scale=(args.min_scale, 1.0), antialias=True)
-    return v2.Compose([crop, v2.RandomHorizontalFlip()])
+    steps = [crop, v2.RandomHorizontalFlip()]
+    if args.random_erasing > 0:
+        # Images are uint8 here: erase to the mean colour, which normalises to zero.
+        mean_colour = [round(255 * channel) for channel in spec.mean]
+        steps.append(v2.RandomErasing(p=args.random_erasing, value=mean_colour))
+    return v2.Compose(steps)
 
 
 def make_schedule(

@@ -11,7 +11,7 @@ import torch
 from torchvision.models import ResNet18_Weights, resnet18
 
 from models.train import classify
-from models.vision.classifier import load_classifier_file
+from models.vision.classifier import InputSpec, load_classifier_file
 
 
 def train(folder: Path, output: Path, *options: str) -> dict:
@@ -107,6 +107,27 @@ def test_bad_options_stop_with_a_message(colour_folder: Path, tmp_path: Path):
         train(colour_folder, tmp_path / "x.safetensors", "--pretrained", "absent.safetensors")
     with pytest.raises(SystemExit, match="at least 1"):
         train(colour_folder, tmp_path / "x.safetensors", "--epochs", "0")
+    with pytest.raises(SystemExit, match="a probability"):
+        train(colour_folder, tmp_path / "x.safetensors", "--random-erasing", "1.5")
+
+
+def test_random_erasing_paints_a_rectangle_in_the_mean_colour():
+    """Cutout on uint8 images: the erased pixels normalise to zero, the rest are untouched."""
+    args = classify.get_args_parser().parse_args(
+        ["--train-crop", "padded", "--random-erasing", "1", "--image-size", "32"]
+    )
+    spec = InputSpec.for_size(input_size=32, resize_size=32)
+    image = torch.full((3, 32, 32), 7, dtype=torch.uint8)
+    torch.manual_seed(0)
+    augmented = classify.train_transform(args, spec)(image)
+    mean_colour = torch.tensor([round(255 * m) for m in spec.mean], dtype=torch.uint8)
+    erased = (augmented == mean_colour.view(3, 1, 1)).all(dim=0)
+    assert erased.any()
+    rows, cols = erased.nonzero().unbind(1)
+    assert erased[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()  # one rectangle
+    assert set(augmented[:, ~erased].unique().tolist()) <= {0, 7}  # original or padding
+    normalised = spec.normalize(augmented.unsqueeze(0))[0][:, erased]
+    assert normalised.abs().max() < 0.02
 
 
 def test_training_on_the_source_classes_keeps_its_output_layer(
