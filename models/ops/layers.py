@@ -30,6 +30,10 @@ def roi_pool(
     return tv_ops.roi_pool(features, rois, output_size, spatial_scale)
 
 
+# Sampling is not clipped to the feature map, so huge regions cost time whatever the features.
+MAX_ROI_ALIGN_SAMPLES = 1 << 24
+
+
 def roi_align(
     features: Tensor,
     rois: Tensor,
@@ -63,10 +67,6 @@ def roi_align(
             "spatial_scale",
         )
     return tv_ops.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
-
-
-# Sampling is not clipped to the feature map, so huge regions cost time whatever the features.
-MAX_ROI_ALIGN_SAMPLES = 1 << 24
 
 
 def roi_align_samples(
