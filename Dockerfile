@@ -26,4 +26,4 @@ RUN chown -R d2l:d2l /srv/d2l-serve
 USER d2l
 ENV D2L_DEVICE=auto
 EXPOSE 8000
-CMD [".venv/bin/uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD [".venv/bin/python", "-m", "app.server", "--host", "0.0.0.0", "--port", "8000"]

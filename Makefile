@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/python -m app.server --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

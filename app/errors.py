@@ -2,7 +2,8 @@
 
 Validation errors keep FastAPI's shape (``detail`` is a list of ``{loc, msg, type}``, which the
 OpenAPI schema declares for every 422), with messages that say how to fix the request and
-without echoing the input back. Other errors carry a sentence in ``detail``.
+without echoing the input back: a piece of the request an error must name (a path, a field or
+model name) is cut to 64 characters. Other errors carry a sentence in ``detail``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.imaging import ImageError
-from app.serving.batcher import BatcherClosedError, QueueFullError, QueueTimeoutError
+from app.serving.batcher import BatcherClosedError, QueueTimeoutError
+from app.serving.capacity import QueueFullError
 from app.serving.registry import (
     ModelNotFoundError,
     ModelState,
     ModelUnavailableError,
     ReloadError,
     ReloadInProgressError,
+    clip,
 )
 from models.errors import InvalidInputError
 from models.text.word_vectors import UnknownWordError
@@ -48,19 +51,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     detail: Any = error.detail
+    path, method = clip(request.url.path), clip(request.method, 16)
     if error.status_code == 404 and detail == "Not Found":
         detail = (
-            f"No endpoint at {request.method} {request.url.path}: the endpoints are listed "
-            f"at /docs and /openapi.json"
+            f"No endpoint at {method} {path}: the endpoints are listed at /docs and /openapi.json"
         )
     elif error.status_code == 400 and detail == "There was an error parsing the body":
+        if isinstance(error.__cause__, RecursionError):
+            message = (
+                "The JSON body nests arrays or objects too deeply to be read (about 1,000 "
+                "levels at most): send the shape the schema at /docs describes"
+            )
+            item = {"loc": ["body"], "msg": message, "type": "json_too_deep"}
+            return JSONResponse({"detail": [item]}, status_code=422)
         detail = (
             "The body could not be decoded: send JSON encoded as UTF-8 with "
             "Content-Type: application/json"
         )
     elif error.status_code == 405:
         allowed = (error.headers or {}).get("Allow", "")
-        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        detail = f"{method} is not allowed on {path}; use {allowed}"
     return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
 
 
@@ -128,7 +138,9 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
 
 def _describe(item: dict[str, Any]) -> dict[str, Any]:
     """One pydantic error as ``{loc, msg, type}``, with a clearer message where we can."""
-    kind, loc, msg = item.get("type", "value_error"), list(item.get("loc", ())), item.get("msg", "")
+    kind, msg = item.get("type", "value_error"), item.get("msg", "")
+    # Field names in ``loc`` can be the client's own (unknown fields): cut them short.
+    loc = [clip(part) if isinstance(part, str) else part for part in item.get("loc", ())]
     if kind == "json_invalid":
         reason = (item.get("ctx") or {}).get("error", "invalid JSON")
         position = loc[1] if len(loc) > 1 else "?"
@@ -143,6 +155,7 @@ def _describe(item: dict[str, Any]) -> dict[str, Any]:
         msg = "The body must be a JSON object, sent with Content-Type: application/json"
     elif kind == "extra_forbidden":
         msg = f"Unknown field {loc[-1]!r}: remove it (see the schema at /docs)"
+
     elif kind == "finite_number":
         msg = "Input should be a finite number: NaN and Infinity are not accepted"
     elif kind == "value_error":

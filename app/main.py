@@ -4,12 +4,16 @@
 and loads the models (in worker threads, so ``/health/live`` answers while they load and
 ``/health/ready`` turns green when all are warm; with ``D2L_STRICT=1`` the start waits for them
 and fails when one fails). On shutdown (SIGTERM: the server stops accepting and waits for the
-requests in flight), every queued image is answered before the process exits.
+requests in flight), every queued image is answered before the process exits; a load still
+running is abandoned, so it cannot hold the exit.
+
+Serve it with ``python -m app.server`` (``make run``): uvicorn with this service's HTTP limits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -20,16 +24,17 @@ import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.admission import WorkPool
 from app.body_limit import BodySizeLimitMiddleware
 from app.errors import install_error_handlers
 from app.metrics import ServiceMetrics
 from app.metrics import router as metrics_router
 from app.observability import REQUEST_ID_HEADER, RequestObservationMiddleware, configure_logging
 from app.routers import classify, detect, geometry, health, models, words
-from app.security import APIKeyDep
+from app.security import AccessMiddleware, AdminKeyDep, APIKeyDep
 from app.serving.batcher import BatchingConfig
 from app.serving.loaders import LOADERS, RUNNERS
-from app.serving.registry import BatchRunner, Loader, ModelRegistry, Placement
+from app.serving.registry import BatchRunner, Loader, LoadLimits, ModelRegistry, Placement
 from app.settings import BatchingOverride, Settings
 from app.uploads import ImagePreparer
 from models.device import describe_device, resolve_device, resolve_dtype
@@ -81,8 +86,14 @@ def create_app(
         workers = settings.decode_workers or os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
         app.state.images = ImagePreparer(pool, settings.max_image_pixels)
+        app.state.geometry = WorkPool(
+            "geometry", settings.geometry_workers, settings.geometry_queue, "D2L_GEOMETRY_QUEUE"
+        )
+        limits = LoadLimits(
+            settings.weights_root, settings.max_weights_bytes, settings.load_timeout_s
+        )
         registry = ModelRegistry(
-            settings.manifest_path, placement, loaders, runners, batching, metrics
+            settings.manifest_path, placement, loaders, runners, batching, metrics, limits
         )
         app.state.registry = registry
         loading = asyncio.create_task(registry.load_all())
@@ -92,13 +103,17 @@ def create_app(
                 reasons = "; ".join(f"{name}: {why}" for name, why in registry.failures.items())
                 await registry.close()
                 pool.shutdown()
+                app.state.geometry.close()
                 raise StartupError(f"D2L_STRICT=1 and models failed to load: {reasons}")
         try:
             yield
         finally:
-            await loading
+            loading.cancel()  # a load still running (or hung) is abandoned, not waited for
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
             await registry.close()  # answers every queued image
             pool.shutdown(wait=True)
+            app.state.geometry.close()
             logger.info("shut down: every queued request was answered")
 
     app = FastAPI(
@@ -107,8 +122,14 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    # Last added runs first: CORS outermost, so even errors carry its headers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Last added runs first: CORS outermost, so even errors carry its headers; keys are checked
+    # before the body is read or limited, and every answer is observed.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.http_body_timeout_s,
+    )
+    app.add_middleware(AccessMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
     app.add_middleware(RequestObservationMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(
@@ -128,6 +149,7 @@ def create_app(
     # Declared only when a key is set, so the OpenAPI schema says what this server asks.
     protected = [APIKeyDep] if settings.api_key else []
     app.include_router(models.router, dependencies=protected)
+    app.include_router(models.admin_router, dependencies=[AdminKeyDep])
     app.include_router(geometry.router, dependencies=protected)
     app.include_router(words.router, dependencies=protected)
     app.include_router(detect.router, dependencies=protected)

@@ -1,40 +1,125 @@
-"""The optional API key: when ``D2L_API_KEY`` is set, every endpoint but health and metrics needs
-the header ``X-API-Key`` with that value (compared in constant time)."""
+"""Keys, checked before any work.
+
+With ``D2L_API_KEY`` set, every endpoint but health, metrics and the documentation needs the
+header ``X-API-Key`` with that value. ``POST /models/{name}/reload`` is an operator's action: it
+needs ``X-Admin-Key`` with ``D2L_ADMIN_KEY``, and is off (403) while no admin key is set.
+
+:class:`AccessMiddleware` enforces both before the request body is read (a client without the key
+cannot make the service parse a large body). The dependencies below check the same again and
+declare the schemes in the OpenAPI schema, so generated clients know to send the headers.
+Keys are compared in constant time.
+"""
 
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.deps import SettingsDep
+
+OPEN_PATHS = frozenset(
+    {"/health/live", "/health/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    | {"/openapi.json"}
+)
+ADMIN_PATH = re.compile(r"/models/[^/]+/reload")
 
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key",
     auto_error=False,
-    description="Needed on every endpoint but /health/* and /metrics when the service has "
-    "D2L_API_KEY set.",
+    description="Needed on every endpoint but /health/*, /metrics and the docs when the service "
+    "has D2L_API_KEY set.",
 )
+ADMIN_KEY_HEADER = APIKeyHeader(
+    name="X-Admin-Key",
+    auto_error=False,
+    description="Needed to reload models; reloading is off unless D2L_ADMIN_KEY is set.",
+)
+
+MISSING_KEY = "This service needs an API key: send it in the X-API-Key header"
+WRONG_KEY = "The X-API-Key header is not a valid key"
+ADMIN_OFF = (
+    "Reloading models over HTTP is off on this service: an operator enables it by setting "
+    "D2L_ADMIN_KEY, then sends that key in the X-Admin-Key header"
+)
+MISSING_ADMIN_KEY = "Reloading models needs the admin key: send it in the X-Admin-Key header"
+WRONG_ADMIN_KEY = "The X-Admin-Key header is not a valid admin key"
+CHALLENGE = {"WWW-Authenticate": "ApiKey"}
+
+
+def key_problem(sent: str | None, expected: str | None, missing: str, wrong: str) -> str | None:
+    """Why ``sent`` does not open what ``expected`` guards, or None when it does (or when
+    nothing is guarded)."""
+    if expected is None:
+        return None
+    if sent is None:
+        return missing
+    if not hmac.compare_digest(sent.encode("latin-1", "replace"), expected.encode()):
+        return wrong
+    return None
+
+
+class AccessMiddleware:
+    """401/403 from the headers alone, before routing and before the body is read."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, admin_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.admin_key = admin_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if ADMIN_PATH.fullmatch(scope["path"]):
+            if self.admin_key is None:
+                await JSONResponse({"detail": ADMIN_OFF}, status_code=403)(scope, receive, send)
+                return
+            sent = headers.get(b"x-admin-key")
+            problem = key_problem(
+                None if sent is None else sent.decode("latin-1"),
+                self.admin_key,
+                MISSING_ADMIN_KEY,
+                WRONG_ADMIN_KEY,
+            )
+        else:
+            sent = headers.get(b"x-api-key")
+            problem = key_problem(
+                None if sent is None else sent.decode("latin-1"),
+                self.api_key,
+                MISSING_KEY,
+                WRONG_KEY,
+            )
+        if problem is not None:
+            response = JSONResponse({"detail": problem}, status_code=401, headers=CHALLENGE)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def require_api_key(
     settings: SettingsDep, sent: Annotated[str | None, Security(API_KEY_HEADER)] = None
 ) -> None:
-    expected = settings.api_key
-    if expected is None:
-        return
-    if sent is None:
-        raise HTTPException(
-            401,
-            "This service needs an API key: send it in the X-API-Key header",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise HTTPException(
-            401, "The X-API-Key header is not a valid key", headers={"WWW-Authenticate": "ApiKey"}
-        )
+    problem = key_problem(sent, settings.api_key, MISSING_KEY, WRONG_KEY)
+    if problem is not None:
+        raise HTTPException(401, problem, headers=CHALLENGE)
+
+
+async def require_admin_key(
+    settings: SettingsDep, sent: Annotated[str | None, Security(ADMIN_KEY_HEADER)] = None
+) -> None:
+    if settings.admin_key is None:
+        raise HTTPException(403, ADMIN_OFF)
+    problem = key_problem(sent, settings.admin_key, MISSING_ADMIN_KEY, WRONG_ADMIN_KEY)
+    if problem is not None:
+        raise HTTPException(401, problem, headers=CHALLENGE)
 
 
 APIKeyDep = Depends(require_api_key)
+AdminKeyDep = Depends(require_admin_key)

@@ -81,20 +81,80 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         default=256,
         gt=0,
-        description="Images waiting per model; when full, requests get 503 with Retry-After.",
+        description="Images a model takes in at once (being received, decoded, queued or in a "
+        "forward pass); beyond it requests get 503 with Retry-After before their body is read.",
     )
     request_timeout_s: float = Field(
-        default=30.0, gt=0, description="A request that waits longer for its model gets 504."
+        default=30.0,
+        gt=0,
+        description="A request still queued for its model after this long gets 504.",
+    )
+    geometry_workers: int = Field(
+        default=1,
+        gt=0,
+        le=64,
+        description="Threads that run /geometry requests (parsing, op, encoding), apart from "
+        "the image models' threads.",
+    )
+    geometry_queue: int = Field(
+        default=8,
+        gt=0,
+        description="/geometry requests taken in at once; beyond it 503 with Retry-After before "
+        "the body is read.",
     )
     decode_workers: int = Field(
         default=0,
         ge=0,
         description="Threads that decode and preprocess images; 0 = one per CPU core.",
     )
+    weights_root: Path | None = Field(
+        default=None,
+        description="Checkpoints must lie inside this folder; default: the manifest's folder.",
+    )
+    max_weights_bytes: int = Field(
+        default=2 << 30, gt=0, description="Largest checkpoint file accepted, in bytes."
+    )
+    load_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A model whose load and warm-up take longer fails (the others serve on).",
+    )
     api_key: str | None = Field(
         default=None,
-        description="When set, every endpoint but /health/* and /metrics needs the header "
-        "X-API-Key with this value.",
+        description="When set, every endpoint but /health/*, /metrics and the docs needs the "
+        "header X-API-Key with this value; it is checked before the body is read.",
+    )
+    admin_key: str | None = Field(
+        default=None,
+        description="Enables POST /models/{name}/reload, which then needs the header "
+        "X-Admin-Key with this value; unset, reloading over HTTP is off (403).",
+    )
+    http_max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="python -m app.server: longest request line plus header fields (414/431).",
+    )
+    http_max_headers: int = Field(
+        default=100, ge=8, description="python -m app.server: most header fields (431)."
+    )
+    http_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="python -m app.server: time a client has to send the request line and "
+        "headers (408, connection closed).",
+    )
+    http_body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Time a client has to send the request body (408, connection closed).",
+    )
+    http_keep_alive_s: int = Field(
+        default=5, ge=1, description="python -m app.server: idle keep-alive connections close."
+    )
+    shutdown_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        description="python -m app.server: on SIGTERM, the longest wait for requests in flight.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -113,7 +173,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "admin_key", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

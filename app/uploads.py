@@ -15,6 +15,7 @@ from torch import Tensor
 
 from app.imaging import DecodedImage, ImageError, decode_image
 from app.schemas.common import BODY_ERRORS, ErrorMessage
+from app.serving.registry import clip
 
 T = TypeVar("T")
 
@@ -66,7 +67,8 @@ class ImagePreparer:
         try:
             return await loop.run_in_executor(self.pool, self._prepare, data, min_side, preprocess)
         except ImageError as error:
-            raise ImageError(f"{upload.filename or 'file'}: {error}", error.status_code) from None
+            name = clip(upload.filename or "file")
+            raise ImageError(f"{name}: {error}", error.status_code) from None
 
     async def prepare_all(
         self,

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REQUIRED_KEYS = ("name", "task", "file", "sha256")
+_READ_CHUNK = 1 << 20
 
 
 class ManifestError(ValueError):
     """The manifest cannot be read or an entry lacks what serving needs."""
+
+
+class WeightsFileError(ValueError):
+    """A checkpoint the manifest names cannot be served: outside the weights folder, not a
+    regular file, too large, or not the file the manifest's SHA-256 describes. Messages name
+    the file, never a path outside the weights folder."""
 
 
 @dataclass(frozen=True)
@@ -74,3 +83,51 @@ def upsert_entry(path: Path, entry: dict[str, Any]) -> None:
 def sha256_of(path: Path) -> str:
     with path.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def verify_weights_file(entry: ManifestEntry, root: Path, max_bytes: int) -> Path:
+    """The resolved path of ``entry``'s checkpoint, once it is known to be a regular file inside
+    ``root`` (symbolic links followed), at most ``max_bytes`` long, whose SHA-256 is the one the
+    manifest records; else :class:`WeightsFileError`.
+
+    The size is checked before a byte is read and the hash reads no more than that size, so a
+    device (``/dev/zero``), a pipe or a file that grows cannot make it read forever.
+    """
+    name = entry.file.name
+    try:
+        resolved = entry.file.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        raise WeightsFileError(f"the weights file {name} does not exist") from None
+    base = root.resolve()
+    if not resolved.is_relative_to(base):
+        raise WeightsFileError(
+            f"the weights file {name} is outside the weights folder: checkpoints must lie in "
+            f"the manifest's folder (or D2L_WEIGHTS_ROOT)"
+        )
+    try:
+        descriptor = os.open(resolved, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise WeightsFileError(
+            f"the weights file {name} cannot be opened ({error.strerror})"
+        ) from None
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise WeightsFileError(f"the weights file {name} is not a regular file")
+        if info.st_size > max_bytes:
+            raise WeightsFileError(
+                f"the weights file {name} has {info.st_size:,} bytes, over the limit of "
+                f"{max_bytes:,} (D2L_MAX_WEIGHTS_BYTES)"
+            )
+        digest, left = hashlib.sha256(), info.st_size
+        while left > 0 and (chunk := file.read(min(_READ_CHUNK, left))):
+            digest.update(chunk)
+            left -= len(chunk)
+        if left != 0 or file.read(1):
+            raise WeightsFileError(f"the weights file {name} changed size while it was read")
+    if digest.hexdigest() != entry.sha256:
+        raise WeightsFileError(
+            f"the SHA-256 of the weights file {name} does not match the manifest: the file was "
+            f"replaced or damaged; update the manifest entry or restore the file"
+        )
+    return resolved

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
 
-from app.deps import ImagesDep, RegistryDep, SettingsDep
+from app.admission import admitted_route, model_admission
+from app.deps import ImagesDep, SettingsDep
 from app.imaging import DecodedImage
 from app.schemas.classify import BatchClassificationResult, ClassificationResult, ClassPrediction
 from app.schemas.common import ImageSize
+from app.serving.capacity import Ticket
 from app.serving.loaders import ClassifyJob
 from app.serving.registry import ServedModel
 from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
@@ -23,13 +25,23 @@ from models.vision.classifier import ImageClassifier, Prediction
 
 TASK = "classify"
 
-router = APIRouter(tags=["classification"], responses=image_route_errors("classification"))
+router = APIRouter(
+    tags=["classification"],
+    responses=image_route_errors("classification"),
+    # The model's capacity is taken before the upload is read (or 404/503 at once).
+    route_class=admitted_route(model_admission(TASK, lambda s: s.default_classify_model)),
+)
 
 
 @dataclass(frozen=True)
 class ClassifyModel:
     name: str
     served: ServedModel
+    ticket: Ticket
+
+    def reserve(self, images: int) -> None:
+        """Hold capacity for ``images`` (503 when they do not fit), before decoding them."""
+        self.ticket.reserve(images)
 
     @property
     def classifier(self) -> ImageClassifier:
@@ -40,12 +52,13 @@ class ClassifyModel:
 
 
 async def get_classify_model(
-    registry: RegistryDep,
+    request: Request,
     settings: SettingsDep,
     model: Annotated[str | None, Query(description="A classification model from /models.")] = None,
 ) -> ClassifyModel:
+    # The route class has admitted the request to this model already.
     name = model or settings.default_classify_model
-    return ClassifyModel(name, registry.get(name, TASK))
+    return ClassifyModel(name, request.state.served, request.state.ticket)
 
 
 ClassifyModelDep = Annotated[ClassifyModel, Depends(get_classify_model)]
@@ -86,6 +99,7 @@ async def classify_batch(
     top_k: TopK = 5,
 ) -> BatchClassificationResult:
     check_batch_size(len(file), settings.max_batch_images)
+    model.reserve(len(file))
     classifier = model.classifier
     prepared = await images.prepare_all(file, classifier.decode_side, classifier.preprocess)
     found = await model.classify(prepared, top_k)

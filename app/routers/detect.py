@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import Response
 from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes
 
-from app.deps import ImagesDep, RegistryDep, SettingsDep
+from app.admission import admitted_route, model_admission
+from app.deps import ImagesDep, SettingsDep
 from app.imaging import DecodedImage
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
+from app.serving.capacity import Ticket
 from app.serving.loaders import DetectJob
 from app.serving.registry import ServedModel
 from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
@@ -27,13 +29,23 @@ from models.vision.detector import Detection, DetectionThresholds, ObjectDetecto
 
 TASK = "detect"
 
-router = APIRouter(tags=["detection"], responses=image_route_errors("detection"))
+router = APIRouter(
+    tags=["detection"],
+    responses=image_route_errors("detection"),
+    # The model's capacity is taken before the upload is read (or 404/503 at once).
+    route_class=admitted_route(model_admission(TASK, lambda s: s.default_detect_model)),
+)
 
 
 @dataclass(frozen=True)
 class DetectModel:
     name: str
     served: ServedModel
+    ticket: Ticket
+
+    def reserve(self, images: int) -> None:
+        """Hold capacity for ``images`` (503 when they do not fit), before decoding them."""
+        self.ticket.reserve(images)
 
     @property
     def detector(self) -> ObjectDetector:
@@ -51,12 +63,13 @@ class DetectModel:
 
 
 async def get_detect_model(
-    registry: RegistryDep,
+    request: Request,
     settings: SettingsDep,
     model: Annotated[str | None, Query(description="A detection model from /models.")] = None,
 ) -> DetectModel:
+    # The route class has admitted the request to this model already.
     name = model or settings.default_detect_model
-    return DetectModel(name, registry.get(name, TASK))
+    return DetectModel(name, request.state.served, request.state.ticket)
 
 
 DetectModelDep = Annotated[DetectModel, Depends(get_detect_model)]
@@ -109,6 +122,7 @@ async def detect_batch(
     max_detections: MaxDetections = 100,
 ) -> BatchDetectionResult:
     check_batch_size(len(file), settings.max_batch_images)
+    model.reserve(len(file))
     detector = model.detector
     prepared = await images.prepare_all(file, detector.input_size, detector.preprocess)
     limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)

@@ -2,19 +2,26 @@
 pooling and transposed convolution over JSON.
 
 Thin: each endpoint turns the validated body into float64 tensors, calls one op of
-``models.ops`` and returns the result. Endpoints are plain functions, so FastAPI runs them in
-its thread pool and a large request never blocks the event loop.
+``models.ops`` and returns the result. The work runs on the geometry pool's own threads
+(``D2L_GEOMETRY_WORKERS``), never on the event loop or the image models' threads: the JSON body
+is parsed there, the op runs there and the answer is encoded there. A request is taken in
+before its body is read, at most ``D2L_GEOMETRY_QUEUE`` at once (503 with ``Retry-After``
+beyond), and the caps in ``app.schemas.geometry`` bound each one's cost.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Annotated
 
 import torch
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
 from torch import Tensor
 
-from app.schemas.common import BODY_ERRORS
+from app.admission import WorkPool, admitted_route, pool_admission
+from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.schemas.geometry import (
     MAX_KERNEL_ELEMENTS,
     MAX_OUTPUT_ELEMENTS,
@@ -44,21 +51,59 @@ from models import ops
 from models.errors import InvalidInputError
 from models.ops.layers import conv_transpose2d_output_size
 
-router = APIRouter(prefix="/geometry", tags=["geometry"], responses=BODY_ERRORS)
+router = APIRouter(
+    prefix="/geometry",
+    tags=["geometry"],
+    responses={
+        **BODY_ERRORS,
+        503: {
+            "model": ErrorMessage,
+            "description": "The geometry workers are at capacity (Retry-After says when to retry).",
+        },
+    },
+    route_class=admitted_route(pool_admission, pooled_json=True),
+)
 
 DTYPE = torch.float64  # JSON numbers are doubles: compute in double so inputs stay exact
 
 
-@router.post("/convert", summary="Convert boxes between xyxy, xywh and cxcywh")
-def convert(body: ConvertRequest) -> BoxesResponse:
+def get_geometry_pool(request: Request) -> WorkPool:
+    return request.app.state.geometry
+
+
+GeometryPool = Annotated[WorkPool, Depends(get_geometry_pool)]
+
+
+async def answer(pool: WorkPool, compute: Callable[..., BaseModel], *args: object) -> Response:
+    """``compute(*args)`` on the pool, encoded to JSON there too (a large answer, such as 4
+    million IoUs, takes a while to encode)."""
+
+    def encoded() -> Response:
+        return Response(compute(*args).model_dump_json(), media_type="application/json")
+
+    return await pool.run(encoded)
+
+
+@router.post(
+    "/convert", summary="Convert boxes between xyxy, xywh and cxcywh", response_model=BoxesResponse
+)
+async def convert(body: ConvertRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _convert, body)
+
+
+def _convert(body: ConvertRequest) -> BoxesResponse:
     boxes = _boxes(body.boxes, "boxes", body.in_fmt)
     return BoxesResponse(
         boxes=_numbers(ops.convert_boxes(boxes, body.in_fmt, body.out_fmt), "boxes")
     )
 
 
-@router.post("/iou", summary="Pairwise IoU of two sets of xyxy boxes")
-def iou(body: IoURequest) -> IoUResponse:
+@router.post("/iou", summary="Pairwise IoU of two sets of xyxy boxes", response_model=IoUResponse)
+async def iou(body: IoURequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _iou, body)
+
+
+def _iou(body: IoURequest) -> IoUResponse:
     result = ops.box_iou(_boxes(body.boxes1, "boxes1"), _boxes(body.boxes2, "boxes2"))
     return IoUResponse(iou=_numbers(result, "iou"))
 
@@ -68,8 +113,13 @@ def iou(body: IoURequest) -> IoUResponse:
     summary="Non-maximum suppression, optionally per class",
     description="Indices of the kept boxes by decreasing score. With `labels`, boxes only "
     "suppress boxes of the same label (torchvision's batched_nms).",
+    response_model=NMSResponse,
 )
-def nms(body: NMSRequest) -> NMSResponse:
+async def nms(body: NMSRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _nms, body)
+
+
+def _nms(body: NMSRequest) -> NMSResponse:
     boxes = _boxes(body.boxes, "boxes")
     scores = torch.tensor(body.scores, dtype=DTYPE)
     labels = None if body.labels is None else torch.tensor(body.labels, dtype=torch.int64)
@@ -81,8 +131,13 @@ def nms(body: NMSRequest) -> NMSResponse:
     "/anchors",
     summary="Anchor boxes of a feature map (d2l's multibox_prior)",
     description="len(sizes) + len(ratios) - 1 anchors per pixel, in normalised xyxy.",
+    response_model=AnchorsResponse,
 )
-def anchors(body: AnchorsRequest) -> AnchorsResponse:
+async def anchors(body: AnchorsRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _anchors, body)
+
+
+def _anchors(body: AnchorsRequest) -> AnchorsResponse:
     if body.pixels is None:
         result = ops.multibox_prior(body.height, body.width, body.sizes, body.ratios, dtype=DTYPE)
     else:
@@ -99,8 +154,13 @@ def anchors(body: AnchorsRequest) -> AnchorsResponse:
     "/assign",
     summary="Assign ground-truth boxes to anchors and build training targets",
     description="d2l's assign_anchor_to_bbox and multibox_target for one image.",
+    response_model=AssignResponse,
 )
-def assign(body: AssignRequest) -> AssignResponse:
+async def assign(body: AssignRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _assign, body)
+
+
+def _assign(body: AssignRequest) -> AssignResponse:
     anchors = _boxes(body.anchors, "anchors")
     labels = torch.tensor(body.ground_truth, dtype=DTYPE).reshape(-1, 5)
     ops.check_boxes(labels[:, 1:], "ground_truth")
@@ -113,15 +173,29 @@ def assign(body: AssignRequest) -> AssignResponse:
     )
 
 
-@router.post("/offsets/encode", summary="Offsets of boxes relative to anchors")
-def encode_offsets(body: EncodeOffsetsRequest) -> OffsetsResponse:
+@router.post(
+    "/offsets/encode",
+    summary="Offsets of boxes relative to anchors",
+    response_model=OffsetsResponse,
+)
+async def encode_offsets(body: EncodeOffsetsRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _encode_offsets, body)
+
+
+def _encode_offsets(body: EncodeOffsetsRequest) -> OffsetsResponse:
     anchors = _boxes(body.anchors, "anchors", allow_empty=False)
     offsets = ops.encode_offsets(anchors, _boxes(body.boxes, "boxes"))
     return OffsetsResponse(offsets=_numbers(offsets, "offsets"))
 
 
-@router.post("/offsets/decode", summary="Boxes from anchors and offsets")
-def decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
+@router.post(
+    "/offsets/decode", summary="Boxes from anchors and offsets", response_model=BoxesResponse
+)
+async def decode_offsets(body: DecodeOffsetsRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _decode_offsets, body)
+
+
+def _decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
     anchors = _boxes(body.anchors, "anchors")
     offsets = torch.tensor(body.offsets, dtype=DTYPE).reshape(-1, 4)
     return BoxesResponse(boxes=_numbers(ops.decode_offsets(anchors, offsets), "boxes"))
@@ -131,8 +205,13 @@ def decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
     "/detect",
     summary="Multibox detection: decode offsets, then NMS (d2l's multibox_detection)",
     description="The book's rows in the book's order; `nms_threshold` is honoured.",
+    response_model=DetectResponse,
 )
-def detect(body: DetectRequest) -> DetectResponse:
+async def detect(body: DetectRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _detect, body)
+
+
+def _detect(body: DetectRequest) -> DetectResponse:
     anchors = _boxes(body.anchors, "anchors")
     cls_probs = torch.tensor(body.cls_probs, dtype=DTYPE).reshape(len(body.cls_probs), -1)
     offsets = torch.tensor(body.offset_preds, dtype=DTYPE).reshape(-1, 4)
@@ -146,15 +225,23 @@ def detect(body: DetectRequest) -> DetectResponse:
     return DetectResponse(detections=_numbers(detections[0], "detections"))
 
 
-@router.post("/roi-pool", summary="RoI max pooling (Fast R-CNN)")
-def roi_pool(body: RoIPoolRequest) -> RoIResponse:
+@router.post("/roi-pool", summary="RoI max pooling (Fast R-CNN)", response_model=RoIResponse)
+async def roi_pool(body: RoIPoolRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _roi_pool, body)
+
+
+def _roi_pool(body: RoIPoolRequest) -> RoIResponse:
     features, rois = _roi_inputs(body)
     output = ops.roi_pool(features, rois, tuple(body.output_size), body.spatial_scale)
     return RoIResponse(output=_numbers(output, "output"))
 
 
-@router.post("/roi-align", summary="RoI align (Mask R-CNN)")
-def roi_align(body: RoIAlignRequest) -> RoIResponse:
+@router.post("/roi-align", summary="RoI align (Mask R-CNN)", response_model=RoIResponse)
+async def roi_align(body: RoIAlignRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _roi_align, body)
+
+
+def _roi_align(body: RoIAlignRequest) -> RoIResponse:
     features, rois = _roi_inputs(body)
     output = ops.roi_align(
         features,
@@ -172,8 +259,13 @@ def roi_align(body: RoIAlignRequest) -> RoIResponse:
     summary="Transposed convolution",
     description="d2l's semantics: padding is removed from the output, the stride spaces the "
     "intermediate results. The output has the rank of the input.",
+    response_model=ConvTransposeResponse,
 )
-def conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
+async def conv_transpose(body: ConvTransposeRequest, pool: GeometryPool) -> Response:
+    return await answer(pool, _conv_transpose, body)
+
+
+def _conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
     inputs = _dense(body.input, "input", MAX_TENSOR_ELEMENTS)
     kernel = _dense(body.kernel, "kernel", MAX_KERNEL_ELEMENTS)
     rank = inputs.dim()

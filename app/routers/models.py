@@ -13,6 +13,8 @@ from app.serving.registry import ModelRecord
 from models.device import describe_device
 
 router = APIRouter(tags=["models"])
+# An operator's action: needs X-Admin-Key, and is off while D2L_ADMIN_KEY is unset.
+admin_router = APIRouter(tags=["models"])
 
 
 @router.get("/models", summary="The models in the manifest: what they are, state, figures")
@@ -21,14 +23,17 @@ async def list_models(registry: RegistryDep) -> ModelList:
     return ModelList(models=[model_info(record, device) for record in registry.records])
 
 
-@router.post(
+@admin_router.post(
     "/models/{name}/reload",
     summary="Reload a model from the manifest",
     description="Reads the manifest again, verifies and loads the model's checkpoint next to "
     "the one serving, then swaps them: requests already queued finish on the old model. Use "
     "it after replacing a weights file and its manifest entry, or to retry a model that "
-    "failed to load.",
+    "failed to load. Needs the header X-Admin-Key with D2L_ADMIN_KEY; while no admin key is "
+    "set, reloading over HTTP is off (403).",
     responses={
+        401: {"model": ErrorMessage, "description": "X-Admin-Key missing or wrong."},
+        403: {"model": ErrorMessage, "description": "Reloading is off: D2L_ADMIN_KEY is unset."},
         404: {"model": ErrorMessage, "description": "No model of that name in the manifest."},
         409: {"model": ErrorMessage, "description": "A reload of that model is running."},
         422: {

@@ -3,11 +3,13 @@ batch, in the model's own worker thread.
 
 A batch takes what is queued, up to ``max_batch_size`` items, waiting at most ``max_wait_ms``
 after its first item for more. While a forward pass runs, new requests queue up, so under load
-batches fill by themselves and at low load an item waits at most ``max_wait_ms``. The queue is
-bounded: a request that does not fit is refused at once (:class:`QueueFullError`, 503), and one
-that waits longer than the timeout is given up (:class:`QueueTimeoutError`, 504) and dropped from
-its batch if that has not started. :meth:`DynamicBatcher.close` stops taking requests and returns
-once everything queued has been answered.
+batches fill by themselves and at low load an item waits at most ``max_wait_ms``. What a model
+takes in is bounded by its :class:`~app.serving.capacity.Capacity` (``max_queue`` images): the
+web layer calls :meth:`DynamicBatcher.admit` before reading a request's body, and what does not
+fit is refused at once (:class:`QueueFullError`, 503). An item still queued after the timeout is
+given up (:class:`QueueTimeoutError`, 504) and never reaches the model; once its batch has started
+it is answered (the work is being done). :meth:`DynamicBatcher.close` stops taking requests and
+returns once everything queued has been answered.
 """
 
 from __future__ import annotations
@@ -21,28 +23,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from app.serving.capacity import Capacity, QueueFullError, Ticket
+
 logger = logging.getLogger(__name__)
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-class QueueFullError(RuntimeError):
-    """The model's queue has no room: the client should retry after ``retry_after`` seconds."""
-
-    def __init__(self, model: str, capacity: int, retry_after: int = 1) -> None:
-        super().__init__(
-            f"model {model!r} is at capacity ({capacity} images queued): retry after "
-            f"{retry_after} s, or raise D2L_MAX_QUEUE"
-        )
-        self.retry_after = retry_after
-
-
 class QueueTimeoutError(RuntimeError):
     def __init__(self, model: str, timeout_s: float) -> None:
         super().__init__(
-            f"model {model!r} did not answer within {timeout_s:g} s (D2L_REQUEST_TIMEOUT_S): the "
-            f"service is overloaded; retry later"
+            f"model {model!r} did not start on the request within {timeout_s:g} s "
+            f"(D2L_REQUEST_TIMEOUT_S): the service is overloaded; retry later"
         )
 
 
@@ -79,6 +72,7 @@ class BatchingConfig:
 class _Pending(Generic[In, Out]):
     item: In
     future: asyncio.Future[Out]
+    started: bool = False
 
 
 class DynamicBatcher(Generic[In, Out]):
@@ -99,6 +93,7 @@ class DynamicBatcher(Generic[In, Out]):
         self.config = config
         self._run_batch = run_batch
         self._observer = observer
+        self.capacity = Capacity(f"model {name!r}", config.max_queue)
         self._queue: deque[_Pending[In, Out]] = deque()
         self._arrived = asyncio.Event()
         self._closed = False
@@ -110,26 +105,40 @@ class DynamicBatcher(Generic[In, Out]):
         """Items waiting for a forward pass."""
         return len(self._queue)
 
+    def admit(self, units: int = 1) -> Ticket:
+        """Take ``units`` images in (before reading a request's body); raises
+        :class:`QueueFullError` at once when they do not fit, :class:`BatcherClosedError` when
+        closing."""
+        if self._closed:
+            raise BatcherClosedError(self.name)
+        return self.capacity.admit(units)
+
     async def submit(self, item: In) -> Out:
         (result,) = await self.submit_many([item])
         return result
 
     async def submit_many(self, items: Sequence[In]) -> list[Out]:
-        """Queue ``items`` (all or none) and wait for their results, in order."""
+        """Queue ``items`` (all or none) and wait for their results, in order.
+
+        Items still queued after the timeout are dropped (504); items whose batch has started
+        are waited for, since the model is computing them.
+        """
         if self._closed:
             raise BatcherClosedError(self.name)
-        if len(self._queue) + len(items) > self.config.max_queue:
-            raise QueueFullError(self.name, self.config.max_queue)
+        if len(self._queue) + len(items) > self.config.max_queue:  # callers without admission
+            raise QueueFullError(
+                f"model {self.name!r}", f"{self.config.max_queue} images", "D2L_MAX_QUEUE"
+            )
         loop = asyncio.get_running_loop()
         pending = [_Pending(item, loop.create_future()) for item in items]
         self._queue.extend(pending)
         self._arrived.set()
         futures = [p.future for p in pending]
         try:
-            async with asyncio.timeout(self.config.timeout_s):
-                return list(await asyncio.gather(*futures))
-        except TimeoutError:
-            raise QueueTimeoutError(self.name, self.config.timeout_s) from None
+            _, waiting = await asyncio.wait(futures, timeout=self.config.timeout_s)
+            if any(not p.started for p in pending if p.future in waiting):
+                raise QueueTimeoutError(self.name, self.config.timeout_s)
+            return list(await asyncio.gather(*futures))
         finally:
             for future in futures:  # a batch that has not started skips these
                 future.cancel()
@@ -173,6 +182,7 @@ class DynamicBatcher(Generic[In, Out]):
         while self._queue and len(batch) < self.config.max_batch_size:
             pending = self._queue.popleft()
             if not pending.future.done():  # given up by its request (timeout, disconnect)
+                pending.started = True
                 batch.append(pending)
         return batch
 

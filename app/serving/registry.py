@@ -1,27 +1,36 @@
 """The model registry: reads the manifest, loads each model on the device, tracks readiness,
 gives each image model its dynamic batcher, and reloads a model without stopping the others.
 
-Loading runs in worker threads; batchers live on the event loop. A model that fails to load is
-recorded with the reason and the others serve on (unless the caller asks for strictness).
+Loading runs in daemon threads with a deadline (a load that hangs fails the model and never
+keeps the process from exiting); batchers live on the event loop. Checkpoints must be regular
+files inside the weights folder, under a size limit, with the manifest's SHA-256. A model that
+fails to load is recorded with a short reason (the full error is logged) and the others serve on
+(unless the caller asks for strictness).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from app.serving.batcher import BatchingConfig, BatchObserver, DynamicBatcher
-from models.manifest import ManifestEntry, read_manifest, sha256_of
+from app.serving.capacity import Ticket
+from app.serving.failures import ModelLoadError, describe_failure, one_line
+from models.manifest import ManifestEntry, read_manifest, verify_weights_file
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+NAME_ECHO_CHARS = 64  # longest piece of a client's input an error repeats
 
 
 @dataclass(frozen=True)
@@ -38,11 +47,26 @@ Loader = Callable[[ManifestEntry, Placement], Any]
 BatchRunner = Callable[[Any], Callable[[list[Any]], Sequence[Any]]]
 
 
+@dataclass(frozen=True)
+class LoadLimits:
+    """What a checkpoint may be: inside ``weights_root`` (default: the manifest's folder), at
+    most ``max_bytes``, loaded within ``timeout_s``."""
+
+    weights_root: Path | None = None
+    max_bytes: int = 2 << 30
+    timeout_s: float = 300.0
+
+
 class ModelNotFoundError(LookupError):
     def __init__(self, name: str, task: str | None, available: list[str]) -> None:
         kind = f"{task} model" if task else "model"
         listed = ", ".join(available) or "none"
-        super().__init__(f"there is no {kind} named {name!r}; {kind}s: {listed}")
+        super().__init__(f"there is no {kind} named {clip(name)!r}; {kind}s: {listed}")
+
+
+def clip(text: str, limit: int = NAME_ECHO_CHARS) -> str:
+    """A client's input as errors may repeat it: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ModelUnavailableError(RuntimeError):
@@ -78,6 +102,12 @@ class ServedModel:
     model: Any
     batcher: DynamicBatcher | None = None
 
+    def admit(self, units: int = 1) -> Ticket:
+        """Take ``units`` images in before reading a request's body (see the batcher)."""
+        if self.batcher is None:
+            raise TypeError(f"model {self.name!r} has no batch runner")
+        return self.batcher.admit(units)
+
     async def run(self, items: Sequence[Any]) -> list[Any]:
         """Results for ``items`` through the batcher (a ``ServedModel`` of a model without one
         has nothing to run)."""
@@ -112,6 +142,7 @@ class ModelRegistry:
         runners: a batch runner per task that is served through dynamic batching.
         batching: the batching configuration of a model on a device.
         observer: told about every batch (the metrics).
+        limits: where checkpoints may lie, how large, how long a load may take.
     """
 
     def __init__(
@@ -124,8 +155,11 @@ class ModelRegistry:
             lambda entry, device: BatchingConfig()
         ),
         observer: BatchObserver | None = None,
+        limits: LoadLimits = LoadLimits(),
     ) -> None:
         self.manifest_path = manifest_path
+        self.limits = limits
+        self.weights_root = limits.weights_root or manifest_path.parent
         self.placement = placement
         self._loaders = dict(loaders)
         self._runners = dict(runners or {})
@@ -147,7 +181,7 @@ class ModelRegistry:
                 record.state, record.reason = ModelState.READY, None
                 logger.info("model %s ready on %s", record.entry.name, self.device)
             except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
-                record.state, record.reason = ModelState.FAILED, str(error)
+                record.state, record.reason = ModelState.FAILED, describe_failure(error)
                 logger.error("model %s failed to load: %s", record.entry.name, error)
         self.loaded.set()
 
@@ -170,9 +204,10 @@ class ModelRegistry:
             try:
                 served = await self._serve(entry)
             except Exception as error:  # noqa: BLE001 - reported to the caller
+                logger.error("model %s could not be reloaded: %s", name, error)
                 raise ReloadError(
-                    f"model {name!r} could not be reloaded from {entry.file.name}: {error}; the "
-                    f"model that was serving still serves"
+                    f"model {name!r} could not be reloaded from {entry.file.name}: "
+                    f"{describe_failure(error)}; the model that was serving still serves"
                 ) from None
             record = self._records.get(name)
             old = record.served if record is not None else None
@@ -192,7 +227,7 @@ class ModelRegistry:
         )
 
     async def _serve(self, entry: ManifestEntry) -> ServedModel:
-        model = await asyncio.to_thread(self._load, entry)
+        model = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
         runner = self._runners.get(entry.task)
         if runner is None:
             return ServedModel(entry.name, model)
@@ -204,11 +239,13 @@ class ModelRegistry:
         loader = self._loaders.get(entry.task)
         if loader is None:
             known = ", ".join(sorted(self._loaders)) or "none"
-            raise LookupError(f"no loader for task {entry.task!r} (known tasks: {known})")
-        digest = sha256_of(entry.file)
-        if digest != entry.sha256:
-            raise ValueError(f"{entry.file.name}: SHA-256 {digest} does not match the manifest")
-        return loader(entry, self.placement)
+            raise ModelLoadError(
+                f"no loader for task {one_line(entry.task, NAME_ECHO_CHARS)!r} "
+                f"(known tasks: {known})"
+            )
+        path = verify_weights_file(entry, self.weights_root, self.limits.max_bytes)
+        # The loader reads the file that was verified, even if the link it came through changes.
+        return loader(dataclasses.replace(entry, file=path), self.placement)
 
     def get(self, name: str, task: str) -> ServedModel:
         """The served model ``name`` of ``task``; raises when there is none or it is not
@@ -240,3 +277,39 @@ class ModelRegistry:
         return self.loaded.is_set() and all(
             record.state is ModelState.READY for record in self._records.values()
         )
+
+
+async def in_daemon_thread(function: Callable[..., T], *args: Any, timeout_s: float) -> T:
+    """``function(*args)`` in a new daemon thread, awaited for at most ``timeout_s``.
+
+    Unlike the default executor's threads, a daemon thread that never returns (a hung file
+    system, a stuck driver) neither blocks the interpreter's exit nor a graceful shutdown.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(setter: Callable[[Any], None], value: Any) -> None:
+        def settle() -> None:
+            if not future.done():  # not given up on (timeout, shutdown)
+                setter(value)
+
+        # RuntimeError: the loop closed meanwhile, and nobody waits for the result.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle)
+
+    def target() -> None:
+        try:
+            result = function(*args)
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
+            deliver(future.set_exception, error)
+        else:
+            deliver(future.set_result, result)
+
+    threading.Thread(target=target, name=f"load-{function.__name__}", daemon=True).start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await future
+    except TimeoutError:
+        raise ModelLoadError(
+            f"loading did not finish within {timeout_s:g} s (D2L_LOAD_TIMEOUT_S)"
+        ) from None

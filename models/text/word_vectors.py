@@ -28,7 +28,8 @@ class UnknownWordError(LookupError):
 
     def __init__(self, word: str, suggestions: list[str], vocab_size: int) -> None:
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"{word!r} is not in the vocabulary ({vocab_size:,} words){hint}")
+        shown = word if len(word) <= 64 else word[:63] + "…"  # never echo a long input whole
+        super().__init__(f"{shown!r} is not in the vocabulary ({vocab_size:,} words){hint}")
         self.word = word
         self.suggestions = suggestions
 

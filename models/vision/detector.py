@@ -40,6 +40,7 @@ class ObjectDetector(Protocol):
     input_size: int
     class_names: list[str]
     dtype: torch.dtype
+    model: torch.nn.Module
 
     def preprocess(self, image: Image.Image) -> Tensor: ...
 

@@ -1,0 +1,102 @@
+"""Admission before work, on the FastAPI side.
+
+FastAPI reads and parses a request's body before it runs any dependency, so a dependency cannot
+refuse a request cheaply. The route classes here run first: once the path is matched, before
+the body is read, they take the request's slot of its model's (or the geometry pool's) capacity,
+or answer 404/503 at once. A flood of requests then costs a header parse each, and the cores
+stay with the requests already taken in.
+
+``admitted_route`` also gives JSON bodies a parser that runs in the geometry pool, off the event
+loop (FastAPI's ``json.loads`` of a large body would block every other request meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from app.serving.capacity import Capacity, Ticket
+from app.serving.registry import ServedModel
+
+T = TypeVar("T")
+Admit = Callable[[Request], Ticket]
+
+
+class WorkPool:
+    """A few threads, apart from the image models', for heavy requests that are not batched
+    (geometry), with a capacity: at most ``capacity`` requests taken in, the rest refused."""
+
+    def __init__(self, name: str, workers: int, capacity: int, setting: str) -> None:
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self.capacity = Capacity(f"the {name} workers", capacity, "requests", setting)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` on a pool thread, with the caller's context (request id)."""
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, context.run, function, *args)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+
+class PooledJSONRequest(Request):
+    """A request whose JSON body is parsed on the geometry pool's threads."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            pool: WorkPool = self.app.state.geometry
+            self._json = await pool.run(json.loads, body)
+        return self._json
+
+
+def admitted_route(admit: Admit, pooled_json: bool = False) -> type[APIRoute]:
+    """A route class whose requests first pass ``admit(request)``, which raises (404, 503)
+    or returns the request's ticket, released once the answer is ready."""
+
+    class AdmittedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Any]:
+            handler = super().get_route_handler()
+
+            async def admitted(request: Request) -> Response:
+                ticket = admit(request)
+                request.state.ticket = ticket
+                if pooled_json:
+                    request = PooledJSONRequest(request.scope, request.receive)
+                try:
+                    return await handler(request)
+                finally:
+                    ticket.release()
+
+            return admitted
+
+    return AdmittedRoute
+
+
+def model_admission(task: str, default_model: Callable[[Any], str]) -> Admit:
+    """Admit a request to the model its ``model`` query parameter names (else
+    ``default_model(settings)``): one image now; batch endpoints reserve the rest once they
+    know how many images they got (:meth:`Ticket.reserve`)."""
+
+    def admit(request: Request) -> Ticket:
+        name = request.query_params.get("model") or default_model(request.app.state.settings)
+        served: ServedModel = request.app.state.registry.get(name, task)
+        ticket = served.admit(1)
+        request.state.served = served
+        return ticket
+
+    return admit
+
+
+def pool_admission(request: Request) -> Ticket:
+    """Admit a request to the geometry pool."""
+    pool: WorkPool = request.app.state.geometry
+    return pool.capacity.admit(1)

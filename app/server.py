@@ -1,0 +1,246 @@
+"""``python -m app.server``: uvicorn with this service's HTTP limits (``make run`` starts it).
+
+Uvicorn's httptools protocol accepts a request head of any size (a 10 MB header, 20,000 header
+fields) and gives a client all the time it likes to send its head, and its body once an answer
+went out without reading it. :class:`LimitedHttpToolsProtocol` adds what front servers such as
+nginx have:
+
+- the request line and header fields at most ``D2L_HTTP_MAX_HEADER_BYTES`` (414 for the line,
+  431 for the fields) and at most ``D2L_HTTP_MAX_HEADERS`` fields (431);
+- the head within ``D2L_HTTP_HEADER_TIMEOUT_S`` of the connection or of the request's first
+  byte (408; an idle new connection is closed quietly);
+- after an answer given without reading the body (401, 404, 503), the rest of the body within
+  ``D2L_HTTP_BODY_TIMEOUT_S``, else the connection is closed. (While the app reads the body,
+  the app's own limit answers 408: ``app.body_limit``.)
+
+Refusals are JSON ``{"detail": ...}`` with ``Connection: close``; the connection is then
+half-closed and what the client still sends is read and dropped for a moment, so that it gets to
+read the answer instead of a reset. On SIGTERM uvicorn waits at most ``D2L_SHUTDOWN_TIMEOUT_S``
+for the requests in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from app.settings import Settings
+
+LINGER_S = 2.0  # how long a refused connection's input is read and dropped before closing
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_head_bytes: int = 32 * 1024
+    max_headers: int = 100
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        return cls(
+            settings.http_max_header_bytes,
+            settings.http_max_headers,
+            settings.http_header_timeout_s,
+            settings.http_body_timeout_s,
+        )
+
+
+class _Refusal(Exception):
+    """Raised inside a parser callback: answer ``status`` and stop reading the request."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """Uvicorn's httptools protocol with bounded request heads and timeouts (see above)."""
+
+    limits: ClassVar[HttpLimits] = HttpLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._head_started = False
+        self._refusal: _Refusal | None = None
+        self._refused = False
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+
+    # Connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering: read and drop until the client closes
+        super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return False if self._refused else super().eof_received()
+
+    # Parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._head_started = True
+        self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._head_bytes += len(url)
+        if self._head_bytes > self.limits.max_head_bytes:
+            self._refuse_in_parser(
+                414,
+                f"The request line is longer than {self.limits.max_head_bytes:,} bytes: send a "
+                f"shorter URL (the limit is D2L_HTTP_MAX_HEADER_BYTES)",
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self.limits.max_head_bytes:
+            self._refuse_in_parser(
+                431,
+                f"The request headers are larger than {self.limits.max_head_bytes:,} bytes: send "
+                f"fewer or shorter headers (the limit is D2L_HTTP_MAX_HEADER_BYTES)",
+            )
+        if len(self.headers) > self.limits.max_headers:
+            self._refuse_in_parser(
+                431,
+                f"The request has more than {self.limits.max_headers} header fields: send fewer "
+                f"(the limit is D2L_HTTP_MAX_HEADERS)",
+            )
+
+    def on_headers_complete(self) -> None:
+        self._cancel(self._head_timer)
+        self._head_started = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._cancel(self._drain_timer)
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+            # Answered without reading the whole body: the client gets as long to finish
+            # sending it as it had to send it at all, then the connection closes.
+            self._cancel(self._drain_timer)
+            self._drain_timer = self.loop.call_later(
+                self.limits.body_timeout_s, self._close_undrained
+            )
+
+    # Refusals
+
+    def send_400_response(self, msg: str) -> None:
+        # Uvicorn calls this for any parser error, ours included.
+        refusal = self._refusal or _Refusal(
+            400, "The request is not valid HTTP/1.1: check the request line and headers"
+        )
+        self._refuse(refusal.status, refusal.detail)
+
+    def _refuse_in_parser(self, status: int, detail: str) -> None:
+        self._refusal = _Refusal(status, detail)
+        raise self._refusal
+
+    def _refuse(self, status: int, detail: str) -> None:
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        self._cancel_timers()
+        body = json.dumps({"detail": detail}).encode()
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer is complete; keep reading a moment
+            self.loop.call_later(LINGER_S, self._close)
+        else:
+            self.transport.close()
+
+    def _head_timed_out(self) -> None:
+        if self._head_started or self._head_bytes:
+            self._refuse(
+                408,
+                f"The request line and headers did not arrive within "
+                f"{self.limits.head_timeout_s:g} s (the limit is D2L_HTTP_HEADER_TIMEOUT_S)",
+            )
+        elif self.cycle is None or self.cycle.response_complete:
+            self._close()  # a connection that never sent anything
+
+    def _close_undrained(self) -> None:
+        self._close()
+
+    # Timers
+
+    def _arm_head_timer(self) -> None:
+        self._cancel(self._head_timer)
+        self._head_timer = self.loop.call_later(self.limits.head_timeout_s, self._head_timed_out)
+
+    def _cancel(self, timer: asyncio.TimerHandle | None) -> None:
+        if timer is not None:
+            timer.cancel()
+
+    def _cancel_timers(self) -> None:
+        self._cancel(self._head_timer)
+        self._cancel(self._drain_timer)
+
+    def _close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def limited_protocol(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
+    """The protocol class with ``limits`` (uvicorn instantiates it per connection)."""
+    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--app", default="app.main:app", help="the ASGI app, as module:attribute")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = get_args_parser().parse_args(argv)
+    settings = Settings()
+    config = uvicorn.Config(
+        args.app,
+        host=args.host,
+        port=args.port,
+        http=limited_protocol(HttpLimits.from_settings(settings)),
+        timeout_keep_alive=settings.http_keep_alive_s,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        access_log=False,  # the app logs every request itself, with its id
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
