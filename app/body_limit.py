@@ -53,7 +53,9 @@ class BodySizeLimitMiddleware:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             response = JSONResponse(
-                {"detail": too_large_detail(self.max_bytes)}, status_code=413, headers=[CLOSE]
+                {"detail": too_large_detail(self.max_bytes)},
+                status_code=413,
+                headers={"Connection": "close"},
             )
             await response(scope, receive, send)
             return

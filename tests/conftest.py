@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,8 @@ def make_client(tmp_path: Path):
         client = TestClient(app)
         client.__enter__()
         clients.append(client)
-        assert app.state.registry.loaded.wait(timeout=60), "models did not finish loading"
+        # Generous: loading and warming up every model of the manifest on a busy machine.
+        assert app.state.registry.loaded.wait(timeout=600), "models did not finish loading"
         return client
 
     yield make
@@ -97,15 +99,24 @@ def colour_classifier(tmp_path_factory, colour_folder: Path) -> Path:
 
 
 @pytest.fixture
-def colour_manifest(write_manifest, colour_classifier: Path) -> Path:
+def colour_weights(tmp_path: Path, colour_classifier: Path) -> Path:
+    """A copy of the colour classifier in the folder of the tests' manifests (checkpoints must
+    lie in the manifest's folder)."""
+    copy = tmp_path / "colours.safetensors"
+    shutil.copyfile(colour_classifier, copy)
+    return copy
+
+
+@pytest.fixture
+def colour_manifest(write_manifest, colour_weights: Path) -> Path:
     """A manifest serving the colour classifier as ``colours``."""
     return write_manifest(
         [
             {
                 "name": "colours",
                 "task": "classify",
-                "file": str(colour_classifier),
-                "sha256": sha256_of(colour_classifier),
+                "file": colour_weights.name,
+                "sha256": sha256_of(colour_weights),
                 "architecture": "resnet18",
                 "classes": ["blue", "green", "red"],
                 "input_size": 16,

@@ -18,9 +18,9 @@ def test_dockerfile_installs_like_make_install_and_runs_like_make_run():
     assert user.split()[1] not in {"root", "0"}
     assert "EXPOSE 8000" in lines
     cmd = next(line for line in lines if line.startswith("CMD "))
-    assert '"app.main:app", "--host", "0.0.0.0", "--port", "8000"' in cmd
+    assert '"-m", "app.server", "--host", "0.0.0.0", "--port", "8000"' in cmd
     makefile = (ROOT / "Makefile").read_text()
-    assert "uvicorn app.main:app --host $(HOST) --port $(PORT)" in makefile
+    assert "python -m app.server --host $(HOST) --port $(PORT)" in makefile
     copied = {line.split()[1] for line in lines if line.startswith("COPY ")}
     assert {"app", "models", "weights"} <= copied
 

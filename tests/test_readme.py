@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
-    """(method, path, body, expected JSON or None, is an error example) for each curl line."""
+KEY_SETTINGS = {"x-api-key": "api_key", "x-admin-key": "admin_key"}
+
+
+def curl_examples() -> list[tuple[str, str, dict | None, object, bool, dict]]:
+    """(method, path, body, expected JSON or None, is an error example, headers) for each curl
+    line; a key header means the example's server runs with that key set."""
     examples = []
     section = ""
     lines = README.splitlines()
@@ -33,6 +37,11 @@ def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
             method = words[words.index("-X") + 1] if "-X" in words else "POST" if uploads else "GET"
             url = next(word for word in words if word.startswith("localhost:8000"))
             body = json.loads(words[words.index("-d") + 1]) if "-d" in words else None
+            headers = dict(
+                words[i + 1].split(": ", 1)
+                for i, word in enumerate(words)
+                if word == "-H" and not words[i + 1].startswith("Content-Type")
+            )
             expected = None
             following = lines[index + 1] if index + 1 < len(lines) else ""
             if following.startswith("# {"):
@@ -42,7 +51,7 @@ def curl_examples() -> list[tuple[str, str, dict | None, object, bool]]:
                     expected = None  # an abridged answer ("...")
             is_error = "Errors" in section or (isinstance(expected, dict) and "detail" in expected)
             path = url.removeprefix("localhost:8000")
-            examples.append((method, path, body or uploads or None, expected, is_error))
+            examples.append((method, path, body or uploads or None, expected, is_error, headers))
         index += 1
     return examples
 
@@ -51,7 +60,7 @@ EXAMPLES = curl_examples()
 
 
 def test_the_readme_shows_every_endpoint(client):
-    shown = {path.split("?")[0] for _, path, _, _, _ in EXAMPLES}
+    shown = {path.split("?")[0] for _, path, *_ in EXAMPLES}
     served = {
         path
         for path in client.get("/openapi.json").json()["paths"]
@@ -66,8 +75,19 @@ def test_the_readme_shows_every_endpoint(client):
     assert not missing, f"endpoints without a curl example: {missing}"
 
 
-@pytest.mark.parametrize(("method", "path", "body", "expected", "is_error"), EXAMPLES)
-def test_readme_example_answers_as_documented(client, method, path, body, expected, is_error):
+@pytest.mark.parametrize(("method", "path", "body", "expected", "is_error", "headers"), EXAMPLES)
+def test_readme_example_answers_as_documented(
+    request, method, path, body, expected, is_error, headers
+):
+    keys = {
+        KEY_SETTINGS[name.lower()]: v for name, v in headers.items() if name.lower() in KEY_SETTINGS
+    }
+    client = (
+        request.getfixturevalue("make_client")(**keys)
+        if keys
+        else request.getfixturevalue("client")
+    )
+    client.headers.update(headers)
     if isinstance(body, list):  # curl -F name=@file uploads, paths relative to the checkout
         files = [(spec.split("=@")[0], ROOT / spec.split("=@")[1]) for spec in body]
         if not all(file.is_file() for _, file in files):

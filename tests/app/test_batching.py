@@ -1,5 +1,6 @@
-"""Dynamic batching through HTTP: every answer belongs to its request, a full queue answers 503
-with Retry-After at once, a request that waits too long gets 504."""
+"""Dynamic batching through HTTP: every answer belongs to its request, a model at capacity answers
+503 with Retry-After at once, a request still queued at its timeout gets 504. Gates, not clocks,
+decide when the model is busy, so no outcome depends on the machine's speed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class GatedClassifier:
     def __init__(self) -> None:
         self.gate = threading.Event()
         self.started = threading.Event()
+        self.batches: list[int] = []
 
     @property
     def runners(self) -> dict:
@@ -31,15 +33,16 @@ class GatedClassifier:
         run = classify_runner(classifier)
 
         def gated(jobs):
+            self.batches.append(len(jobs))
             self.started.set()
-            self.gate.wait(timeout=60)
+            self.gate.wait(timeout=600)
             return run(jobs)
 
         return gated
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 600  # generous: only a bug takes this long
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
@@ -58,24 +61,32 @@ def queue_depth(client) -> int:
 def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
     make_client, colour_manifest
 ):
+    gated = GatedClassifier()
     client = make_client(
-        manifest_path=colour_manifest,
-        default_classify_model="colours",
-        max_wait_ms=100,  # long enough that concurrent requests share forward passes
+        runners=gated.runners, manifest_path=colour_manifest, default_classify_model="colours"
     )
     requests = [(colour, seed) for seed in range(8) for colour in (RED, GREEN, BLUE)]
     sizes = [(24 + 3 * i, 20 + 2 * i) for i in range(len(requests))]
+    gated.gate.set()
     alone = [
         post_image(client, colour, seed, size, "?top_k=3").json()
         for (colour, seed), size in zip(requests, sizes, strict=True)
     ]
-    with ThreadPoolExecutor(len(requests)) as pool:
-        together = list(
-            pool.map(
-                lambda args: post_image(client, *args, query="?top_k=3").json(),
-                [(c, s, size) for (c, s), size in zip(requests, sizes, strict=True)],
-            )
-        )
+    gated.gate.clear()
+    gated.batches.clear()
+    with ThreadPoolExecutor(len(requests) + 1) as pool:
+        blocker = pool.submit(post_image, client, RED)  # holds the model busy
+        wait_until(lambda: gated.batches == [1], "the model is busy")
+        answers = [
+            pool.submit(post_image, client, c, s, size, "?top_k=3")
+            for (c, s), size in zip(requests, sizes, strict=True)
+        ]
+        wait_until(lambda: queue_depth(client) == len(requests), "every request is queued")
+        gated.gate.set()
+        together = [answer.result().json() for answer in answers]
+        assert blocker.result().status_code == 200
+    assert gated.batches[0] == 1 and sum(gated.batches[1:]) == len(requests)
+    assert len(gated.batches) - 1 < len(requests), "the queued requests shared forward passes"
     for one, other in zip(alone, together, strict=True):
         assert one["image"] == other["image"], "an answer went to the wrong request"
         assert [p["label"] for p in one["predictions"]] == [
@@ -83,12 +94,9 @@ def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
         ]
         for p, q in zip(one["predictions"], other["predictions"], strict=True):
             assert p["score"] == pytest.approx(q["score"], abs=1e-4)
-    metrics = client.get("/metrics").text
-    count = _sample(metrics, 'd2l_model_batch_size_count{model="colours"}')
-    assert count < 2 * len(requests), "the concurrent requests shared forward passes"
 
 
-def test_a_full_queue_answers_503_with_retry_after_and_the_queued_requests_succeed(
+def test_a_model_at_capacity_answers_503_with_retry_after_and_the_taken_requests_succeed(
     make_client, colour_manifest
 ):
     gated = GatedClassifier()
@@ -98,11 +106,11 @@ def test_a_full_queue_answers_503_with_retry_after_and_the_queued_requests_succe
         default_classify_model="colours",
         max_batch_size=1,
         max_wait_ms=0,
-        max_queue=2,
+        max_queue=3,  # the running image counts too
     )
     with ThreadPoolExecutor(3) as pool:
         running = pool.submit(post_image, client, RED)
-        gated.started.wait(timeout=30)
+        gated.started.wait(timeout=600)
         queued = [pool.submit(post_image, client, c) for c in (GREEN, BLUE)]
         wait_until(lambda: queue_depth(client) == 2, "two requests are queued")
         refused = post_image(client, RED)
@@ -110,27 +118,46 @@ def test_a_full_queue_answers_503_with_retry_after_and_the_queued_requests_succe
         assert int(refused.headers["Retry-After"]) >= 1
         assert "at capacity" in refused.json()["detail"]
         assert "D2L_MAX_QUEUE" in refused.json()["detail"]
+        not_an_image = client.post("/classify", files={"file": ("x.jpg", b"text", "image/jpeg")})
+        assert not_an_image.status_code == 503, "refused before the upload was read"
+        batch = client.post(
+            "/classify/batch",
+            files=[("file", ("x.jpg", encoded(colour_image(RED)), "image/jpeg"))] * 2,
+        )
+        assert batch.status_code == 503
         gated.gate.set()
         answers = [running.result(), *(q.result() for q in queued)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert [a.json()["predictions"][0]["label"] for a in answers] == ["red", "green", "blue"]
+    assert client.app.state.registry.get("colours", "classify").batcher.capacity.in_use == 0
     metrics = client.get("/metrics").text
     assert _sample(metrics, 'd2l_http_requests_total{method="POST",route="/classify",status="503"}')
 
 
-def test_a_request_that_waits_longer_than_the_timeout_gets_504(make_client, colour_manifest):
+def test_a_request_still_queued_at_its_timeout_gets_504_and_a_started_one_is_answered(
+    make_client, colour_manifest
+):
     gated = GatedClassifier()
     client = make_client(
         runners=gated.runners,
         manifest_path=colour_manifest,
         default_classify_model="colours",
+        max_batch_size=1,
+        max_wait_ms=0,
         request_timeout_s=0.3,
     )
-    late = post_image(client, RED)
-    gated.gate.set()
-    assert late.status_code == 504
-    assert "did not answer within 0.3 s" in late.json()["detail"]
-    assert post_image(client, GREEN).status_code == 200, "the model serves on"
+    with ThreadPoolExecutor(1) as pool:
+        started = pool.submit(post_image, client, RED)
+        gated.started.wait(timeout=600)
+        # The gate holds the model until this request has timed out: it cannot start in time.
+        late = post_image(client, GREEN)
+        assert late.status_code == 504
+        assert "did not start on the request within 0.3 s" in late.json()["detail"]
+        gated.gate.set()
+        answered = started.result()
+    assert answered.status_code == 200, "a started request is answered, however long it took"
+    assert answered.json()["predictions"][0]["label"] == "red"
+    assert gated.batches == [1], "the timed-out request never reached the model"
 
 
 def test_batching_can_be_set_per_model(make_client, colour_manifest, monkeypatch):

@@ -1,5 +1,6 @@
 """``POST /models/{name}/reload``: a new checkpoint is loaded next to the old one and swapped in;
-requests already queued finish on the old one; a bad checkpoint leaves the old one serving."""
+requests already queued finish on the old one; a bad checkpoint leaves the old one serving.
+Reloading is an operator's action: off without ``D2L_ADMIN_KEY``, and it needs ``X-Admin-Key``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier
 from tests.app.test_batching import post_image, wait_until
 from tests.images import GREEN, RED
+
+ADMIN = "operator-secret"
 
 
 def shouting_copy(source: Path, target: Path) -> Path:
@@ -63,8 +66,12 @@ def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_
 ):
     gated = FirstModelGated()
     client = make_client(
-        runners=gated.runners, manifest_path=colour_manifest, default_classify_model="colours"
+        runners=gated.runners,
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        admin_key=ADMIN,
     )
+    client.headers["X-Admin-Key"] = ADMIN
     new = shouting_copy(colour_classifier, tmp_path / "shouting.safetensors")
     with ThreadPoolExecutor(2) as pool:
         in_flight = pool.submit(post_image, client, RED)
@@ -90,10 +97,19 @@ def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_
     assert info["classes"] == ["BLUE", "GREEN", "RED"]
 
 
+def admin_client(make_client, colour_manifest):
+    client = make_client(
+        manifest_path=colour_manifest, default_classify_model="colours", admin_key=ADMIN
+    )
+    client.headers["X-Admin-Key"] = ADMIN
+    return client
+
+
 def test_a_reload_that_cannot_load_keeps_the_old_model_serving(
-    colour_client, colour_manifest, colour_classifier
+    make_client, colour_manifest, colour_weights
 ):
-    point_manifest_at(colour_manifest, colour_classifier, sha256="0" * 64)
+    colour_client = admin_client(make_client, colour_manifest)
+    point_manifest_at(colour_manifest, colour_weights, sha256="0" * 64)
     refused = colour_client.post("/models/colours/reload")
     assert refused.status_code == 422
     detail = refused.json()["detail"]
@@ -105,7 +121,46 @@ def test_a_reload_that_cannot_load_keeps_the_old_model_serving(
     assert colour_client.get("/health/ready").status_code == 200
 
 
-def test_reloading_an_unknown_model_is_404_naming_the_models(colour_client):
+def test_a_reload_from_a_missing_or_damaged_file_keeps_the_old_model_serving(
+    make_client, colour_manifest, colour_weights, tmp_path
+):
+    client = admin_client(make_client, colour_manifest)
+    point_manifest_at(colour_manifest, tmp_path / "absent.safetensors", sha256="0" * 64)
+    missing = client.post("/models/colours/reload")
+    assert missing.status_code == 422
+    assert "absent.safetensors does not exist" in missing.json()["detail"]
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(colour_weights.read_bytes()[:200])
+    point_manifest_at(colour_manifest, damaged)
+    refused = client.post("/models/colours/reload")
+    assert refused.status_code == 422
+    assert "still serves" in refused.json()["detail"]
+    assert post_image(client, RED).json()["predictions"][0]["label"] == "red"
+
+
+def test_reloading_is_off_without_an_admin_key_and_needs_it_when_set(make_client, colour_manifest):
+    off = make_client(manifest_path=colour_manifest, default_classify_model="colours")
+    refused = off.post("/models/colours/reload")
+    assert refused.status_code == 403
+    assert "D2L_ADMIN_KEY" in refused.json()["detail"]
+    keyed = make_client(
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        api_key="k",
+        admin_key=ADMIN,
+    )
+    assert keyed.post("/models/colours/reload").status_code == 401
+    assert keyed.post("/models/colours/reload", headers={"X-API-Key": "k"}).status_code == 401, (
+        "the API key does not open reloading"
+    )
+    wrong = keyed.post("/models/colours/reload", headers={"X-Admin-Key": ADMIN + "x"})
+    assert wrong.status_code == 401
+    assert "not a valid admin key" in wrong.json()["detail"]
+    assert keyed.post("/models/colours/reload", headers={"X-Admin-Key": ADMIN}).status_code == 200
+
+
+def test_reloading_an_unknown_model_is_404_naming_the_models(make_client, colour_manifest):
+    colour_client = admin_client(make_client, colour_manifest)
     response = colour_client.post("/models/resnet-9000/reload")
     assert response.status_code == 404
     assert "'resnet-9000'" in response.json()["detail"]
@@ -113,15 +168,15 @@ def test_reloading_an_unknown_model_is_404_naming_the_models(colour_client):
 
 
 def test_a_model_that_failed_to_load_serves_after_a_reload_once_fixed(
-    make_client, colour_manifest, colour_classifier
+    make_client, colour_manifest, colour_weights
 ):
-    point_manifest_at(colour_manifest, colour_classifier, sha256="0" * 64)
-    client = make_client(manifest_path=colour_manifest, default_classify_model="colours")
+    point_manifest_at(colour_manifest, colour_weights, sha256="0" * 64)
+    client = admin_client(make_client, colour_manifest)
     failed = post_image(client, RED)
     assert failed.status_code == 503
     assert "does not match the manifest" in failed.json()["detail"]
     assert client.get("/health/ready").status_code == 503
-    point_manifest_at(colour_manifest, colour_classifier)
+    point_manifest_at(colour_manifest, colour_weights)
     assert client.post("/models/colours/reload").status_code == 200
     assert client.get("/health/ready").status_code == 200
     assert post_image(client, RED).status_code == 200

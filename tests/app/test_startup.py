@@ -14,10 +14,10 @@ from tests.app.test_batching import post_image
 from tests.images import BLUE, GREEN, RED
 
 
-def test_strict_mode_stops_the_start_when_a_model_fails(write_manifest, colour_classifier):
+def test_strict_mode_stops_the_start_when_a_model_fails(write_manifest, colour_weights):
     manifest = write_manifest(
         [
-            {"name": "good", "task": "classify", "file": str(colour_classifier), "sha256": "0"},
+            {"name": "good", "task": "classify", "file": colour_weights.name, "sha256": "0"},
             {"name": "odd", "task": "segment", "file": "absent.pt", "sha256": "00"},
         ]
     )

@@ -101,7 +101,8 @@ def test_a_model_that_failed_to_load_answers_503_and_the_others_serve(make_clien
             {"name": "broken", "task": "word2vec", "file": str(good.file), "sha256": "0" * 64},
         ]
     )
-    client = make_client(manifest_path=manifest)
+    # The committed vectors stay where they are: the weights root is their folder.
+    client = make_client(manifest_path=manifest, weights_root=REPO_ROOT / "weights")
     broken = client.get("/similar", params={"word": "chip", "model": "broken"})
     assert broken.status_code == 503
     assert "model 'broken' failed to load" in broken.json()["detail"]

@@ -81,7 +81,9 @@ def test_the_detection_endpoint_serves_either_backend(checkpoint, make_client, w
             }
         ]
     )
-    client = make_client(manifest_path=manifest, default_detect_model="rcnn-test")
+    client = make_client(
+        manifest_path=manifest, default_detect_model="rcnn-test", weights_root=checkpoint.parent
+    )
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), "gray").save(buffer, format="PNG")
     response = client.post(

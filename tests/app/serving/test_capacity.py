@@ -1,0 +1,63 @@
+"""Capacity: all-or-nothing admission, and Retry-After from the rate units drain at (a fake
+clock, so the figures do not depend on the machine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.serving.capacity import Capacity, QueueFullError
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_retry_after_is_the_time_the_units_in_use_take_to_drain():
+    clock = FakeClock()
+    capacity = Capacity("model 'm'", 10, clock=clock)
+    tickets = [capacity.admit() for _ in range(10)]
+    with pytest.raises(QueueFullError) as refused:
+        capacity.admit()
+    assert refused.value.retry_after == 1, "no drain rate measured yet"
+    for ticket in tickets[:5]:  # one unit every 2 s
+        clock.now += 2
+        ticket.release()
+    with pytest.raises(QueueFullError) as refused:
+        capacity.admit(6)
+    assert refused.value.retry_after == 10  # 5 units in use x 2 s each
+    assert "model 'm' is at capacity (10 images in progress)" in str(refused.value)
+
+
+def test_retry_after_stays_between_1_and_60_seconds():
+    clock = FakeClock()
+    capacity = Capacity("model 'm'", 3, clock=clock)
+    held, first, second = capacity.admit(), capacity.admit(), capacity.admit()
+    clock.now += 500
+    first.release()
+    clock.now += 500
+    second.release()
+    assert capacity.retry_after() == 60
+
+
+def test_an_idle_spell_does_not_count_as_a_slow_drain():
+    clock = FakeClock()
+    capacity = Capacity("model 'm'", 3, clock=clock)
+    capacity.admit().release()
+    clock.now += 3600  # idle for an hour
+    first, second, third = capacity.admit(), capacity.admit(), capacity.admit()
+    clock.now += 0.5
+    first.release()
+    assert capacity.retry_after() == 1, "the hour of idling is not a drain time"
+    clock.now += 0.5
+    second.release()
+    assert capacity.retry_after() == 1  # one unit left, at 0.5 s each
+    third.release()
+
+
+def test_a_capacity_needs_room_for_one_unit():
+    with pytest.raises(ValueError, match="limit"):
+        Capacity("model 'm'", 0)
