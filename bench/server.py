@@ -61,7 +61,7 @@ def write_result(result: dict, path: Path) -> None:
     print(f"wrote {path}")
 
 
-UVICORN = ["-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"]
+SERVER = ["-m", "app.server", "--host", "127.0.0.1", "--port", "{port}"]
 
 
 def free_port() -> int:
@@ -77,10 +77,22 @@ def running_server(
     env: dict[str, str] | None = None,
     ready_path: str = "/health/ready",
 ) -> Iterator[str]:
-    """Start ``uvicorn app.main:app`` as `make run` does (or ``command`` with ``{port}`` in it);
+    """Start ``python -m app.server`` as `make run` does (or ``command`` with ``{port}`` in it);
     yield its base URL once ``ready_path`` answers 200."""
+    with server_process(timeout, command, env, ready_path) as (base_url, _):
+        yield base_url
+
+
+@contextmanager
+def server_process(
+    timeout: float = 120.0,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/health/ready",
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As :func:`running_server`, yielding the base URL and the process."""
     port = free_port()
-    command = command or UVICORN
+    command = command or SERVER
     server = subprocess.Popen(
         [sys.executable, *(part.replace("{port}", str(port)) for part in command)],
         cwd=ROOT,
@@ -100,7 +112,7 @@ def running_server(
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"the server ({' '.join(command)}) did not become ready")
             time.sleep(0.2)
-        yield base_url
+        yield base_url, server
     finally:
         server.terminate()
         try:
@@ -108,6 +120,12 @@ def running_server(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """User plus system CPU time the process has used so far (Linux /proc)."""
+    stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def load_test(

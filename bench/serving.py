@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -92,10 +93,12 @@ def write_bench_classifier(folder: Path) -> Path:
 
 
 def write_bench_manifest(folder: Path, classifier: Path) -> Path:
-    """The bench classifier and the committed detector (with its batching hints)."""
+    """The bench classifier and a copy of the committed detector (with its batching hints),
+    both in ``folder``: checkpoints must lie in the manifest's folder."""
     detector = next(
         e for e in read_manifest(ROOT / "weights" / "manifest.json") if e.task == "detect"
     )
+    shutil.copyfile(detector.file, folder / detector.file.name)
     models = [
         {
             "name": BENCH_MODEL,
@@ -111,7 +114,7 @@ def write_bench_manifest(folder: Path, classifier: Path) -> Path:
             **detector.info,
             "name": detector.name,
             "task": "detect",
-            "file": str(detector.file),
+            "file": detector.file.name,
             "sha256": detector.sha256,
         },
     ]

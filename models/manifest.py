@@ -95,15 +95,16 @@ def verify_weights_file(entry: ManifestEntry, root: Path, max_bytes: int) -> Pat
     """
     name = entry.file.name
     try:
-        resolved = entry.file.resolve(strict=True)
+        resolved = entry.file.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop
-        raise WeightsFileError(f"the weights file {name} does not exist") from None
-    base = root.resolve()
-    if not resolved.is_relative_to(base):
+        raise WeightsFileError(f"the weights file {name} cannot be resolved") from None
+    if not resolved.is_relative_to(root.resolve()):
         raise WeightsFileError(
             f"the weights file {name} is outside the weights folder: checkpoints must lie in "
             f"the manifest's folder (or D2L_WEIGHTS_ROOT)"
         )
+    if not resolved.exists():
+        raise WeightsFileError(f"the weights file {name} does not exist")
     try:
         descriptor = os.open(resolved, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:

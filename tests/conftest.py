@@ -11,7 +11,7 @@ from hypothesis import settings
 from PIL import Image
 
 from app.main import create_app
-from app.serving.loaders import RUNNERS
+from app.serving.loaders import LOADERS, RUNNERS
 from app.settings import Settings
 from models.manifest import sha256_of
 
@@ -25,8 +25,10 @@ def make_client(tmp_path: Path):
     """Build the real app with chosen settings and run its lifespan until models are loaded."""
     clients: list[TestClient] = []
 
-    def make(runners=None, **overrides) -> TestClient:
-        app = create_app(Settings(**overrides), runners=runners or RUNNERS)
+    def make(runners=None, loaders=None, **overrides) -> TestClient:
+        app = create_app(
+            Settings(**overrides), loaders=loaders or LOADERS, runners=runners or RUNNERS
+        )
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

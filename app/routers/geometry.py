@@ -23,9 +23,6 @@ from torch import Tensor
 from app.admission import WorkPool, admitted_route, pool_admission
 from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.schemas.geometry import (
-    MAX_KERNEL_ELEMENTS,
-    MAX_OUTPUT_ELEMENTS,
-    MAX_TENSOR_ELEMENTS,
     AnchorsRequest,
     AnchorsResponse,
     AssignRequest,
@@ -47,6 +44,7 @@ from app.schemas.geometry import (
     RoIPoolRequest,
     RoIResponse,
 )
+from app.schemas.geometry_caps import MAX_KERNEL_ELEMENTS, MAX_OUTPUT_ELEMENTS, MAX_TENSOR_ELEMENTS
 from models import ops
 from models.errors import InvalidInputError
 from models.ops.layers import conv_transpose2d_output_size

@@ -1,7 +1,8 @@
 """Request and response bodies of the ``/geometry`` endpoints.
 
-The caps below bound the work one request can ask for; each is documented in the README and
-in the OpenAPI descriptions, and a request over a cap is refused before any tensor is built.
+The caps (``app.schemas.geometry_caps``) bound the work one request can ask for; each is
+documented in the README and in the OpenAPI descriptions, and a request over a cap is refused
+before any tensor is built.
 """
 
 from __future__ import annotations
@@ -19,25 +20,27 @@ from pydantic import (
 )
 
 from app.schemas.common import STRICT_JSON, RequestModel
+from app.schemas.geometry_caps import (
+    MAX_ANCHOR_SHAPES,
+    MAX_ASSIGN_PAIRS,
+    MAX_ASSIGN_WORK,
+    MAX_BOXES,
+    MAX_CLASS_ROWS,
+    MAX_GROUND_TRUTH,
+    MAX_IOU_PAIRS,
+    MAX_KERNEL_ELEMENTS,
+    MAX_LISTED_ANCHORS,
+    MAX_MAP_SIDE,
+    MAX_NMS_BOXES,
+    MAX_PADDING,
+    MAX_PIXELS,
+    MAX_POOLED_SIDE,
+    MAX_PROBABILITIES,
+    MAX_ROIS,
+    MAX_STRIDE,
+    MAX_TENSOR_ELEMENTS,
+)
 from models.ops.anchors import anchors_per_pixel
-
-MAX_BOXES = 50_000
-MAX_IOU_PAIRS = 2048 * 2048
-MAX_MAP_SIDE = 10_000
-MAX_ANCHOR_SHAPES = 16
-MAX_LISTED_ANCHORS = 100_000
-MAX_PIXELS = 1_000
-MAX_GROUND_TRUTH = 1_000
-MAX_ASSIGN_PAIRS = 5_000_000
-MAX_CLASS_ROWS = 1_001
-MAX_PROBABILITIES = 5_000_000
-MAX_TENSOR_ELEMENTS = 1 << 20
-MAX_KERNEL_ELEMENTS = 1 << 16
-MAX_OUTPUT_ELEMENTS = 1 << 22
-MAX_ROIS = 1_000
-MAX_POOLED_SIDE = 64
-MAX_STRIDE = 64
-MAX_PADDING = 1_024
 
 Box = Annotated[list[float], Field(min_length=4, max_length=4)]
 Boxes = Annotated[list[Box], Field(max_length=MAX_BOXES)]
@@ -131,14 +134,17 @@ class IoUResponse(BaseModel):
 
 
 class NMSRequest(RequestModel):
-    boxes: Boxes = _boxes("xyxy boxes.")
-    scores: list[float] = Field(max_length=MAX_BOXES, description="One score per box.")
+    boxes: list[Box] = Field(
+        max_length=MAX_NMS_BOXES,
+        description=f"xyxy boxes. At most {MAX_NMS_BOXES:,} (NMS compares them pairwise).",
+    )
+    scores: list[float] = Field(max_length=MAX_NMS_BOXES, description="One score per box.")
     iou_threshold: Threshold = Field(
         description="A box is dropped when its IoU with a kept higher-scoring box exceeds this."
     )
     labels: list[Annotated[int, Field(ge=-LABEL_LIMIT, lt=LABEL_LIMIT)]] | None = Field(
         default=None,
-        max_length=MAX_BOXES,
+        max_length=MAX_NMS_BOXES,
         description="Optional class per box: boxes only suppress boxes of their own class.",
     )
 
@@ -259,11 +265,17 @@ class AssignRequest(RequestModel):
 
     @model_validator(mode="after")
     def _cap_pairs(self) -> AssignRequest:
-        pairs = len(self.anchors) * len(self.ground_truth)
-        if pairs > MAX_ASSIGN_PAIRS:
+        anchors, boxes = len(self.anchors), len(self.ground_truth)
+        if anchors * boxes > MAX_ASSIGN_PAIRS:
             raise ValueError(
-                f"{len(self.anchors):,} anchors x {len(self.ground_truth):,} boxes is over the "
-                f"cap of {MAX_ASSIGN_PAIRS:,} pairs: split the request"
+                f"{anchors:,} anchors x {boxes:,} boxes is over the cap of "
+                f"{MAX_ASSIGN_PAIRS:,} pairs: split the request"
+            )
+        # The greedy pass scans the whole IoU matrix once per box it assigns.
+        if anchors * boxes * min(anchors, boxes) > MAX_ASSIGN_WORK:
+            raise ValueError(
+                f"{anchors:,} anchors x {boxes:,} boxes x {min(anchors, boxes):,} greedy steps "
+                f"is over the cap of {MAX_ASSIGN_WORK:,}: send fewer boxes or anchors"
             )
         return self
 

@@ -94,3 +94,43 @@ def test_body_over_the_limit_is_a_json_413(make_client):
     assert client.post("/nowhere", content=body, headers=JSON).status_code == 413
     small = client.post("/geometry/iou", json={"boxes1": [], "boxes2": []})
     assert small.status_code == 200
+
+
+LONG_INPUT = "x" * 2_000
+
+
+def test_long_inputs_are_never_echoed_whole(colour_client):
+    answers = [
+        colour_client.post(
+            f"/classify?model={LONG_INPUT}", files={"file": ("a.jpg", b"1", "image/jpeg")}
+        ),
+        colour_client.post("/classify", files={"file": (LONG_INPUT + ".jpg", b"1", "image/jpeg")}),
+        colour_client.get(f"/{LONG_INPUT}"),
+        colour_client.delete(f"/geometry/iou?{LONG_INPUT}"),
+        colour_client.post("/geometry/iou", json={"boxes1": [], "boxes2": [], LONG_INPUT: 1}),
+        colour_client.post(f"/models/{LONG_INPUT}/reload"),
+    ]
+    assert [a.status_code for a in answers] == [404, 422, 404, 405, 422, 403]
+    for answer in answers:
+        text = answer.text
+        assert "x" * 65 not in text, text[:200]
+    assert "x" * 63 + "…" in answers[0].json()["detail"], "a long name is cut, not dropped"
+    assert answers[1].json()["detail"][0]["msg"].startswith("x" * 63 + "…: ")
+
+
+def test_an_unknown_word_is_not_echoed_whole(client):
+    answer = client.get("/similar", params={"word": "q" * 100})
+    assert answer.status_code == 404
+    assert "q" * 65 not in answer.json()["detail"]
+
+
+def test_json_nested_too_deeply_is_a_422_that_says_so(client):
+    deep = "[" * 10_000 + "]" * 10_000
+    answer = client.post("/geometry/iou", content=deep, headers=JSON)
+    assert answer.status_code == 422
+    (error,) = answer.json()["detail"]
+    assert error["type"] == "json_too_deep"
+    assert "nests arrays or objects too deeply" in error["msg"]
+    shallow = client.post("/geometry/iou", content="[" * 50 + "]" * 50, headers=JSON)
+    assert shallow.status_code == 422
+    assert "must be a JSON object" in shallow.json()["detail"][0]["msg"]

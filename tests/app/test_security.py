@@ -31,10 +31,56 @@ def test_with_an_api_key_set_model_endpoints_need_it(keyed_client):
     assert keyed_client.get("/models").status_code == 200
 
 
-def test_health_and_metrics_stay_open_with_an_api_key(keyed_client):
+def test_the_key_is_checked_before_the_body_is_read(keyed_client):
+    broken = keyed_client.post(
+        "/geometry/iou", content=b"{broken", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 401, "no parse error for a client without the key"
+    huge = keyed_client.post(
+        "/geometry/iou",
+        content=b"[" * (40 << 20),  # over D2L_MAX_BODY_BYTES too
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 401, "no size check either: the key comes first"
+    upload = keyed_client.post(
+        "/classify?model=unknown", files={"file": ("a.jpg", b"not an image", "image/jpeg")}
+    )
+    assert upload.status_code == 401
+    unknown_path = keyed_client.get("/no-such-endpoint")
+    assert unknown_path.status_code == 401, "nothing is told about paths without the key"
+
+
+def test_health_metrics_and_docs_stay_open_with_an_api_key(keyed_client):
     assert keyed_client.get("/health/live").status_code == 200
     assert keyed_client.get("/health/ready").status_code == 200
     assert keyed_client.get("/metrics").status_code == 200
+    assert keyed_client.get("/openapi.json").status_code == 200
+    assert keyed_client.get("/docs").status_code == 200
+
+
+def test_open_endpoints_show_no_hashes_or_paths(make_client, write_manifest, colour_weights):
+    manifest = write_manifest(
+        [
+            {"name": "tampered", "task": "classify", "file": colour_weights.name, "sha256": "0"},
+            {
+                "name": "escaping",
+                "task": "classify",
+                "file": "../" * 30 + "etc/passwd",
+                "sha256": "0",
+            },
+        ]
+    )
+    client = make_client(manifest_path=manifest, api_key=KEY)
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    text = ready.text
+    for leak in ("sha256", "/etc", "tmp", str(colour_weights.parent)):
+        assert leak not in text, leak
+    digits = [word for word in text.replace('"', " ").split() if len(word) >= 32]
+    assert not digits, "no digest in the answer"
+    reasons = {m["name"]: m["reason"] for m in ready.json()["models"]}
+    assert "does not match the manifest" in reasons["tampered"]
+    assert "outside the weights folder" in reasons["escaping"]
 
 
 def test_without_an_api_key_set_no_header_is_needed(colour_client):

@@ -35,7 +35,7 @@ def test_retry_after_is_the_time_the_units_in_use_take_to_drain():
 def test_retry_after_stays_between_1_and_60_seconds():
     clock = FakeClock()
     capacity = Capacity("model 'm'", 3, clock=clock)
-    held, first, second = capacity.admit(), capacity.admit(), capacity.admit()
+    _held, first, second = capacity.admit(), capacity.admit(), capacity.admit()
     clock.now += 500
     first.release()
     clock.now += 500

@@ -1,0 +1,30 @@
+"""How much one ``/geometry`` request may ask for.
+
+Each cap keeps the costliest request it allows within about 2 s of CPU on a 2-core machine,
+JSON parsing and encoding included (``python -m bench.overload`` measures them; the README's
+limits table quotes the figures). Ops whose cost grows faster than their input get their own
+caps: NMS compares every pair of boxes that survive, and anchor assignment's greedy pass scans
+the anchors x boxes matrix once per box.
+"""
+
+from __future__ import annotations
+
+MAX_BOXES = 50_000
+MAX_NMS_BOXES = 50_000
+MAX_IOU_PAIRS = 2048 * 2048
+MAX_MAP_SIDE = 10_000
+MAX_ANCHOR_SHAPES = 16
+MAX_LISTED_ANCHORS = 100_000
+MAX_PIXELS = 1_000
+MAX_GROUND_TRUTH = 1_000
+MAX_ASSIGN_PAIRS = 5_000_000
+MAX_ASSIGN_WORK = 5_000_000_000  # anchors x boxes x min(anchors, boxes)
+MAX_CLASS_ROWS = 1_001
+MAX_PROBABILITIES = 5_000_000
+MAX_TENSOR_ELEMENTS = 1 << 20
+MAX_KERNEL_ELEMENTS = 1 << 16
+MAX_OUTPUT_ELEMENTS = 1 << 22
+MAX_ROIS = 1_000
+MAX_POOLED_SIDE = 64
+MAX_STRIDE = 64
+MAX_PADDING = 1_024

@@ -1,0 +1,265 @@
+"""Reliability benchmark: goodput under overload, and the worst-case cost of each request.
+
+1. Overload: the service as ``make run`` starts it (``python -m app.server``, committed weights,
+   default settings) takes ``POST /classify`` with a real 640x480 JPEG from 16 connections, then
+   from 400 (25x as many) that send again at once after a 503, then from 400 that wait the
+   ``Retry-After`` first. For each: successful requests/s, answers by status, the share of 504s,
+   p50/p99 of the successes, and goodput against the 16-connection figure.
+2. Costs: the most expensive request the caps allow for each geometry endpoint (and uploads at
+   the size limits), one at a time on the idle service: wall time and the server's CPU time
+   (from /proc), which the README's limits table quotes.
+3. Isolation: /classify latency from 4 connections alone, then while 4 worst-case NMS requests
+   are sent at once.
+
+    python -m bench.overload [--seconds 20] [--skip-costs] [--skip-overload]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from bench.classify import photos_640x480
+from bench.loadgen import json_request, multipart_request, run_load
+from bench.server import ROOT, cpu_seconds, machine, server_process, write_result
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="load per overload phase")
+    parser.add_argument("--connections", type=int, nargs=2, default=[16, 400])
+    parser.add_argument("--skip-overload", action="store_true")
+    parser.add_argument("--skip-costs", action="store_true")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "overload.json")
+    return parser
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    process: subprocess.Popen
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process)
+
+
+def overload(server: Server, args: argparse.Namespace) -> list[dict]:
+    photo = photos_640x480(1)[0]
+    request = multipart_request(f"127.0.0.1:{server.port}", "/classify", "file", "a.jpg", photo)
+    few, many = args.connections
+    phases = [(few, False), (many, False), (many, True)]
+    rows = []
+    for connections, polite in phases:
+        asyncio.run(run_load(server.base_url, request, 8, 2))  # settle between phases
+        result = asyncio.run(run_load(server.base_url, request, connections, args.seconds, polite))
+        row = {"clients": "wait Retry-After" if polite else "retry at once", **result.summary()}
+        rows.append(row)
+        print(json.dumps(row))
+    baseline = rows[0]["ok_per_second"]
+    for row in rows:
+        row["goodput_vs_16"] = round(row["ok_per_second"] / baseline, 3) if baseline else None
+    return rows
+
+
+def random_boxes(count: int, generator: random.Random, scale: float = 1000) -> list:
+    boxes = []
+    for _ in range(count):
+        x, y = generator.random() * scale, generator.random() * scale
+        boxes.append([x, y, x + 1 + generator.random() * 50, y + 1 + generator.random() * 50])
+    return boxes
+
+
+def worst_cases() -> dict[str, tuple[str, dict]]:
+    """The costliest request each endpoint's caps allow (random boxes: NMS suppresses little)."""
+    from app.schemas import geometry as caps
+
+    generator = random.Random(0)
+    unit = [[b / 1100 for b in box] for box in random_boxes(caps.MAX_BOXES, generator)]
+    side = int(caps.MAX_TENSOR_ELEMENTS**0.5)
+    features = [[[[generator.random() for _ in range(side)] for _ in range(side)]]]
+    anchors_for_assign = caps.MAX_ASSIGN_WORK // caps.MAX_GROUND_TRUTH**2
+    assign_gt = caps.MAX_GROUND_TRUTH
+    rows = caps.MAX_CLASS_ROWS
+    detect_anchors = min(caps.MAX_BOXES, caps.MAX_PROBABILITIES // rows)
+    return {
+        "convert": (
+            "/geometry/convert",
+            {
+                "boxes": random_boxes(caps.MAX_BOXES, generator),
+                "in_fmt": "xywh",
+                "out_fmt": "cxcywh",
+            },
+        ),
+        "iou": ("/geometry/iou", {"boxes1": unit[:2048], "boxes2": unit[2048:4096]}),
+        "nms": (
+            "/geometry/nms",
+            {
+                "boxes": random_boxes(caps.MAX_NMS_BOXES, generator),
+                "scores": [generator.random() for _ in range(caps.MAX_NMS_BOXES)],
+                "iou_threshold": 0.5,
+            },
+        ),
+        "nms with labels": (
+            "/geometry/nms",
+            {
+                "boxes": random_boxes(caps.MAX_NMS_BOXES, generator),
+                "scores": [generator.random() for _ in range(caps.MAX_NMS_BOXES)],
+                "labels": list(range(caps.MAX_NMS_BOXES)),
+                "iou_threshold": 0.5,
+            },
+        ),
+        "anchors (listed)": (
+            "/geometry/anchors",
+            {"height": 100, "width": 333, "sizes": [0.75, 0.5, 0.25], "ratios": [1]},
+        ),
+        "anchors (pixels)": (
+            "/geometry/anchors",
+            {
+                "height": 10_000,
+                "width": 10_000,
+                "sizes": [0.1] * 16,
+                "ratios": [1.0] * 16,
+                "pixels": [[i, i] for i in range(caps.MAX_PIXELS)],
+            },
+        ),
+        "assign": (
+            "/geometry/assign",
+            {
+                "anchors": unit[:anchors_for_assign],
+                "ground_truth": [[0, *box] for box in unit[-assign_gt:]],
+            },
+        ),
+        "offsets/encode": ("/geometry/offsets/encode", {"anchors": unit, "boxes": unit[::-1]}),
+        "offsets/decode": (
+            "/geometry/offsets/decode",
+            {"anchors": unit, "offsets": [[0.1, -0.1, 0.2, -0.2]] * caps.MAX_BOXES},
+        ),
+        "detect": (
+            "/geometry/detect",
+            {
+                "cls_probs": [[1.0 / rows] * detect_anchors for _ in range(rows)],
+                "offset_preds": [[0.0] * 4] * detect_anchors,
+                "anchors": unit[:detect_anchors],
+            },
+        ),
+        "roi-pool": (
+            "/geometry/roi-pool",
+            {
+                "features": features,
+                "rois": [[0, 0, 0, side - 1, side - 1]] * caps.MAX_ROIS,
+                "output_size": [64, 64],
+            },
+        ),
+        "roi-align": (
+            "/geometry/roi-align",
+            {
+                "features": features,
+                "rois": [[0, 0, 0, side - 1, side - 1]] * caps.MAX_ROIS,
+                "output_size": [64, 64],
+                "sampling_ratio": -1,
+            },
+        ),
+        "conv-transpose": (
+            "/geometry/conv-transpose",
+            {
+                "input": [[[generator.random() for _ in range(256)] for _ in range(256)]] * 16,
+                "kernel": [[[[0.1] * 16 for _ in range(16)] for _ in range(16)]] * 16,
+                "stride": 1,
+            },
+        ),
+    }
+
+
+def costs(server: Server) -> list[dict]:
+    rows = []
+    with httpx.Client(base_url=server.base_url, timeout=600) as client:
+        for name, (path, body) in worst_cases().items():
+            content = json.dumps(body).encode()
+            before, started = server.cpu_seconds(), time.perf_counter()
+            response = client.post(
+                path, content=content, headers={"Content-Type": "application/json"}
+            )
+            wall = time.perf_counter() - started
+            cpu = server.cpu_seconds() - before
+            row = {
+                "request": name,
+                "status": response.status_code,
+                "body_mb": round(len(content) / 1e6, 1),
+                "answer_mb": round(len(response.content) / 1e6, 1),
+                "wall_s": round(wall, 2),
+                "server_cpu_s": round(cpu, 2),
+            }
+            rows.append(row)
+            print(json.dumps(row))
+        big = big_image()
+        for path in ("/classify", "/detect", "/detect?render=true"):
+            before, started = server.cpu_seconds(), time.perf_counter()
+            response = client.post(path, files={"file": ("big.jpg", big, "image/jpeg")})
+            row = {
+                "request": f"{path} 40 MP JPEG",
+                "status": response.status_code,
+                "body_mb": round(len(big) / 1e6, 1),
+                "answer_mb": round(len(response.content) / 1e6, 1),
+                "wall_s": round(time.perf_counter() - started, 2),
+                "server_cpu_s": round(server.cpu_seconds() - before, 2),
+            }
+            rows.append(row)
+            print(json.dumps(row))
+    return rows
+
+
+def big_image() -> bytes:
+    """A photo scaled to just under the 40 MP limit, as a JPEG."""
+    photo = Image.open(io.BytesIO(photos_640x480(1)[0]))
+    buffer = io.BytesIO()
+    photo.resize((7300, 5475)).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def isolation(server: Server, seconds: float) -> dict:
+    photo = photos_640x480(1)[0]
+    request = multipart_request(f"127.0.0.1:{server.port}", "/classify", "file", "a.jpg", photo)
+    alone = asyncio.run(run_load(server.base_url, request, 4, seconds)).summary()
+    path, body = worst_cases()["nms"]
+    heavy = json_request(f"127.0.0.1:{server.port}", path, json.dumps(body).encode())
+
+    async def together() -> tuple[dict, dict]:
+        classify = asyncio.create_task(run_load(server.base_url, request, 4, seconds))
+        nms = asyncio.create_task(run_load(server.base_url, heavy, 4, seconds))
+        return (await classify).summary(), (await nms).summary()
+
+    during, nms = asyncio.run(together())
+    row = {"classify_alone": alone, "classify_during_4_nms": during, "nms": nms}
+    print(json.dumps(row))
+    return row
+
+
+def main(args: argparse.Namespace) -> dict:
+    result: dict = {"machine": machine()}
+    with server_process(timeout=600) as (base_url, process):
+        server = Server(base_url, process)
+        if not args.skip_costs:
+            result["costs"] = costs(server)
+            result["isolation"] = isolation(server, min(args.seconds, 15))
+        if not args.skip_overload:
+            result["overload"] = overload(server, args)
+    write_result(result, args.output)
+    return result
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
