@@ -13,8 +13,11 @@ loop (FastAPI's ``json.loads`` of a large body would block every other request m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -31,10 +34,18 @@ Admit = Callable[[Request], Ticket]
 
 class WorkPool:
     """A few threads, apart from the image models', for heavy requests that are not batched
-    (geometry), with a capacity: at most ``capacity`` requests taken in, the rest refused."""
+    (geometry), with a capacity: at most ``capacity`` requests taken in, the rest refused.
 
-    def __init__(self, name: str, workers: int, capacity: int, setting: str) -> None:
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    On Linux the threads run at a lower CPU priority (``nice``): when the image models and
+    geometry both want the cores, the models get them, and geometry uses what is left.
+    """
+
+    def __init__(
+        self, name: str, workers: int, capacity: int, setting: str, niceness: int = 10
+    ) -> None:
+        self.executor = ThreadPoolExecutor(
+            workers, thread_name_prefix=name, initializer=_lower_priority, initargs=(niceness,)
+        )
         self.capacity = Capacity(f"the {name} workers", capacity, "requests", setting)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
@@ -45,6 +56,13 @@ class WorkPool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=False)
+
+
+def _lower_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value (Linux schedules threads one by one; threads it
+    starts, such as torch's OpenMP workers, inherit it). Elsewhere, a no-op."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class PooledJSONRequest(Request):

@@ -85,40 +85,46 @@ def random_boxes(count: int, generator: random.Random, scale: float = 1000) -> l
 
 def worst_cases() -> dict[str, tuple[str, dict]]:
     """The costliest request each endpoint's caps allow (random boxes: NMS suppresses little)."""
-    from app.schemas import geometry as caps
+    from app.schemas import geometry_caps as caps
+    from models.ops.layers import MAX_ROI_ALIGN_SAMPLES, MAX_ROI_POOL_CELLS
 
     generator = random.Random(0)
     unit = [[b / 1100 for b in box] for box in random_boxes(caps.MAX_BOXES, generator)]
     side = int(caps.MAX_TENSOR_ELEMENTS**0.5)
     features = [[[[generator.random() for _ in range(side)] for _ in range(side)]]]
-    anchors_for_assign = caps.MAX_ASSIGN_WORK // caps.MAX_GROUND_TRUTH**2
+    nms = caps.MAX_NMS_BOXES
     assign_gt = caps.MAX_GROUND_TRUTH
-    rows = caps.MAX_CLASS_ROWS
-    detect_anchors = min(caps.MAX_BOXES, caps.MAX_PROBABILITIES // rows)
+    assign_anchors = caps.MAX_ASSIGN_WORK // assign_gt**2
+    rows = max(2, caps.MAX_PROBABILITIES // nms)
+    pooled = min(caps.MAX_ROIS, caps.MAX_OUTPUT_ELEMENTS // (64 * 64))
+    full_map = [[0, 0, 0, side - 1, side - 1]] * pooled
+    # Regions as large as the cell cap allows (each bin adds a row and a column).
+    pool_side = int((MAX_ROI_POOL_CELLS // pooled) ** 0.5) - 64 - 2
+    pool_rois = [[0, 0, 0, pool_side, pool_side]] * pooled
+    ratio = int((MAX_ROI_ALIGN_SAMPLES / (pooled * 64 * 64)) ** 0.5)
+    # 64 x 128 x 128 inputs, a 64 x 4 x 16 x 16 kernel: 2^30 multiply-adds, the cap.
+    conv_input = [[[generator.random() for _ in range(128)] for _ in range(128)]] * 64
+    conv_kernel = [[[[0.01] * 16 for _ in range(16)] for _ in range(4)]] * 64
     return {
         "convert": (
             "/geometry/convert",
-            {
-                "boxes": random_boxes(caps.MAX_BOXES, generator),
-                "in_fmt": "xywh",
-                "out_fmt": "cxcywh",
-            },
+            {"boxes": random_boxes(caps.MAX_BOXES, generator), "in_fmt": "xywh", "out_fmt": "xyxy"},
         ),
         "iou": ("/geometry/iou", {"boxes1": unit[:2048], "boxes2": unit[2048:4096]}),
         "nms": (
             "/geometry/nms",
             {
-                "boxes": random_boxes(caps.MAX_NMS_BOXES, generator),
-                "scores": [generator.random() for _ in range(caps.MAX_NMS_BOXES)],
+                "boxes": random_boxes(nms, generator),
+                "scores": [generator.random() for _ in range(nms)],
                 "iou_threshold": 0.5,
             },
         ),
-        "nms with labels": (
+        "nms, a label per box": (
             "/geometry/nms",
             {
-                "boxes": random_boxes(caps.MAX_NMS_BOXES, generator),
-                "scores": [generator.random() for _ in range(caps.MAX_NMS_BOXES)],
-                "labels": list(range(caps.MAX_NMS_BOXES)),
+                "boxes": random_boxes(nms, generator),
+                "scores": [generator.random() for _ in range(nms)],
+                "labels": list(range(nms)),
                 "iou_threshold": 0.5,
             },
         ),
@@ -136,11 +142,18 @@ def worst_cases() -> dict[str, tuple[str, dict]]:
                 "pixels": [[i, i] for i in range(caps.MAX_PIXELS)],
             },
         ),
-        "assign": (
+        "assign (1,000 boxes)": (
             "/geometry/assign",
             {
-                "anchors": unit[:anchors_for_assign],
+                "anchors": unit[:assign_anchors],
                 "ground_truth": [[0, *box] for box in unit[-assign_gt:]],
+            },
+        ),
+        "assign (100 boxes)": (
+            "/geometry/assign",
+            {
+                "anchors": unit[: caps.MAX_ASSIGN_WORK // 100**2],
+                "ground_truth": [[0, *box] for box in unit[-100:]],
             },
         ),
         "offsets/encode": ("/geometry/offsets/encode", {"anchors": unit, "boxes": unit[::-1]}),
@@ -151,35 +164,27 @@ def worst_cases() -> dict[str, tuple[str, dict]]:
         "detect": (
             "/geometry/detect",
             {
-                "cls_probs": [[1.0 / rows] * detect_anchors for _ in range(rows)],
-                "offset_preds": [[0.0] * 4] * detect_anchors,
-                "anchors": unit[:detect_anchors],
+                "cls_probs": [[1.0 / rows] * nms for _ in range(rows)],
+                "offset_preds": [[0.0] * 4] * nms,
+                "anchors": unit[:nms],
             },
         ),
         "roi-pool": (
             "/geometry/roi-pool",
-            {
-                "features": features,
-                "rois": [[0, 0, 0, side - 1, side - 1]] * caps.MAX_ROIS,
-                "output_size": [64, 64],
-            },
+            {"features": features, "rois": pool_rois, "output_size": [64, 64]},
         ),
         "roi-align": (
             "/geometry/roi-align",
             {
                 "features": features,
-                "rois": [[0, 0, 0, side - 1, side - 1]] * caps.MAX_ROIS,
+                "rois": full_map,
                 "output_size": [64, 64],
-                "sampling_ratio": -1,
+                "sampling_ratio": ratio,
             },
         ),
         "conv-transpose": (
             "/geometry/conv-transpose",
-            {
-                "input": [[[generator.random() for _ in range(256)] for _ in range(256)]] * 16,
-                "kernel": [[[[0.1] * 16 for _ in range(16)] for _ in range(16)]] * 16,
-                "stride": 1,
-            },
+            {"input": conv_input, "kernel": conv_kernel},
         ),
     }
 

@@ -157,5 +157,7 @@ def render_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
             width=width,
         )
     buffer = io.BytesIO()
-    TF.to_pil_image(pixels).save(buffer, format="PNG")
+    # The fastest zlib level: a 40 MP image takes 1.7 s instead of 6.3 s at Pillow's default,
+    # for a file 1.3x larger (measured here; the drawing is all that differs from the upload).
+    TF.to_pil_image(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -44,7 +44,12 @@ from app.schemas.geometry import (
     RoIPoolRequest,
     RoIResponse,
 )
-from app.schemas.geometry_caps import MAX_KERNEL_ELEMENTS, MAX_OUTPUT_ELEMENTS, MAX_TENSOR_ELEMENTS
+from app.schemas.geometry_caps import (
+    MAX_CONV_TRANSPOSE_MACS,
+    MAX_KERNEL_ELEMENTS,
+    MAX_OUTPUT_ELEMENTS,
+    MAX_TENSOR_ELEMENTS,
+)
 from models import ops
 from models.errors import InvalidInputError
 from models.ops.layers import conv_transpose2d_output_size
@@ -280,6 +285,14 @@ def _conv_transpose(body: ConvTransposeRequest) -> ConvTransposeResponse:
     out_h, out_w = conv_transpose2d_output_size(
         tuple(batch.shape[2:]), tuple(kernel.shape[2:]), body.stride, body.padding
     )
+    multiply_adds = batch.numel() * kernel.shape[1] * kernel.shape[2] * kernel.shape[3]
+    if multiply_adds > MAX_CONV_TRANSPOSE_MACS:
+        raise InvalidInputError(
+            f"the transposed convolution takes {multiply_adds:,} multiply-adds (input values x "
+            f"output channels x kernel size), over the cap of {MAX_CONV_TRANSPOSE_MACS:,}: use "
+            f"a smaller input or kernel",
+            "kernel",
+        )
     if batch.shape[0] * kernel.shape[1] * out_h * out_w > MAX_OUTPUT_ELEMENTS:
         raise InvalidInputError(
             f"the output would hold {batch.shape[0] * kernel.shape[1] * out_h * out_w:,} "

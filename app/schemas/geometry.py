@@ -329,7 +329,7 @@ class DetectRequest(RequestModel):
         description="(C + 1) x A class probabilities, background row first.",
     )
     offset_preds: list[Box] = Field(max_length=MAX_BOXES, description="A x 4 predicted offsets.")
-    anchors: Boxes = _boxes("xyxy anchors.")
+    anchors: Boxes = Field(description=f"xyxy anchors. At most {MAX_NMS_BOXES:,}.")
     nms_threshold: Threshold = 0.5
     pos_threshold: Threshold = Field(
         default=0.009, description="Kept predictions below this confidence become background."
@@ -356,6 +356,11 @@ class DetectRequest(RequestModel):
     @model_validator(mode="after")
     def _shapes(self) -> DetectRequest:
         _check_same_length(self.anchors, self.offset_preds, "offset_preds")
+        if len(self.anchors) > MAX_NMS_BOXES:
+            raise ValueError(
+                f"{len(self.anchors):,} anchors is over the cap of {MAX_NMS_BOXES:,}: the "
+                f"suppression compares predictions pairwise; keep the top-scoring anchors"
+            )
         if len(self.cls_probs) < 2:
             raise ValueError("cls_probs needs a background row and at least one class row")
         for index, row in enumerate(self.cls_probs):

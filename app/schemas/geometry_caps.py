@@ -10,7 +10,7 @@ the anchors x boxes matrix once per box.
 from __future__ import annotations
 
 MAX_BOXES = 50_000
-MAX_NMS_BOXES = 50_000
+MAX_NMS_BOXES = 15_000  # NMS and multibox detection compare boxes pairwise
 MAX_IOU_PAIRS = 2048 * 2048
 MAX_MAP_SIDE = 10_000
 MAX_ANCHOR_SHAPES = 16
@@ -18,12 +18,13 @@ MAX_LISTED_ANCHORS = 100_000
 MAX_PIXELS = 1_000
 MAX_GROUND_TRUTH = 1_000
 MAX_ASSIGN_PAIRS = 5_000_000
-MAX_ASSIGN_WORK = 5_000_000_000  # anchors x boxes x min(anchors, boxes)
+MAX_ASSIGN_WORK = 250_000_000  # anchors x boxes x min(anchors, boxes)
 MAX_CLASS_ROWS = 1_001
-MAX_PROBABILITIES = 5_000_000
+MAX_PROBABILITIES = 1_000_000
 MAX_TENSOR_ELEMENTS = 1 << 20
 MAX_KERNEL_ELEMENTS = 1 << 16
-MAX_OUTPUT_ELEMENTS = 1 << 22
+MAX_OUTPUT_ELEMENTS = 1 << 20  # about 20 MB of JSON
+MAX_CONV_TRANSPOSE_MACS = 1 << 30  # multiply-adds: input values x C_out x kh x kw
 MAX_ROIS = 1_000
 MAX_POOLED_SIDE = 64
 MAX_STRIDE = 64

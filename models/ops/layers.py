@@ -27,11 +27,42 @@ def roi_pool(
         Tensor[K, C, h, w]: the pooled regions.
     """
     _check_rois(features, rois, output_size, spatial_scale)
+    cells = roi_pool_cells(features.shape, rois, output_size, spatial_scale)
+    if cells > MAX_ROI_POOL_CELLS:
+        raise InvalidInputError(
+            f"these regions make RoI pooling visit {cells:,} feature cells, over the limit of "
+            f"{MAX_ROI_POOL_CELLS:,}: send fewer or smaller regions, or a smaller spatial_scale",
+            "rois",
+        )
     return tv_ops.roi_pool(features, rois, output_size, spatial_scale)
 
 
+# Each bin takes the maximum over its cells, so large regions cost their area in visits.
+MAX_ROI_POOL_CELLS = 1 << 28
 # Sampling is not clipped to the feature map, so huge regions cost time whatever the features.
 MAX_ROI_ALIGN_SAMPLES = 1 << 24
+
+
+def roi_pool_cells(
+    shape: torch.Size | tuple[int, ...],
+    rois: Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+) -> int:
+    """Feature cells :func:`roi_pool` visits: channels x each region's area on the map (bins
+    share their edge cells, hence the extra row and column per bin).
+
+    Args:
+        shape: ``(N, C, H, W)`` of the features.
+        rois (Tensor[K, 5]), output_size, spatial_scale: as in :func:`roi_pool`.
+    """
+    if rois.numel() == 0:
+        return 0
+    _, channels, map_h, map_w = shape
+    corners = torch.round(rois[:, 1:5].double() * spatial_scale)
+    width = (corners[:, 2] - corners[:, 0] + 1).clamp(1, map_w) + output_size[1]
+    height = (corners[:, 3] - corners[:, 1] + 1).clamp(1, map_h) + output_size[0]
+    return int((width * height).sum().item()) * channels
 
 
 def roi_align(
