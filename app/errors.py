@@ -31,6 +31,9 @@ from models.errors import InvalidInputError
 from models.text.word_vectors import UnknownWordError
 
 logger = logging.getLogger(__name__)
+# A refusal for capacity records its Retry-After here, in the request's state: app.server
+# then reads nothing more from that connection for that long (at most 1 s).
+RETRY_AFTER_STATE = "retry_after_s"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -108,6 +111,7 @@ async def _model_unavailable(request: Request, error: ModelUnavailableError) -> 
 
 async def _queue_full(request: Request, error: QueueFullError) -> JSONResponse:
     headers = {"Retry-After": str(error.retry_after)}
+    setattr(request.state, RETRY_AFTER_STATE, error.retry_after)
     return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
 
 

@@ -72,7 +72,9 @@ def create_app(
         size, wait = settings.batching_for(
             entry.name, BatchingOverride.model_validate(hint) if hint else None
         )
-        return BatchingConfig(size, wait, settings.max_queue, settings.request_timeout_s)
+        return BatchingConfig(
+            size, wait, settings.max_queue, settings.request_timeout_s, settings.max_queue_wait_s
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,6 +13,11 @@ nginx have:
   ``D2L_HTTP_BODY_TIMEOUT_S``, else the connection is closed. (While the app reads the body,
   the app's own limit answers 408: ``app.body_limit``.)
 
+And it enforces the ``Retry-After`` of a refusal for capacity (503): the connection that got it
+is not read again for that long (at most a second), so a client that retries at once in a
+loop is slowed to one refusal per connection per second instead of thousands, which would take
+the cores from the requests being served. The refusal itself is answered at once.
+
 Refusals are JSON ``{"detail": ...}`` with ``Connection: close``; the connection is then
 half-closed and what the client still sends is read and dropped for a moment, so that it gets to
 read the answer instead of a reset. On SIGTERM uvicorn waits at most ``D2L_SHUTDOWN_TIMEOUT_S``
@@ -31,9 +36,11 @@ from typing import Any, ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from app.errors import RETRY_AFTER_STATE
 from app.settings import Settings
 
 LINGER_S = 2.0  # how long a refused connection's input is read and dropped before closing
+MAX_BACKOFF_S = 1.0  # longest pause of a connection after a 503 for capacity
 
 
 @dataclass(frozen=True)
@@ -140,13 +147,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         cycle = self.cycle
-        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+        if cycle is None or self.transport.is_closing():
+            return
+        if cycle.more_body:
             # Answered without reading the whole body: the client gets as long to finish
             # sending it as it had to send it at all, then the connection closes.
             self._cancel(self._drain_timer)
             self._drain_timer = self.loop.call_later(
                 self.limits.body_timeout_s, self._close_undrained
             )
+        retry_after = cycle.scope.get("state", {}).get(RETRY_AFTER_STATE)
+        if retry_after:
+            self.flow.pause_reading()
+            self.loop.call_later(min(float(retry_after), MAX_BACKOFF_S), self._resume_reading)
 
     # Refusals
 
@@ -194,6 +207,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _close_undrained(self) -> None:
         self._close()
+
+    def _resume_reading(self) -> None:
+        if not self.transport.is_closing():
+            self.flow.resume_reading()
 
     # Timers
 

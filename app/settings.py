@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         description="Images a model takes in at once (being received, decoded, queued or in a "
         "forward pass); beyond it requests get 503 with Retry-After before their body is read.",
     )
+    max_queue_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="A model also refuses (503) when what it has taken in would take longer "
+        "than this to get through at its measured pace (two batches are always taken).",
+    )
     request_timeout_s: float = Field(
         default=30.0,
         gt=0,

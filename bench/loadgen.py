@@ -53,6 +53,7 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     ok_latencies_ms: list[float] = field(default_factory=list)
+    reconnects: int = 0
 
     def summary(self) -> dict:
         answered = sum(self.statuses.values())
@@ -71,6 +72,7 @@ class LoadResult:
             "statuses": {str(code): count for code, count in sorted(self.statuses.items())},
             "share_504": round(self.statuses[504] / answered, 4) if answered else None,
             "transport_errors": dict(self.errors),
+            "reconnects": self.reconnects,
             "p50_ms": pct(50),
             "p99_ms": pct(99),
         }
@@ -103,19 +105,27 @@ async def run_load(
 
     async def client() -> None:
         reader = writer = None
+        reused = False
         while time.monotonic() < deadline:
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(url.hostname, url.port)
+                    reused = False
                 started = time.perf_counter()
                 writer.write(request)
                 status, headers = await _read_response(reader)
             except (OSError, asyncio.IncompleteReadError) as error:
-                result.errors[type(error).__name__] += 1
+                stale = reused and isinstance(error, asyncio.IncompleteReadError)
+                if stale and not error.partial:
+                    # The server closed an idle keep-alive connection: HTTP clients reconnect.
+                    result.reconnects += 1
+                else:
+                    result.errors[type(error).__name__] += 1
                 if writer is not None:
                     writer.close()
                 reader = writer = None
                 continue
+            reused = True
             result.statuses[status] += 1
             if status == 200:
                 result.ok_latencies_ms.append((time.perf_counter() - started) * 1000)

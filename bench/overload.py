@@ -1,10 +1,11 @@
 """Reliability benchmark: goodput under overload, and the worst-case cost of each request.
 
 1. Overload: the service as ``make run`` starts it (``python -m app.server``, committed weights,
-   default settings) takes ``POST /classify`` with a real 640x480 JPEG from 16 connections, then
-   from 400 (25x as many) that send again at once after a 503, then from 400 that wait the
-   ``Retry-After`` first. For each: successful requests/s, answers by status, the share of 504s,
-   p50/p99 of the successes, and goodput against the 16-connection figure.
+   default settings, info logs) takes ``POST /classify`` with a real 640x480 JPEG from 16
+   connections, then from 200 and 400 that send again at once after a 503, then from 400 that
+   wait the ``Retry-After`` first. For each: successful requests/s, answers by status, the share
+   of 504s, p50/p99 of the successes, goodput against the 16-connection figure, and the cores the
+   server and this load generator used.
 2. Costs: the most expensive request the caps allow for each geometry endpoint (and uploads at
    the size limits), one at a time on the idle service: wall time and the server's CPU time
    (from /proc), which the README's limits table quotes.
@@ -37,7 +38,13 @@ from bench.server import ROOT, cpu_seconds, machine, server_process, write_resul
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="load per overload phase")
-    parser.add_argument("--connections", type=int, nargs=2, default=[16, 400])
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[16, 200, 400],
+        help="the first is the baseline; the last also runs with polite clients",
+    )
     parser.add_argument("--skip-overload", action="store_true")
     parser.add_argument("--skip-costs", action="store_true")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "overload.json")
@@ -60,13 +67,19 @@ class Server:
 def overload(server: Server, args: argparse.Namespace) -> list[dict]:
     photo = photos_640x480(1)[0]
     request = multipart_request(f"127.0.0.1:{server.port}", "/classify", "file", "a.jpg", photo)
-    few, many = args.connections
-    phases = [(few, False), (many, False), (many, True)]
+    phases = [(count, False) for count in args.connections] + [(args.connections[-1], True)]
     rows = []
     for connections, polite in phases:
         asyncio.run(run_load(server.base_url, request, 8, 2))  # settle between phases
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         result = asyncio.run(run_load(server.base_url, request, connections, args.seconds, polite))
-        row = {"clients": "wait Retry-After" if polite else "retry at once", **result.summary()}
+        row = {
+            "clients": "wait Retry-After" if polite else "retry at once",
+            **result.summary(),
+            # Cores busy on average: the server's, and this load generator's own.
+            "server_cores": round((server.cpu_seconds() - server_cpu) / result.seconds, 2),
+            "client_cores": round((time.process_time() - client_cpu) / result.seconds, 2),
+        }
         rows.append(row)
         print(json.dumps(row))
     baseline = rows[0]["ok_per_second"]
@@ -255,7 +268,8 @@ def isolation(server: Server, seconds: float) -> dict:
 
 def main(args: argparse.Namespace) -> dict:
     result: dict = {"machine": machine()}
-    with server_process(timeout=600) as (base_url, process):
+    # As `make run` starts it: default settings, a log line per request included.
+    with server_process(timeout=600, env={"D2L_LOG_LEVEL": "info"}) as (base_url, process):
         server = Server(base_url, process)
         if not args.skip_costs:
             result["costs"] = costs(server)

@@ -67,6 +67,7 @@ def model_info(record: ModelRecord, device: str) -> ModelInfo:
             max_batch_size=batcher.config.max_batch_size,
             max_wait_ms=batcher.config.max_wait_ms,
             max_queue=batcher.config.max_queue,
+            max_queue_wait_s=batcher.config.max_queue_wait_s,
         )
         if batcher is not None
         else None,

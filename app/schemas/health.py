@@ -27,7 +27,10 @@ class ReadyStatus(BaseModel):
 class BatchingInfo(BaseModel):
     max_batch_size: int = Field(description="Most images in one forward pass.")
     max_wait_ms: float = Field(description="Longest wait for a batch to fill.")
-    max_queue: int = Field(description="Most images waiting; beyond it requests get 503.")
+    max_queue: int = Field(description="Most images taken in at once; beyond it requests get 503.")
+    max_queue_wait_s: float | None = Field(
+        default=None, description="Most seconds of work taken in; beyond it requests get 503."
+    )
 
 
 class ModelInfo(ModelStatus):

@@ -56,6 +56,7 @@ class BatchingConfig:
     max_wait_ms: float = 2.0
     max_queue: int = 256
     timeout_s: float = 30.0
+    max_queue_wait_s: float | None = None  # refuse beyond this much work taken in
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -66,6 +67,8 @@ class BatchingConfig:
             raise ValueError(f"max_queue must be at least 1, got {self.max_queue}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.max_queue_wait_s is not None and self.max_queue_wait_s <= 0:
+            raise ValueError(f"max_queue_wait_s must be positive, got {self.max_queue_wait_s}")
 
 
 @dataclass
@@ -93,7 +96,13 @@ class DynamicBatcher(Generic[In, Out]):
         self.config = config
         self._run_batch = run_batch
         self._observer = observer
-        self.capacity = Capacity(f"model {name!r}", config.max_queue)
+        # Two batches may always wait, whatever the pace: batching needs company.
+        self.capacity = Capacity(
+            f"model {name!r}",
+            config.max_queue,
+            max_wait_s=config.max_queue_wait_s,
+            floor=2 * config.max_batch_size,
+        )
         self._queue: deque[_Pending[In, Out]] = deque()
         self._arrived = asyncio.Event()
         self._closed = False

@@ -3,18 +3,24 @@
 A request takes its units (images, or one geometry request) *before* its body is read, and gives
 them back when it has been answered; what does not fit is refused at once with
 :class:`QueueFullError` (503 with ``Retry-After``), so a flood of requests costs the service a
-header parse each, not an upload, a decode and a queue slot. ``Retry-After`` is the time the
-units in use take to drain at the rate they have been draining.
+header parse each, not an upload, a decode and a queue slot.
+
+Two bounds: a count (``limit``), and optionally a time (``max_wait_s``): the units in use would
+take longer than that to get through at the pace they have been getting through (measured over
+the last releases of a busy spell), so a slow device does not queue minutes of work. Below
+``floor`` units the time bound does not apply (batches need company). ``Retry-After`` is the
+time the units in use take to drain at that pace.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 RETRY_AFTER_MAX_S = 60
-_RATE_SMOOTHING = 0.2  # weight of the newest release in the drain-rate average
+_RATE_WINDOW = 64  # releases the drain pace is measured over
 
 
 class QueueFullError(RuntimeError):
@@ -65,6 +71,8 @@ class Capacity:
         limit: most units in use.
         unit: what a unit is, plural (``images``).
         setting: the setting that raises ``limit``, for the error.
+        max_wait_s: refuse when the units in use would take longer than this to drain.
+        floor: units always admitted (within ``limit``) whatever the time bound says.
     """
 
     def __init__(
@@ -73,17 +81,23 @@ class Capacity:
         limit: int,
         unit: str = "images",
         setting: str = "D2L_MAX_QUEUE",
+        max_wait_s: float | None = None,
+        floor: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        if max_wait_s is not None and max_wait_s <= 0:
+            raise ValueError(f"max_wait_s must be positive, got {max_wait_s}")
         self.subject = subject
         self.limit = limit
         self.unit = unit
         self.setting = setting
+        self.max_wait_s = max_wait_s
+        self.floor = floor
         self.in_use = 0
         self._clock = clock
-        self._last_release: float | None = None
+        self._releases: deque[tuple[float, int]] = deque(maxlen=_RATE_WINDOW)
         self._seconds_per_unit: float | None = None
 
     def admit(self, units: int = 1) -> Ticket:
@@ -92,31 +106,43 @@ class Capacity:
         return Ticket(self, units)
 
     def retry_after(self) -> int:
-        """Whole seconds until the units in use have drained, at the recent rate (1 to 60)."""
+        """Whole seconds until the units in use have drained, at the measured pace (1 to 60)."""
         if self._seconds_per_unit is None:
             return 1
         estimate = math.ceil(self.in_use * self._seconds_per_unit)
         return max(1, min(RETRY_AFTER_MAX_S, estimate))
 
+    def expected_wait_s(self, units: int = 0) -> float | None:
+        """Seconds the units in use (and ``units`` more) take to drain at the measured pace."""
+        if self._seconds_per_unit is None:
+            return None
+        return (self.in_use + units) * self._seconds_per_unit
+
     def _take(self, units: int) -> None:
-        if self.in_use + units > self.limit:
+        after = self.in_use + units
+        if after > self.limit:
             raise QueueFullError(
                 self.subject, f"{self.limit} {self.unit}", self.setting, self.retry_after()
             )
-        self.in_use += units
+        wait = self.expected_wait_s(units)
+        bounded = self.max_wait_s is not None and after > self.floor
+        if bounded and wait is not None and wait > self.max_wait_s:
+            raise QueueFullError(
+                self.subject,
+                f"{self.in_use} {self.unit}, about {self.expected_wait_s():.1f} s of work",
+                "D2L_MAX_QUEUE_WAIT_S",
+                self.retry_after(),
+            )
+        self.in_use = after
 
     def _give_back(self, units: int) -> None:
         self.in_use -= units
-        if self.in_use == 0:  # idle: the next busy spell measures its own rate
-            self._last_release = None
+        if self.in_use == 0:  # idle: the next busy spell measures its own pace
+            self._releases.clear()
             return
-        now = self._clock()
-        if self._last_release is not None:
-            interval = (now - self._last_release) / units
-            previous = self._seconds_per_unit
-            self._seconds_per_unit = (
-                interval
-                if previous is None
-                else (1 - _RATE_SMOOTHING) * previous + _RATE_SMOOTHING * interval
-            )
-        self._last_release = now
+        self._releases.append((self._clock(), units))
+        if len(self._releases) >= 2:
+            span = self._releases[-1][0] - self._releases[0][0]
+            released = sum(count for _, count in self._releases) - self._releases[0][1]
+            if span > 0:
+                self._seconds_per_unit = span / released

@@ -164,7 +164,12 @@ def test_batching_can_be_set_per_model(make_client, colour_manifest, monkeypatch
     monkeypatch.setenv("D2L_BATCHING", '{"colours": {"max_batch_size": 3, "max_wait_ms": 7}}')
     client = make_client(manifest_path=colour_manifest, max_batch_size=8)
     (model,) = client.get("/models").json()["models"]
-    assert model["batching"] == {"max_batch_size": 3, "max_wait_ms": 7.0, "max_queue": 256}
+    assert model["batching"] == {
+        "max_batch_size": 3,
+        "max_wait_ms": 7.0,
+        "max_queue": 256,
+        "max_queue_wait_s": 2.0,
+    }
 
 
 def _sample(exposition: str, series: str) -> float:

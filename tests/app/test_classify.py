@@ -98,7 +98,12 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "input_size": 16,
         "device": "cpu",
         "dtype": "float32",
-        "batching": {"max_batch_size": 32, "max_wait_ms": 2.0, "max_queue": 256},
+        "batching": {
+            "max_batch_size": 32,
+            "max_wait_ms": 2.0,
+            "max_queue": 256,
+            "max_queue_wait_s": 2.0,
+        },
         "metrics": {"val_accuracy": 1.0},
         "sha256": sha256_of(colour_classifier),
     }

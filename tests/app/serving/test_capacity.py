@@ -61,3 +61,24 @@ def test_an_idle_spell_does_not_count_as_a_slow_drain():
 def test_a_capacity_needs_room_for_one_unit():
     with pytest.raises(ValueError, match="limit"):
         Capacity("model 'm'", 0)
+
+
+def test_a_time_bound_refuses_what_would_wait_too_long_but_never_below_the_floor():
+    clock = FakeClock()
+    capacity = Capacity("model 'm'", 100, max_wait_s=2.0, floor=4, clock=clock)
+    tickets = [capacity.admit() for _ in range(10)]  # no pace measured yet: the count rules
+    for ticket in tickets[:2]:
+        clock.now += 0.5
+        ticket.release()
+    assert capacity.expected_wait_s() == 4.0  # 8 images at 0.5 s each
+    with pytest.raises(QueueFullError, match="about 4.0 s of work") as refused:
+        capacity.admit()
+    assert "D2L_MAX_QUEUE_WAIT_S" in str(refused.value)
+    assert refused.value.retry_after == 4
+    for ticket in tickets[2:7]:
+        clock.now += 0.5
+        ticket.release()
+    assert capacity.in_use == 3
+    capacity.admit()  # 4 in use: at the floor, admitted whatever the pace
+    with pytest.raises(QueueFullError):
+        capacity.admit()  # 5 x 0.5 s = 2.5 s > 2 s
