@@ -144,7 +144,10 @@ def create_app(
         )
     app.state.settings = settings
     app.state.metrics = metrics
-    metrics.watch(lambda: getattr(app.state, "registry", None))
+    metrics.watch(
+        lambda: getattr(app.state, "registry", None),
+        lambda: pool.capacity if (pool := getattr(app.state, "geometry", None)) else None,
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics_router)

@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from app.serving.capacity import Capacity
 from app.serving.registry import ModelRegistry, ModelState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -65,25 +66,47 @@ class ServiceMetrics:
         self.batch_size.labels(model).observe(size)
         self.inference.labels(model).observe(seconds)
 
-    def watch(self, registry: Callable[[], ModelRegistry | None]) -> None:
-        """Report the models of the registry that ``registry()`` returns at scrape time."""
-        self.registry.register(_RegistryCollector(registry))
+    def watch(
+        self,
+        registry: Callable[[], ModelRegistry | None],
+        geometry: Callable[[], Capacity | None] = lambda: None,
+    ) -> None:
+        """Report the models of the registry that ``registry()`` returns at scrape time, and
+        the geometry pool's capacity."""
+        self.registry.register(_RegistryCollector(registry, geometry))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
 
 class _RegistryCollector(Collector):
-    def __init__(self, registry: Callable[[], ModelRegistry | None]) -> None:
+    def __init__(
+        self,
+        registry: Callable[[], ModelRegistry | None],
+        geometry: Callable[[], Capacity | None],
+    ) -> None:
         self._registry = registry
+        self._geometry = geometry
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        geometry = self._geometry()
+        if geometry is not None:
+            yield GaugeMetricFamily(
+                "d2l_geometry_in_progress",
+                "Geometry requests taken in (received, queued or computing).",
+                value=geometry.in_use,
+            )
         registry = self._registry()
         if registry is None:
             return
         depth = GaugeMetricFamily(
             "d2l_model_queue_depth",
             "Images waiting for a forward pass, by model.",
+            labels=["model"],
+        )
+        in_progress = GaugeMetricFamily(
+            "d2l_model_in_progress",
+            "Images taken in (received, decoded, queued or in a forward pass), by model.",
             labels=["model"],
         )
         states = GaugeMetricFamily(
@@ -95,9 +118,11 @@ class _RegistryCollector(Collector):
             batcher = record.served.batcher if record.served is not None else None
             if batcher is not None:
                 depth.add_metric([record.entry.name], batcher.depth)
+                in_progress.add_metric([record.entry.name], batcher.capacity.in_use)
         for state, count in counts.items():
             states.add_metric([state.value], count)
         yield depth
+        yield in_progress
         yield states
         device = registry.device
         if device.type == "cuda":

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,5 +199,54 @@ def test_sigterm_stops_the_process_while_a_load_never_ends(tmp_path, colour_clas
         wait_until(loading_the_stuck_model, "the stuck load has begun")
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=LONG) in (0, -signal.SIGTERM)
+    finally:
+        stop(server)
+
+
+def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_after(
+    tmp_path, colour_classifier
+):
+    weights = tmp_path / "colours.safetensors"
+    weights.write_bytes(colour_classifier.read_bytes())
+    manifest = tmp_path / "manifest.json"
+    entry = {"name": "colours", "task": "classify", "file": weights.name}
+    manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
+    server, port = start_server(manifest, D2L_GEOMETRY_QUEUE="1")
+    body = json.dumps({"boxes1": [[0, 0, 2, 2]], "boxes2": [[1, 1, 3, 3]]}).encode()
+    request = (
+        b"POST /geometry/iou HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    ) + body
+    try:
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200,
+            "the server is ready",
+        )
+        with (
+            socket.create_connection(("127.0.0.1", port)) as holder,
+            socket.create_connection(("127.0.0.1", port)) as eager,
+        ):
+            # The only geometry slot is held by a request whose body is still on its way.
+            holder.sendall(request[: len(request) - 5])
+            wait_until(
+                lambda: (
+                    "d2l_geometry_in_progress 1.0"
+                    in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                ),
+                "the slot is taken",
+            )
+            eager.settimeout(LONG)
+            eager.sendall(request)
+            refused = b""
+            while b"}" not in refused:  # a 503 comes at once, with Retry-After
+                refused += eager.recv(65536)
+            assert refused.startswith(b"HTTP/1.1 503")
+            assert b"retry-after: 1" in refused.lower()
+            started = time.monotonic()
+            eager.sendall(request)  # retried at once, on the same connection
+            again = eager.recv(65536)
+            waited = time.monotonic() - started
+        assert again.startswith(b"HTTP/1.1 ")
+        assert waited >= 0.9, "the retry was not read before its Retry-After"
     finally:
         stop(server)

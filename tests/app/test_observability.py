@@ -28,6 +28,8 @@ def test_metrics_count_requests_batches_queue_and_models(colour_client):
     assert _sample(text, 'd2l_model_batch_size_sum{model="colours"}') == 1
     assert _sample(text, 'd2l_model_inference_seconds_count{model="colours"}') == 1
     assert _sample(text, 'd2l_model_queue_depth{model="colours"}') == 0
+    assert _sample(text, 'd2l_model_in_progress{model="colours"}') == 0, "given back"
+    assert _sample(text, "d2l_geometry_in_progress") == 0
     assert _sample(text, 'd2l_models{state="ready"}') == 1
     assert _sample(text, 'd2l_models{state="failed"}') == 0
     assert "d2l_gpu_memory_bytes" not in text, "GPU memory is reported only on a GPU"
