@@ -76,26 +76,18 @@ class AccessMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
         if ADMIN_PATH.fullmatch(scope["path"]):
             if self.admin_key is None:
                 await JSONResponse({"detail": ADMIN_OFF}, status_code=403)(scope, receive, send)
                 return
-            sent = headers.get(b"x-admin-key")
-            problem = key_problem(
-                None if sent is None else sent.decode("latin-1"),
-                self.admin_key,
-                MISSING_ADMIN_KEY,
-                WRONG_ADMIN_KEY,
-            )
+            guard = (b"x-admin-key", self.admin_key, MISSING_ADMIN_KEY, WRONG_ADMIN_KEY)
         else:
-            sent = headers.get(b"x-api-key")
-            problem = key_problem(
-                None if sent is None else sent.decode("latin-1"),
-                self.api_key,
-                MISSING_KEY,
-                WRONG_KEY,
-            )
+            guard = (b"x-api-key", self.api_key, MISSING_KEY, WRONG_KEY)
+        header, expected, missing, wrong = guard
+        sent = dict(scope["headers"]).get(header)
+        problem = key_problem(
+            None if sent is None else sent.decode("latin-1"), expected, missing, wrong
+        )
         if problem is not None:
             response = JSONResponse({"detail": problem}, status_code=401, headers=CHALLENGE)
             await response(scope, receive, send)

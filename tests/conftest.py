@@ -47,6 +47,14 @@ def client(make_client) -> TestClient:
     return make_client()
 
 
+@pytest.fixture(scope="module")
+def module_client():
+    """As ``client``, started once per module, for modules whose tests change no state."""
+    with TestClient(create_app(Settings())) as client:
+        assert client.app.state.registry.loaded.wait(timeout=600), "models did not load"
+        yield client
+
+
 @pytest.fixture
 def write_manifest(tmp_path: Path):
     def write(models: list[dict]) -> Path:

@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
+@pytest.fixture
+def client(module_client):
+    """One app for the whole module: these requests change no state."""
+    return module_client
+
+
 KEY_SETTINGS = {"x-api-key": "api_key", "x-admin-key": "admin_key"}
 
 
@@ -87,15 +93,14 @@ def test_readme_example_answers_as_documented(
         if keys
         else request.getfixturevalue("client")
     )
-    client.headers.update(headers)
     if isinstance(body, list):  # curl -F name=@file uploads, paths relative to the checkout
         files = [(spec.split("=@")[0], ROOT / spec.split("=@")[1]) for spec in body]
         if not all(file.is_file() for _, file in files):
             pytest.skip("an example file is not on this machine")
         parts = [(name, (file.name, file.read_bytes(), "image/jpeg")) for name, file in files]
-        response = client.request(method, path, files=parts)
+        response = client.request(method, path, files=parts, headers=headers)
     else:
-        response = client.request(method, path, json=body)
+        response = client.request(method, path, json=body, headers=headers)
     if "render=true" in path:
         assert response.headers["content-type"] == "image/png"
         return

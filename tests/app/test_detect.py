@@ -18,6 +18,12 @@ LOGO = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
 needs_logo = pytest.mark.skipif(not LOGO.is_dir(), reason="../shared/data/sysu-logo is absent")
 
 
+@pytest.fixture
+def client(module_client):
+    """One app for the whole module: these requests change no state."""
+    return module_client
+
+
 def validation_images(count: int) -> list[tuple[Path, list[float]]]:
     with (LOGO / "label.csv").open() as file:
         rows = [r for r in csv.DictReader(file) if validation_split(r["img_name"], 0.1)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.schemas.geometry import MAX_BOXES, MAX_IOU_PAIRS, MAX_LISTED_ANCHORS
+from app.schemas.geometry import MAX_BOXES, MAX_IOU_PAIRS, MAX_LISTED_ANCHORS, MAX_NMS_BOXES
 
 BOOK_ANCHOR_REQUEST = {
     "height": 561,
@@ -12,6 +12,12 @@ BOOK_ANCHOR_REQUEST = {
     "sizes": [0.75, 0.5, 0.25],
     "ratios": [1, 2, 0.5],
 }
+
+
+@pytest.fixture
+def client(module_client):
+    """One app for the whole module: these requests change no state."""
+    return module_client
 
 
 def errors(response) -> list[dict]:
@@ -116,6 +122,26 @@ def test_results_that_overflow_double_precision_are_refused_not_500(client):
 def test_box_count_is_capped(client):
     body = {"boxes": [[0, 0, 1, 1]] * (MAX_BOXES + 1), "in_fmt": "xyxy", "out_fmt": "xywh"}
     assert "at most 50000 items" in messages(client.post("/geometry/convert", json=body))
+
+
+def test_ops_that_cost_more_than_their_input_have_their_own_caps(client):
+    many = [[0, 0, 1, 1]] * (MAX_NMS_BOXES + 1)
+    nms = {"boxes": many, "scores": [0.5] * len(many), "iou_threshold": 0.5}
+    assert "at most 15000 items" in messages(client.post("/geometry/nms", json=nms))
+    detect = {
+        "cls_probs": [[0.5] * len(many)] * 2,
+        "offset_preds": [[0, 0, 0, 0]] * len(many),
+        "anchors": many,
+    }
+    assert "over the cap of 15,000" in messages(client.post("/geometry/detect", json=detect))
+    # 30,000 anchors x 100 boxes: under the pair cap, over the greedy pass's work cap.
+    assign = {"anchors": [[0, 0, 0.5, 0.5]] * 30_000, "ground_truth": [[0, 0, 0, 1, 1]] * 100}
+    text = messages(client.post("/geometry/assign", json=assign))
+    assert "x 100 greedy steps is over the cap of 250,000,000" in text
+    side = 1024  # 300 regions of the whole 1024 x 1024 map: 3.6e8 cells to visit
+    features = [[[[0.0] * side] * side]]
+    pool = {"features": features, "rois": [[0, 0, 0, side, side]] * 300, "output_size": [2, 2]}
+    assert "visit" in messages(client.post("/geometry/roi-pool", json=pool))
 
 
 def test_the_books_anchor_fixture(client):
@@ -361,7 +387,12 @@ def test_conv_transpose_keeps_the_rank_of_the_input(client):
         ({"input": [[0, 1], [2, 3]], "kernel": [[1]], "padding": 1}, "padding 1 is too large"),
         ({"input": [[0, 1], [2, 3]], "kernel": [[1]], "stride": 0}, "greater than or equal to 1"),
         ({"input": [[0.0] * 1100] * 1000, "kernel": [[1]]}, "over the cap of 1,048,576"),
-        ({"input": [[0.0] * 64] * 64, "kernel": [[1]], "stride": 64}, "over the cap of 4,194,304"),
+        ({"input": [[0.0] * 64] * 64, "kernel": [[1]], "stride": 64}, "the output would hold"),
+        (
+            {"input": [[0.0] * 128] * 129, "kernel": [[0.0] * 256] * 256},
+            "multiply-adds (input values x output channels x kernel size), over the cap of "
+            "1,073,741,824",
+        ),
         ({"input": [[0, 1]], "kernel": [[0, "a"]]}, "kernel[0][1]"),
     ],
 )

@@ -16,6 +16,12 @@ MONTHS = {
 }  # fmt: skip
 
 
+@pytest.fixture
+def client(module_client):
+    """One app for the whole module: these requests change no state."""
+    return module_client
+
+
 def top(client, word: str, model: str, k: int = 5) -> list[str]:
     response = client.get("/similar", params={"word": word, "k": k, "model": model})
     assert response.status_code == 200, response.text
