@@ -37,7 +37,7 @@ class StartedApp:
 @pytest.fixture(scope="module", autouse=True)
 def started():
     with TestClient(APP):
-        assert APP.state.registry.loaded.wait(timeout=60)
+        assert APP.state.registry.loaded.wait(timeout=600)
         assert APP.state.registry.ready
         yield
 

@@ -63,7 +63,7 @@ def test_the_app_serves_models_through_the_loaders_it_is_given(tmp_path, write_m
         [{"name": "m", "task": "tensor", "file": path.name, "sha256": digest}]
     )
     with TestClient(create_app(Settings(manifest_path=manifest), {"tensor": _load})) as client:
-        assert client.app.state.registry.loaded.wait(timeout=60)
+        assert client.app.state.registry.loaded.wait(timeout=600)
         ready = client.get("/health/ready")
         assert ready.status_code == 200
         assert ready.json()["models"] == [

@@ -55,7 +55,7 @@ class FirstModelGated:
 
         def gated(jobs):
             self.started.set()
-            self.gate.wait(timeout=60)
+            self.gate.wait(timeout=600)
             return run(jobs)
 
         return gated
@@ -75,7 +75,7 @@ def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_
     new = shouting_copy(colour_classifier, tmp_path / "shouting.safetensors")
     with ThreadPoolExecutor(2) as pool:
         in_flight = pool.submit(post_image, client, RED)
-        gated.started.wait(timeout=30)
+        gated.started.wait(timeout=600)
         point_manifest_at(colour_manifest, new)
         reload = pool.submit(client.post, "/models/colours/reload")
         wait_until(
