@@ -276,8 +276,30 @@ def main(args: argparse.Namespace) -> dict:
             result["isolation"] = isolation(server, min(args.seconds, 15))
         if not args.skip_overload:
             result["overload"] = overload(server, args)
+    print_tables(result)
     write_result(result, args.output)
     return result
+
+
+def print_tables(result: dict) -> None:
+    if "costs" in result:
+        print("\n| request | status | body MB | answer MB | wall s | server CPU s |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for row in result["costs"]:
+            print(
+                f"| {row['request']} | {row['status']} | {row['body_mb']} | {row['answer_mb']} "
+                f"| {row['wall_s']} | {row['server_cpu_s']} |"
+            )
+    if "overload" in result:
+        print("\n| clients | connections | ok/s | vs first | 503 | 504 | p50 ms | p99 ms |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in result["overload"]:
+            statuses = row["statuses"]
+            print(
+                f"| {row['clients']} | {row['connections']} | {row['ok_per_second']} "
+                f"| {row['goodput_vs_16']} | {statuses.get('503', 0)} | {statuses.get('504', 0)} "
+                f"| {row['p50_ms']} | {row['p99_ms']} |"
+            )
 
 
 if __name__ == "__main__":
