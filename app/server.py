@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import uvicorn
+from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app.errors import RETRY_AFTER_STATE
@@ -236,6 +238,22 @@ def limited_protocol(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
     return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
 
 
+class DrainingServer(uvicorn.Server):
+    """Uvicorn's server that, when a shutdown begins, tells the models to run what is queued
+    at once instead of waiting for their batches to fill (uvicorn waits for the requests in
+    flight before the app's lifespan hears of the shutdown)."""
+
+    def __init__(self, config: uvicorn.Config, app: Any) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        registry = getattr(getattr(self._app, "state", None), "registry", None)
+        if registry is not None:
+            registry.begin_drain()
+        await super().shutdown(sockets)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -247,8 +265,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     settings = Settings()
+    app = import_from_string(args.app)
     config = uvicorn.Config(
-        args.app,
+        app,
         host=args.host,
         port=args.port,
         http=limited_protocol(HttpLimits.from_settings(settings)),
@@ -256,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
         access_log=False,  # the app logs every request itself, with its id
     )
-    uvicorn.Server(config).run()
+    DrainingServer(config, app).run()
 
 
 if __name__ == "__main__":

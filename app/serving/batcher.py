@@ -106,6 +106,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._queue: deque[_Pending[In, Out]] = deque()
         self._arrived = asyncio.Event()
         self._closed = False
+        self._draining = False
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
         self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batch-{name}")
 
@@ -152,12 +153,22 @@ class DynamicBatcher(Generic[In, Out]):
             for future in futures:  # a batch that has not started skips these
                 future.cancel()
 
-    async def close(self) -> None:
-        """Refuse new items, answer the queued ones, then stop the worker thread."""
+    def drain(self) -> int:
+        """Stop waiting for batches to fill (the server is shutting down): what is queued runs
+        at once. Returns how many items are queued."""
+        self._draining = True
+        self._arrived.set()
+        return len(self._queue)
+
+    async def close(self) -> int:
+        """Refuse new items, answer the queued ones, then stop the worker thread; returns how
+        many items were still queued (and have now been answered)."""
         self._closed = True
+        queued = len(self._queue)
         self._arrived.set()
         await self._worker
         self._executor.shutdown(wait=True)
+        return queued
 
     async def _serve(self) -> None:
         while True:
@@ -173,9 +184,14 @@ class DynamicBatcher(Generic[In, Out]):
                 await self._run(batch)
 
     async def _fill(self) -> None:
-        """Wait up to max_wait_ms for the batch to fill, unless closing (then run at once)."""
+        """Wait up to max_wait_ms for the batch to fill, unless closing or draining (then run at
+        once)."""
         deadline = time.monotonic() + self.config.max_wait_ms / 1000
-        while len(self._queue) < self.config.max_batch_size and not self._closed:
+        while (
+            len(self._queue) < self.config.max_batch_size
+            and not self._closed
+            and not self._draining
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return

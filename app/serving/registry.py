@@ -115,9 +115,12 @@ class ServedModel:
             raise TypeError(f"model {self.name!r} has no batch runner")
         return await self.batcher.submit_many(items)
 
-    async def close(self) -> None:
-        if self.batcher is not None:
-            await self.batcher.close()
+    def drain(self) -> int:
+        return self.batcher.drain() if self.batcher is not None else 0
+
+    async def close(self) -> int:
+        """Stop the batcher; the number of queued requests it answered while closing."""
+        return await self.batcher.close() if self.batcher is not None else 0
 
 
 @dataclass
@@ -220,11 +223,20 @@ class ModelRegistry:
         finally:
             self._reloading.discard(name)
 
-    async def close(self) -> None:
-        """Stop taking requests and answer every queued one (graceful shutdown)."""
-        await asyncio.gather(
+    def begin_drain(self) -> int:
+        """The server is shutting down: queued images run at once, without waiting for their
+        batches to fill. Returns how many were queued."""
+        queued = sum(record.served.drain() for record in self._records.values() if record.served)
+        logger.info("shutting down: running the %d images still queued at once", queued)
+        return queued
+
+    async def close(self) -> int:
+        """Stop taking requests and answer every queued one (graceful shutdown); returns how
+        many were queued."""
+        drained = await asyncio.gather(
             *(record.served.close() for record in self._records.values() if record.served)
         )
+        return sum(drained)
 
     async def _serve(self, entry: ManifestEntry) -> ServedModel:
         model = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)

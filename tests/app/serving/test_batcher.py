@@ -204,3 +204,22 @@ def test_admission_takes_capacity_before_queueing_and_gives_it_back():
             batcher.admit(1)
 
     asyncio.run(scenario())
+
+
+def test_drain_runs_what_is_queued_without_waiting_for_the_batch_to_fill():
+    async def scenario() -> tuple[int, list[int]]:
+        recorder = Recorder()
+        config = BatchingConfig(max_batch_size=64, max_wait_ms=3_600_000)  # an hour to fill
+        batcher = DynamicBatcher("double", recorder, config)
+        pending = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
+        await wait_for(lambda: batcher.depth == 3, "three items are queued")
+        queued = batcher.drain()
+        async with asyncio.timeout(600):  # answered now, not in an hour
+            results = [await p for p in pending]
+        assert await batcher.submit(5) == 10, "a draining batcher still answers"
+        await batcher.close()
+        return queued, results
+
+    queued, results = asyncio.run(scenario())
+    assert queued == 3
+    assert results == [0, 2, 4]
