@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.imaging import ImageError
+from app.observability import INTERNAL_ERROR
 from app.serving.batcher import BatcherClosedError, QueueTimeoutError
 from app.serving.capacity import QueueFullError
 from app.serving.registry import (
@@ -132,12 +133,10 @@ async def _reload_failed(request: Request, error: ReloadError) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    # A bug, not the client's fault: log the trace here, answer without it.
+    # A bug, not the client's fault. RequestObservationMiddleware logs and answers the app's
+    # own; this answers one raised outside it (in an outer middleware).
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        {"detail": "Internal error: the request could not be completed; it has been logged."},
-        status_code=500,
-    )
+    return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
 
 def _describe(item: dict[str, Any]) -> dict[str, Any]:

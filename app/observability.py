@@ -3,7 +3,8 @@
 Every request gets an id: the client's ``X-Request-ID`` when it sends a sensible one, else a new
 one; it is echoed in the response and attached to every log line written while the request is
 served. Each request is logged once (method, route, status, duration) and counted in the
-metrics by its route template.
+metrics by its route template. An error no handler took (a bug) is logged here, with its trace
+and the request id, and answered with a plain 500 that carries the id but not the trace.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.metrics import ServiceMetrics
@@ -33,6 +35,8 @@ _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 }
 
 logger = logging.getLogger("app.requests")
+errors_logger = logging.getLogger("app.errors")
+INTERNAL_ERROR = "Internal error: the request could not be completed; it has been logged."
 
 
 class JsonFormatter(logging.Formatter):
@@ -87,11 +91,12 @@ class RequestObservationMiddleware:
         token = request_id.set(rid)
         status = 500  # unless a response starts
         started = time.perf_counter()
+        responding = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responding = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -99,6 +104,13 @@ class RequestObservationMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:  # a bug: logged here, where the request id is known
+            errors_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if responding:
+                raise  # the answer had begun: the server can only drop the connection
+            await JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)(
+                scope, receive, send_with_id
+            )
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"

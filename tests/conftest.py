@@ -25,11 +25,12 @@ def make_client(tmp_path: Path):
     """Build the real app with chosen settings and run its lifespan until models are loaded."""
     clients: list[TestClient] = []
 
-    def make(runners=None, loaders=None, **overrides) -> TestClient:
+    def make(runners=None, loaders=None, raise_server_exceptions=True, **overrides) -> TestClient:
         app = create_app(
             Settings(**overrides), loaders=loaders or LOADERS, runners=runners or RUNNERS
         )
-        client = TestClient(app)
+        # raise_server_exceptions=False: see the 500 a client gets instead of the exception.
+        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         clients.append(client)
         # Generous: loading and warming up every model of the manifest on a busy machine.

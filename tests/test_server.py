@@ -30,14 +30,17 @@ from tests.test_shutdown import ROOT, free_port, wait_until
 LONG = 600  # seconds a client waits for an answer: only a hung server takes this long
 
 
-def start_server(manifest: Path, **env: str) -> tuple[subprocess.Popen, int]:
+def start_server(
+    manifest: Path, log: Path | None = None, **env: str
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    output = log.open("w") if log else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "app.server", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, "D2L_MANIFEST_PATH": str(manifest), "D2L_LOG_LEVEL": "warning", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
     )
     return server, port
 
@@ -250,3 +253,34 @@ def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_af
         assert waited >= 0.9, "the retry was not read before its Retry-After"
     finally:
         stop(server)
+
+
+@pytest.mark.parametrize(
+    ("log_format", "level", "logged"),
+    [("json", "info", True), ("text", "info", True), ("json", "warning", False)],
+)
+def test_the_log_format_and_level_settings(tmp_path, colour_classifier, log_format, level, logged):
+    weights = tmp_path / "colours.safetensors"
+    weights.write_bytes(colour_classifier.read_bytes())
+    manifest = tmp_path / "manifest.json"
+    entry = {"name": "colours", "task": "classify", "file": weights.name}
+    manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
+    log = tmp_path / "server.log"
+    server, port = start_server(manifest, log, D2L_LOG_FORMAT=log_format, D2L_LOG_LEVEL=level)
+    try:
+        live = f"http://127.0.0.1:{port}/health/live"
+        wait_until(lambda: httpx.get(live).status_code == 200, "the server answers")
+        httpx.get(f"http://127.0.0.1:{port}/nowhere", headers={"X-Request-ID": "trace-42"})
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=LONG)
+    finally:
+        stop(server)
+    lines = [line for line in log.read_text().splitlines() if "/nowhere" in line]
+    if not logged:
+        assert lines == [], "info lines are not written at level warning"
+    elif log_format == "json":
+        (line,) = [json.loads(line) for line in lines]
+        assert line["request_id"] == "trace-42"
+        assert line["status"] == 404 and line["level"] == "info"
+    else:
+        assert lines == [lines[0]] and "INFO app.requests: GET /nowhere 404" in lines[0]

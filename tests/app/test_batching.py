@@ -49,9 +49,13 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.005)
 
 
-def post_image(client, colour, seed: int = 0, size=(40, 30), query: str = ""):
+def post_image(
+    client, colour, seed: int = 0, size=(40, 30), query: str = "", request_id: str | None = None
+):
     upload = encoded(colour_image(colour, size, seed))
-    return client.post(f"/classify{query}", files={"file": ("x.jpg", upload, "image/jpeg")})
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    files = {"file": ("x.jpg", upload, "image/jpeg")}
+    return client.post(f"/classify{query}", files=files, headers=headers)
 
 
 def queue_depth(client) -> int:

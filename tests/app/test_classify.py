@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from app.imaging import decode_image
 from models.data.folders import read_image_folder
 from models.manifest import read_manifest, sha256_of
 from models.vision.classifier import ImageClassifier
-from tests.images import colour_image, encoded
+from tests.app.test_batching import post_image
+from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 HYMENOPTERA = DATA / "hymenoptera"
@@ -205,3 +207,14 @@ def test_the_committed_cifar10_model_names_real_test_images(client):
     )
     assert model["input_size"] == 32 and len(model["classes"]) == 10
     assert model["metrics"]["test_accuracy"] >= 0.89
+
+
+def test_decode_workers_sets_the_decode_pool(make_client, colour_manifest):
+    client = make_client(
+        manifest_path=colour_manifest, default_classify_model="colours", decode_workers=1
+    )
+    with ThreadPoolExecutor(6) as senders:
+        answers = list(senders.map(lambda c: post_image(client, c), [RED, GREEN, BLUE] * 2))
+    assert [a.json()["predictions"][0]["label"] for a in answers] == ["red", "green", "blue"] * 2
+    pool = client.app.state.images.pool
+    assert pool._max_workers == 1 and len(pool._threads) == 1, "one decode thread, as set"

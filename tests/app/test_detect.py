@@ -90,6 +90,26 @@ def test_boxes_are_in_the_pixels_of_the_upload(client):
 
 
 @needs_logo
+def test_boxes_on_a_rotated_upload_are_where_a_viewer_sees_the_object(client):
+    path, _ = validation_images(1)[0]
+    upright = Image.open(path).convert("RGB").resize((384, 256))
+    low = {"score_threshold": 0.05}
+    seen = client.post("/detect", files=upload(png(upright)), params=low).json()
+    # Stored turned a quarter to the left, with EXIF orientation 6 ("turn right to view"),
+    # as phones save photos: viewers, and the boxes, see the upright image.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(
+        buffer, format="JPEG", quality=95, exif=exif.tobytes()
+    )
+    rotated = client.post("/detect", files=upload(buffer.getvalue(), "phone.jpg"), params=low)
+    assert rotated.json()["image"] == {"width": 384, "height": 256}
+    box = rotated.json()["detections"][0]["box"]
+    assert box == pytest.approx(seen["detections"][0]["box"], abs=8)
+
+
+@needs_logo
 def test_render_answers_the_annotated_png_at_the_uploaded_size(client):
     path, _ = validation_images(1)[0]
     params = {"render": "true", "score_threshold": 0.05}

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+
 import pytest
+
+from app.serving.loaders import RUNNERS
+from tests.app.test_batching import post_image
+from tests.images import RED
 
 JSON = {"content-type": "application/json"}
 
@@ -142,3 +150,54 @@ def test_json_nested_too_deeply_is_a_422_that_says_so(client):
     shallow = client.post("/geometry/iou", content="[" * 50 + "]" * 50, headers=JSON)
     assert shallow.status_code == 422
     assert "must be a JSON object" in shallow.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("value", ["true", '"1"', "null", "[1]"])
+def test_types_are_strict_a_boolean_or_a_string_is_not_a_number(client, value):
+    body = f'{{"boxes1": [[0, 0, {value}, 1]], "boxes2": [[0, 0, 1, 1]]}}'
+    answer = client.post("/geometry/iou", content=body, headers=JSON)
+    assert answer.status_code == 422
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "boxes1", 0, 2]
+    labels = client.post(
+        "/geometry/nms",
+        content=f'{{"boxes": [[0, 0, 1, 1]], "scores": [0.5], "iou_threshold": 0.5, '
+        f'"labels": [{value}]}}',
+        headers=JSON,
+    )
+    assert labels.status_code == 422
+
+
+def test_an_unexpected_error_is_a_json_500_without_the_trace_and_logged_with_the_id(
+    make_client, colour_manifest
+):
+    def broken_runner(classifier):
+        def run(jobs):
+            raise RuntimeError("a bug in the model code: secret internals")
+
+        return run
+
+    client = make_client(
+        runners={**RUNNERS, "classify": broken_runner},
+        raise_server_exceptions=False,
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+    )
+    (handler,) = logging.getLogger().handlers  # the app's own logging set-up (JSON lines)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        answer = post_image(client, RED, query="", request_id="failing-7")
+    finally:
+        handler.setStream(previous)
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "detail": "Internal error: the request could not be completed; it has been logged."
+    }
+    assert "secret internals" not in answer.text and "Traceback" not in answer.text
+    assert answer.headers["X-Request-ID"] == "failing-7"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    mine = [line for line in lines if line.get("request_id") == "failing-7"]
+    assert [line["logger"] for line in mine] == ["app.errors", "app.requests"]
+    assert "secret internals" in mine[0]["exception"], "the trace is in the log"
+    assert mine[1]["status"] == 500

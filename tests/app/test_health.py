@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,13 @@ import torch
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.serving.loaders import LOADERS
 from app.serving.registry import ModelRegistry, ModelState, Placement
 from app.settings import Settings
 from models.errors import InvalidInputError
-from models.manifest import ManifestError
+from models.manifest import ManifestError, sha256_of
+from tests.app.test_batching import post_image
+from tests.images import RED
 
 
 def test_live_and_ready_on_the_committed_manifest(client):
@@ -98,3 +102,42 @@ def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path
     assert tampered.state is ModelState.FAILED
     assert "does not match the manifest" in tampered.reason
     assert not registry.ready
+
+
+def test_while_a_model_loads_live_is_200_ready_is_503_and_its_requests_retry_later(
+    write_manifest, colour_weights
+):
+    gate = threading.Event()
+
+    def slow_classifier(entry, placement):  # loads once the test opens the gate
+        gate.wait(600)
+        return LOADERS["classify"](entry, placement)
+
+    manifest = write_manifest(
+        [
+            {
+                "name": "colours",
+                "task": "classify",
+                "file": colour_weights.name,
+                "sha256": sha256_of(colour_weights),
+            }
+        ]
+    )
+    settings = Settings(manifest_path=manifest, default_classify_model="colours")
+    app = create_app(settings, loaders={**LOADERS, "classify": slow_classifier})
+    with TestClient(app) as client:
+        try:
+            assert client.get("/health/live").json() == {"status": "ok"}
+            ready = client.get("/health/ready")
+            assert ready.status_code == 503
+            assert ready.json()["status"] == "not_ready"
+            assert ready.json()["models"][0]["state"] == "loading"
+            early = post_image(client, RED)
+            assert early.status_code == 503
+            assert early.headers["Retry-After"] == "5"
+            assert "still loading" in early.json()["detail"]
+        finally:
+            gate.set()
+        assert app.state.registry.loaded.wait(timeout=600)
+        assert client.get("/health/ready").status_code == 200
+        assert post_image(client, RED).json()["predictions"][0]["label"] == "red"

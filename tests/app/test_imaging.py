@@ -94,3 +94,47 @@ def test_even_huge_bombs_that_pillow_itself_refuses_are_413():
     with pytest.raises(ImageError, match="10,000,000 pixels") as raised:
         decode_image(bomb, LIMIT)
     assert raised.value.status_code == 413
+
+
+# What a viewer does for each EXIF orientation, as PIL transposes (the EXIF 2.3 table).
+VIEWER = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_270],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_90],
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(VIEWER))
+def test_every_exif_orientation_mirrored_ones_included_is_shown_as_a_viewer_shows_it(
+    orientation,
+):
+    stored = Image.new("RGB", (64, 32), "black")
+    stored.paste((255, 0, 0), (0, 0, 16, 16))  # a red block in the top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    decoded = decode_image(encoded(stored, "JPEG", quality=95, exif=exif.tobytes()), LIMIT)
+    expected = stored
+    for method in VIEWER[orientation]:
+        expected = expected.transpose(method)
+    assert (decoded.width, decoded.height) == expected.size
+    assert decoded.image.size == expected.size
+    for x, y in [(4, 4), (expected.width - 5, 4), (4, expected.height - 5)]:
+        got, want = decoded.image.getpixel((x, y)), expected.getpixel((x, y))
+        assert abs(got[0] - want[0]) < 60, (orientation, (x, y), got, want)
+
+
+def test_exif_orientation_with_draft_decoding_reports_the_upright_full_size():
+    stored = Image.new("RGB", (2000, 1600), "black")
+    stored.paste((255, 0, 0), (0, 0, 400, 400))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(encoded(stored, "JPEG", exif=exif.tobytes()), LIMIT, min_side=256)
+    assert (decoded.width, decoded.height) == (1600, 2000), "the upload's upright size"
+    small_w, small_h = decoded.image.size
+    assert small_w < small_h and min(small_w, small_h) >= 256, "reduced, and upright"
+    red, green, _ = decoded.image.getpixel((small_w - 5, 5))  # top-left went top-right
+    assert red > 200 and green < 60

@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app.serving.loaders import RUNNERS, classify_runner
+from app.serving.loaders import LOADERS, RUNNERS, classify_runner
 from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier
 from tests.app.test_batching import post_image, wait_until
@@ -180,3 +180,33 @@ def test_a_model_that_failed_to_load_serves_after_a_reload_once_fixed(
     assert client.post("/models/colours/reload").status_code == 200
     assert client.get("/health/ready").status_code == 200
     assert post_image(client, RED).status_code == 200
+
+
+def test_a_second_reload_while_one_runs_is_409(make_client, colour_manifest):
+    gate = threading.Event()
+    reloading = threading.Event()
+    loads = []
+
+    def gated_after_start(entry, placement):  # the first load runs; a reload waits
+        loads.append(entry.name)
+        if len(loads) > 1:
+            reloading.set()
+            gate.wait(600)
+        return LOADERS["classify"](entry, placement)
+
+    client = make_client(
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        admin_key=ADMIN,
+        loaders={**LOADERS, "classify": gated_after_start},
+    )
+    client.headers["X-Admin-Key"] = ADMIN
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/models/colours/reload")
+        assert reloading.wait(600)
+        second = client.post("/models/colours/reload")
+        assert second.status_code == 409
+        assert "already being reloaded" in second.json()["detail"]
+        assert post_image(client, RED).status_code == 200, "the old model serves meanwhile"
+        gate.set()
+        assert first.result().status_code == 200
