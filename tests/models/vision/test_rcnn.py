@@ -47,8 +47,14 @@ def test_the_training_loss_is_torchvisions_sum_of_losses():
     assert targets[0]["labels"].tolist() == [2] and targets[1]["labels"].tolist() == [1, 2]
     torch.testing.assert_close(targets[0]["boxes"], torch.tensor([[12.8, 12.8, 64.0, 76.8]]))
     args = argparse.Namespace(arch="fasterrcnn", input_size=128)
-    loss, figures = training_loss(args, model, torch.rand(2, 3, 128, 128), labels)
-    assert torch.isfinite(loss) and loss > 0 and figures == {}
+    images = torch.rand(2, 3, 128, 128)
+    torch.manual_seed(1)  # the RPN and the box head sample proposals at random
+    loss, figures = training_loss(args, model, images, labels)
+    torch.manual_seed(1)
+    parts = model(list(images), targets)
+    assert set(parts) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    torch.testing.assert_close(loss, sum(parts.values()))
+    assert loss > 0 and figures == {}
     loss.backward()
     assert model.roi_heads.box_predictor.cls_score.weight.grad is not None
 
