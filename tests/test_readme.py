@@ -4,7 +4,8 @@ An answer is the ``# {...}`` line after the command, or a ``# {...}`` comment on
 be abridged with ``...``: a number written ``0.973...`` must agree to the decimals shown
 (|answer - 0.973| < 0.001), ``[a, b, ...]`` is a list that starts with ``a, b`` and ``[...]``
 any list, ``{"word": "bugs", ...}`` an object with at least those keys and ``{...}`` any
-object; anything else must be equal. An answer that cannot be read this way fails the test; it is never skipped.
+object; anything else must be equal. An answer that cannot be read this way fails the test;
+it is never skipped.
 """
 
 from __future__ import annotations

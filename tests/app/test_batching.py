@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.serving.loaders import RUNNERS, classify_runner
+from tests.devices import ON_GPU, SCORE_TOLERANCE
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 
@@ -96,7 +97,7 @@ def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
             p["label"] for p in other["predictions"]
         ]
         for p, q in zip(one["predictions"], other["predictions"], strict=True):
-            assert p["score"] == pytest.approx(q["score"], abs=1e-4)
+            assert p["score"] == pytest.approx(q["score"], abs=SCORE_TOLERANCE)
 
 
 def test_a_model_at_capacity_answers_503_with_retry_after_and_the_taken_requests_succeed(
@@ -194,7 +195,8 @@ def test_a_manifest_hint_sets_the_batch_size_for_the_device_unless_the_environme
     colour_manifest.write_text(json.dumps(document))
     client = make_client(manifest_path=colour_manifest, max_batch_size=8)
     (model,) = client.get("/models").json()["models"]
-    assert model["batching"]["max_batch_size"] == 5, "the CPU hint, not the GPU one"
+    hint = 256 if ON_GPU else 5
+    assert model["batching"]["max_batch_size"] == hint, "the hint of the device in use"
     monkeypatch.setenv("D2L_BATCHING", '{"colours": {"max_batch_size": 3}}')
     client = make_client(manifest_path=colour_manifest, max_batch_size=8)
     (model,) = client.get("/models").json()["models"]

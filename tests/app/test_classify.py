@@ -15,9 +15,17 @@ from PIL import Image
 
 from app.imaging import decode_image
 from models.data.folders import read_image_folder
+from models.device import DTYPES
 from models.manifest import read_manifest, sha256_of
 from models.vision.classifier import ImageClassifier
 from tests.app.test_batching import post_image
+from tests.devices import (
+    ON_GPU,
+    SCORE_TOLERANCE,
+    SERVING_DEVICE,
+    SERVING_DEVICE_NAME,
+    SERVING_DTYPE,
+)
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
@@ -47,12 +55,12 @@ def test_the_service_answers_what_the_model_answers_in_process(colour_client, co
     image = colour_image((40, 200, 60), (300, 200))
     upload = encoded(image, quality=90)
     served = colour_client.post("/classify?top_k=3", files={"file": upload}).json()
-    classifier = ImageClassifier.load(colour_classifier, torch.device("cpu"))
+    classifier = ImageClassifier.load(colour_classifier, SERVING_DEVICE, DTYPES[SERVING_DTYPE])
     decoded = decode_image(upload, 10**8, classifier.decode_side)
     (expected,) = classifier.classify([decoded.image], top_k=3)
     assert [p["label"] for p in served["predictions"]] == [p.label for p in expected]
     assert [p["score"] for p in served["predictions"]] == pytest.approx(
-        [p.score for p in expected], abs=1e-6
+        [p.score for p in expected], abs=1e-6 if not ON_GPU else SCORE_TOLERANCE
     )
 
 
@@ -98,8 +106,8 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "architecture": "resnet18",
         "classes": ["blue", "green", "red"],
         "input_size": 16,
-        "device": "cpu",
-        "dtype": "float32",
+        "device": SERVING_DEVICE_NAME,
+        "dtype": SERVING_DTYPE,
         "batching": {
             "max_batch_size": 32,
             "max_wait_ms": 2.0,

@@ -13,6 +13,7 @@ from PIL import Image
 from torchvision.ops import box_iou
 
 from models.data.detection_csv import validation_split
+from tests.devices import PIXEL_TOLERANCE
 
 LOGO = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
 needs_logo = pytest.mark.skipif(not LOGO.is_dir(), reason="../shared/data/sysu-logo is absent")
@@ -133,7 +134,7 @@ def test_batch_answers_in_upload_order_as_one_by_one(client):
         alone = client.post("/detect", files=upload(path.read_bytes()), params=low).json()
         together = [value for d in result["detections"] for value in d["box"]]
         one_by_one = [value for d in alone["detections"] for value in d["box"]]
-        assert together == pytest.approx(one_by_one, abs=1e-3)
+        assert together == pytest.approx(one_by_one, abs=PIXEL_TOLERANCE)
 
 
 def test_thresholds_and_caps(client):

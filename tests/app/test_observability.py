@@ -10,6 +10,7 @@ import pytest
 
 from app.observability import JsonFormatter
 from tests.app.test_batching import _sample, post_image
+from tests.devices import ON_GPU
 from tests.images import RED
 
 
@@ -32,7 +33,7 @@ def test_metrics_count_requests_batches_queue_and_models(colour_client):
     assert _sample(text, "d2l_geometry_in_progress") == 0
     assert _sample(text, 'd2l_models{state="ready"}') == 1
     assert _sample(text, 'd2l_models{state="failed"}') == 0
-    assert "d2l_gpu_memory_bytes" not in text, "GPU memory is reported only on a GPU"
+    assert ("d2l_gpu_memory_bytes" in text) == ON_GPU, "GPU memory is reported on a GPU only"
 
 
 def test_metrics_label_unknown_paths_by_one_value_not_by_url(colour_client):

@@ -6,12 +6,14 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from app.imaging import decode_image
 from app.main import StartupError, create_app
 from app.settings import Settings
-from models.device import resolve_dtype
+from models.device import DTYPES, resolve_dtype
 from models.errors import InvalidInputError
+from models.vision.classifier import ImageClassifier
 from tests.app.test_batching import post_image
-from tests.images import BLUE, GREEN, RED
+from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 
 def test_strict_mode_stops_the_start_when_a_model_fails(write_manifest, colour_weights):
@@ -35,19 +37,37 @@ def test_strict_mode_starts_ready_when_every_model_loads(make_client, colour_man
     assert client.get("/health/ready").status_code == 200
 
 
-def test_bfloat16_serves_the_same_classes_as_float32(make_client, colour_manifest):
-    answers = {}
+def test_bfloat16_is_what_the_model_computes_in_and_keeps_its_classes(
+    make_client, colour_manifest, colour_weights
+):
+    scores, labels = {}, {}
     for dtype in ("float32", "bfloat16"):
         client = make_client(
             manifest_path=colour_manifest, default_classify_model="colours", dtype=dtype
         )
         (model,) = client.get("/models").json()["models"]
         assert model["dtype"] == dtype
-        answers[dtype] = [
-            post_image(client, colour, seed=3).json()["predictions"][0]["label"]
+        served = client.app.state.registry.get("colours", "classify").model
+        weights = {parameter.dtype for parameter in served.model.parameters()}
+        assert weights == {DTYPES[dtype]}, "the weights themselves are in that type"
+        answers = [
+            post_image(client, colour, seed=3, query="?top_k=3").json()["predictions"]
             for colour in (RED, GREEN, BLUE)
         ]
-    assert answers["float32"] == answers["bfloat16"] == ["red", "green", "blue"]
+        labels[dtype] = [answer[0]["label"] for answer in answers]
+        scores[dtype] = [p["score"] for answer in answers for p in answer]
+    assert labels["float32"] == labels["bfloat16"] == ["red", "green", "blue"]
+    assert scores["float32"] != scores["bfloat16"], "bfloat16 arithmetic shows in the scores"
+    # The same model computed in bfloat16 in this process gives the served scores.
+    in_process = ImageClassifier.load(colour_weights, torch.device("cpu"), torch.bfloat16)
+    expected = [
+        p.score
+        for colour in (RED, GREEN, BLUE)
+        for p in in_process.classify(
+            [decode_image(encoded(colour_image(colour, seed=3)), 10**8).image], top_k=3
+        )[0]
+    ]
+    assert scores["bfloat16"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_dtype_auto_is_half_on_a_gpu_and_float32_on_the_cpu():
