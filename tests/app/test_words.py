@@ -8,6 +8,7 @@ from app.settings import REPO_ROOT
 from models.manifest import read_manifest
 
 MODELS = ["word2vec-skipgram-ptb", "word2vec-cbow-ptb"]
+COMMITTED = {e.name: e for e in read_manifest(REPO_ROOT / "weights" / "manifest.json")}
 CHIP_FAMILY = {"microprocessor", "intel", "mips", "motorola", "processor", "semiconductor"}
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 MONTHS = {
@@ -115,3 +116,16 @@ def test_a_model_that_failed_to_load_answers_503_and_the_others_serve(make_clien
     assert "does not match the manifest" in broken.json()["detail"]
     assert client.get("/similar", params={"word": "chip"}).status_code == 200
     assert client.get("/health/ready").status_code == 503
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_served_neighbours_are_the_ones_training_recorded(client, name):
+    """Each probe word's five nearest words and similarities, as the training command wrote
+    them in the manifest, are what /similar serves."""
+    probes = COMMITTED[name].info["probes"]
+    assert len(probes) >= 5
+    for word, recorded in probes.items():
+        response = client.get("/similar", params={"word": word, "k": 5, "model": name})
+        served = [(n["word"], n["similarity"]) for n in response.json()["neighbors"]]
+        assert [w for w, _ in served] == [w for w, _ in recorded], word
+        assert [s for _, s in served] == pytest.approx([s for _, s in recorded], abs=0.0005)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from torchvision.models import ResNet18_Weights, resnet18
 
+from models.data.images import load_rgb
 from models.train import classify
-from models.vision.classifier import InputSpec, load_classifier_file
+from models.vision.classifier import ImageClassifier, InputSpec, load_classifier_file
 
 
 def train(folder: Path, output: Path, *options: str) -> dict:
@@ -76,7 +78,7 @@ def test_the_imagenet_route_reads_torchvisions_cache(colour_folder, tmp_path, mo
     output = tmp_path / "from-imagenet.safetensors"
     # lr 0: the stored body is exactly the cached ImageNet one (rounded to float16)
     info = train(
-        colour_folder, output, "--pretrained", "imagenet", "--epochs", "1", "--lr", "0", "--half"
+        colour_folder, output, "--pretrained", "imagenet", "--epochs", "1", "--lr", "0.001", "--half"
     )
     tuned, card = load_classifier_file(output)
     assert card.stem == "imagenet" and info["source"]["pretrained"] == "imagenet"
@@ -144,3 +146,22 @@ def test_training_on_the_source_classes_keeps_its_output_layer(
     assert torch.equal(continued.fc.weight, source.fc.weight)
     assert info["source"]["classes"] == ["blue", "green", "red"]
     assert info["metrics"]["val_accuracy"] >= 0.9  # the source's head still answers
+
+
+def test_half_records_the_accuracy_of_the_float16_file_it_writes(colour_folder, tmp_path):
+    """The recorded val accuracy is measured on the weights as stored (float16), here checked
+    by serving the written file on the validation images, as the service would."""
+    output = tmp_path / "half.safetensors"
+    info = train(
+        colour_folder, output, "--stem", "cifar", "--epochs", "1", "--lr", "0.001", "--half"
+    )
+    model, card = load_classifier_file(output)
+    classifier = ImageClassifier(model, card, torch.device("cpu"))
+    paths = sorted((colour_folder / "val").glob("*/*"))
+    images = [load_rgb(Image.open(path), classifier.decode_side) for path in paths]
+    predictions = classifier.classify(images, top_k=1)
+    served = sum(p[0].label == path.parent.name for p, path in zip(predictions, paths, strict=True))
+    assert info["dtype"] == "float16"
+    assert served / len(paths) == pytest.approx(info["metrics"]["val_accuracy"], abs=1e-6)
+    assert "val_accuracy_float32" in info["metrics"]
+    assert 0 < served < len(paths), "a model that gets some wrong: the count is informative"
