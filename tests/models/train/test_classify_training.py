@@ -78,7 +78,7 @@ def test_the_imagenet_route_reads_torchvisions_cache(colour_folder, tmp_path, mo
     output = tmp_path / "from-imagenet.safetensors"
     # lr 0: the stored body is exactly the cached ImageNet one (rounded to float16)
     info = train(
-        colour_folder, output, "--pretrained", "imagenet", "--epochs", "1", "--lr", "0.001", "--half"
+        colour_folder, output, "--pretrained", "imagenet", "--epochs", "1", "--lr", "0", "--half"
     )
     tuned, card = load_classifier_file(output)
     assert card.stem == "imagenet" and info["source"]["pretrained"] == "imagenet"
