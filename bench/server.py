@@ -55,9 +55,41 @@ def machine() -> dict:
     }
 
 
+def provenance() -> dict:
+    """Where a result comes from: the command, the commit (and whether the tree had
+    uncommitted changes), the time and the machine."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return done.stdout.strip()
+
+    return {
+        "command": " ".join(["python", "-m", _module(), *sys.argv[1:]]),
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+    }
+
+
+def _module() -> str:
+    """The module run as ``python -m``."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec is not None else Path(sys.argv[0]).name
+
+
 def write_result(result: dict, path: Path) -> None:
+    """``result`` with its provenance, as JSON; the small files in bench/results/ are
+    committed, so each README figure names the run it comes from."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    document = {"provenance": provenance(), **result}
+    path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {path}")
 
 
