@@ -167,6 +167,7 @@ needs_committed = pytest.mark.skipif(
 
 
 @needs_committed
+@pytest.mark.slow
 def test_the_committed_ants_and_bees_model_tells_real_photos_apart(client):
     """All 153 validation photos (never trained on) through the whole service, in batches of
     32: the served accuracy is the one training measured, to within a photo."""
@@ -197,6 +198,7 @@ CIFAR10_ZIP = DATA / "cifar10" / "cifar10-jpeg.zip"
     "resnet18-cifar10" not in COMMITTED or not CIFAR10_ZIP.is_file(),
     reason="the committed resnet18-cifar10 or ../shared/data/cifar10 is absent",
 )
+@pytest.mark.slow
 def test_the_committed_cifar10_model_has_its_recorded_test_accuracy(client):
     """All 5,000 held-out test images, uploaded as the JPEGs they are, through the service in
     batches of 32: the accuracy training recorded, to within two images (its evaluation ran the

@@ -59,6 +59,7 @@ def upload(data: bytes, name: str = "image.jpg") -> dict:
 
 
 @needs_logo
+@pytest.mark.slow
 def test_the_served_model_has_the_quality_training_recorded(client):
     """All 82 validation images through /detect, scored as training scored them (torchmetrics
     COCO mAP; score floor 0.01, NMS 0.5, 100 boxes): the recorded mAP@0.5 and mAP@[.5:.95] to
