@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 RETRY_AFTER_MAX_S = 60
-_RATE_WINDOW = 64  # releases the drain pace is measured over
+_RATE_WINDOW = 256  # releases the drain pace is measured over (seconds of work on a CPU)
 
 
 class QueueFullError(RuntimeError):
