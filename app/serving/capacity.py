@@ -21,6 +21,9 @@ from collections.abc import Callable
 
 RETRY_AFTER_MAX_S = 60
 _RATE_WINDOW = 256  # releases the drain pace is measured over (seconds of work on a CPU)
+# The time bound waits for this many releases in a busy spell: the first few (a batch released
+# at once, a slow first pass) say little about the pace.
+_MIN_RELEASES = 32
 
 
 class QueueFullError(RuntimeError):
@@ -113,8 +116,9 @@ class Capacity:
         return max(1, min(RETRY_AFTER_MAX_S, estimate))
 
     def expected_wait_s(self, units: int = 0) -> float | None:
-        """Seconds the units in use (and ``units`` more) take to drain at the measured pace."""
-        if self._seconds_per_unit is None:
+        """Seconds the units in use (and ``units`` more) take to drain at the pace measured in
+        this busy spell; None until enough releases were seen."""
+        if self._seconds_per_unit is None or len(self._releases) < _MIN_RELEASES:
             return None
         return (self.in_use + units) * self._seconds_per_unit
 

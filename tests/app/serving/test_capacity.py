@@ -65,20 +65,38 @@ def test_a_capacity_needs_room_for_one_unit():
 
 def test_a_time_bound_refuses_what_would_wait_too_long_but_never_below_the_floor():
     clock = FakeClock()
-    capacity = Capacity("model 'm'", 100, max_wait_s=2.0, floor=4, clock=clock)
-    tickets = [capacity.admit() for _ in range(10)]  # no pace measured yet: the count rules
-    for ticket in tickets[:2]:
-        clock.now += 0.5
+    capacity = Capacity("model 'm'", 200, max_wait_s=2.0, floor=4, clock=clock)
+    tickets = [capacity.admit() for _ in range(100)]  # no pace measured yet: the count rules
+    for ticket in tickets[:31]:
+        clock.now += 0.05
         ticket.release()
-    assert capacity.expected_wait_s() == 4.0  # 8 images at 0.5 s each
-    with pytest.raises(QueueFullError, match="about 4.0 s of work") as refused:
+    assert capacity.expected_wait_s() is None, "31 releases: too few to judge the pace"
+    clock.now += 0.05
+    tickets[31].release()
+    assert capacity.expected_wait_s() == pytest.approx(3.4)  # 68 images at 0.05 s each
+    with pytest.raises(QueueFullError, match="about 3.4 s of work") as refused:
         capacity.admit()
     assert "D2L_MAX_QUEUE_WAIT_S" in str(refused.value)
     assert refused.value.retry_after == 4
-    for ticket in tickets[2:7]:
-        clock.now += 0.5
+    for ticket in tickets[32:97]:
+        clock.now += 0.05
         ticket.release()
     assert capacity.in_use == 3
     capacity.admit()  # 4 in use: at the floor, admitted whatever the pace
+    tickets.append(capacity.admit())  # 5 x 0.05 s is well under 2 s
+    assert capacity.in_use == 5
+
+
+def test_the_floor_is_admitted_however_slow_the_pace():
+    clock = FakeClock()
+    capacity = Capacity("model 'm'", 200, max_wait_s=2.0, floor=4, clock=clock)
+    tickets = [capacity.admit() for _ in range(40)]
+    for ticket in tickets[:36]:  # one image a second: slow
+        clock.now += 1.0
+        ticket.release()
+    assert capacity.in_use == 4
     with pytest.raises(QueueFullError):
-        capacity.admit()  # 5 x 0.5 s = 2.5 s > 2 s
+        capacity.admit()  # a fifth would wait 5 s
+    tickets[36].release()
+    capacity.admit()  # the fourth: within the floor, taken although it waits 4 s
+    assert capacity.in_use == 4
