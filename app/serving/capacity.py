@@ -102,6 +102,7 @@ class Capacity:
         self._clock = clock
         self._releases: deque[tuple[float, int]] = deque(maxlen=_RATE_WINDOW)
         self._seconds_per_unit: float | None = None
+        self._settled_pace: float | None = None  # the pace of the last well-measured spell
 
     def admit(self, units: int = 1) -> Ticket:
         """A ticket for ``units``, or :class:`QueueFullError` at once."""
@@ -117,10 +118,11 @@ class Capacity:
 
     def expected_wait_s(self, units: int = 0) -> float | None:
         """Seconds the units in use (and ``units`` more) take to drain at the pace measured in
-        this busy spell; None until enough releases were seen."""
-        if self._seconds_per_unit is None or len(self._releases) < _MIN_RELEASES:
-            return None
-        return (self.in_use + units) * self._seconds_per_unit
+        this busy spell, or in the last one until this one has enough releases; None before
+        any spell was measured."""
+        measured = len(self._releases) >= _MIN_RELEASES
+        pace = self._seconds_per_unit if measured else self._settled_pace
+        return None if pace is None else (self.in_use + units) * pace
 
     def _take(self, units: int) -> None:
         after = self.in_use + units
@@ -142,6 +144,8 @@ class Capacity:
     def _give_back(self, units: int) -> None:
         self.in_use -= units
         if self.in_use == 0:  # idle: the next busy spell measures its own pace
+            if len(self._releases) >= _MIN_RELEASES:
+                self._settled_pace = self._seconds_per_unit
             self._releases.clear()
             return
         self._releases.append((self._clock(), units))

@@ -100,3 +100,19 @@ def test_the_floor_is_admitted_however_slow_the_pace():
     tickets[36].release()
     capacity.admit()  # the fourth: within the floor, taken although it waits 4 s
     assert capacity.in_use == 4
+
+
+def test_a_new_busy_spell_starts_from_the_pace_of_the_last_well_measured_one():
+    clock = FakeClock()
+    capacity = Capacity("model 'm'", 200, max_wait_s=2.0, floor=4, clock=clock)
+    tickets = [capacity.admit() for _ in range(40)]
+    for ticket in tickets:  # a busy spell at one image every 0.125 s, then idle
+        clock.now += 0.125
+        ticket.release()
+    assert capacity.in_use == 0
+    clock.now += 3600
+    burst = [capacity.admit() for _ in range(16)]  # 16 x 0.125 s = 2 s: all taken
+    with pytest.raises(QueueFullError, match="about 2.0 s of work"):
+        capacity.admit()  # the 17th would wait 2.125 s at the last spell's pace
+    for ticket in burst:
+        ticket.release()
