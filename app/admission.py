@@ -18,15 +18,17 @@ import contextvars
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from fastapi.routing import APIRoute
 
 from app.serving.capacity import Capacity, Ticket
-from app.serving.registry import ServedModel
+from app.serving.registry import ServedModel, TaskT
+from app.serving.tasks.base import ServedTask
 
 T = TypeVar("T")
 Admit = Callable[[Request], Ticket]
@@ -99,19 +101,66 @@ def admitted_route(admit: Admit, pooled_json: bool = False) -> type[APIRoute]:
     return AdmittedRoute
 
 
-def model_admission(task: str, default_model: Callable[[Any], str]) -> Admit:
-    """Admit a request to the model its ``model`` query parameter names (else
-    ``default_model(settings)``): one image now; batch endpoints reserve the rest once they
-    know how many images they got (:meth:`Ticket.reserve`)."""
+def requested_model(request: Request, task: type[ServedTask]) -> str:
+    """The model a request names in its ``model`` query parameter, else the task's default."""
+    settings = request.app.state.settings
+    return request.query_params.get("model") or settings.default_model(task.kind)
+
+
+def model_admission(task: type[ServedTask]) -> Admit:
+    """Admit a request to the model of ``task`` it asks for: one image now; batch endpoints
+    reserve the rest once they know how many images they got (:meth:`Ticket.reserve`)."""
 
     def admit(request: Request) -> Ticket:
-        name = request.query_params.get("model") or default_model(request.app.state.settings)
-        served: ServedModel = request.app.state.registry.get(name, task)
+        served = request.app.state.registry.get(requested_model(request, task), task)
         ticket = served.admit(1)
         request.state.served = served
         return ticket
 
     return admit
+
+
+@dataclass(frozen=True)
+class ModelInUse(Generic[TaskT]):
+    """The model a request runs on: its name, the served task (typed: a router gets its own
+    task class), and the capacity the request holds on it, if it was admitted."""
+
+    name: str
+    served: ServedModel[TaskT]
+    ticket: Ticket | None = None
+
+    @property
+    def task(self) -> TaskT:
+        return self.served.task
+
+    def reserve(self, images: int) -> None:
+        """Hold capacity for ``images`` (503 when they do not fit), before decoding them."""
+        if self.ticket is not None:
+            self.ticket.reserve(images)
+
+    async def run(self, jobs: Sequence[Any]) -> list[Any]:
+        """The task's results for ``jobs``, through the model's batcher."""
+        return await self.served.run(jobs)
+
+
+def model_dependency(task: type[TaskT]) -> Callable[..., Any]:
+    """The dependency that gives a route its :class:`ModelInUse` of ``task``: the model its
+    route class admitted the request to, or (tasks without a batcher, not admitted) the one
+    its ``model`` query parameter names."""
+
+    async def get_model(request: Request, model: str | None = None) -> ModelInUse[TaskT]:
+        name = model or request.app.state.settings.default_model(task.kind)
+        served = getattr(request.state, "served", None)
+        if served is None:
+            served = request.app.state.registry.get(name, task)
+        return ModelInUse(name, served, getattr(request.state, "ticket", None))
+
+    # The parameter's documentation names the task; set as an object, since this module's
+    # string annotations cannot see the factory's arguments.
+    get_model.__annotations__["model"] = Annotated[
+        str | None, Query(description=f"A {task.title} model from /models.")
+    ]
+    return get_model
 
 
 def pool_admission(request: Request) -> Ticket:

@@ -33,8 +33,9 @@ from app.observability import REQUEST_ID_HEADER, RequestObservationMiddleware, c
 from app.routers import classify, detect, geometry, health, models, words
 from app.security import AccessMiddleware, AdminKeyDep, APIKeyDep
 from app.serving.batcher import BatchingConfig
-from app.serving.loaders import LOADERS, RUNNERS
-from app.serving.registry import BatchRunner, Loader, LoadLimits, ModelRegistry, Placement
+from app.serving.registry import LoadLimits, ModelRegistry
+from app.serving.tasks import TASKS
+from app.serving.tasks.base import Placement, ServedTask
 from app.settings import BatchingOverride, Settings
 from app.uploads import ImagePreparer
 from models.device import describe_device, resolve_device, resolve_dtype
@@ -58,8 +59,7 @@ class StartupError(RuntimeError):
 
 def create_app(
     settings: Settings | None = None,
-    loaders: Mapping[str, Loader] = LOADERS,
-    runners: Mapping[str, BatchRunner] = RUNNERS,
+    tasks: Mapping[str, type[ServedTask]] = TASKS,
 ) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -95,7 +95,7 @@ def create_app(
             settings.weights_root, settings.max_weights_bytes, settings.load_timeout_s
         )
         registry = ModelRegistry(
-            settings.manifest_path, placement, loaders, runners, batching, metrics, limits
+            settings.manifest_path, placement, tasks, batching, metrics, limits
         )
         app.state.registry = registry
         loading = asyncio.create_task(registry.load_all())

@@ -184,6 +184,15 @@ class Settings(BaseSettings):
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    def default_model(self, task: str) -> str:
+        """The model a request of the manifest task ``task`` gets when it names none."""
+        defaults = {
+            "classify": self.default_classify_model,
+            "detect": self.default_detect_model,
+            "word2vec": self.default_word_model,
+        }
+        return defaults.get(task, "")
+
     def batching_for(self, model: str, hint: BatchingOverride | None = None) -> tuple[int, float]:
         """``(max_batch_size, max_wait_ms)`` of ``model``: D2L_BATCHING's entry for it, else the
         manifest's ``hint`` for this device, else D2L_MAX_BATCH_SIZE and D2L_MAX_WAIT_MS."""

@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> dict:
     size = detector.input_size
     detector.predict(
         torch.rand(32, 3, size, size)
-    )  # the service's warm-up (app/serving/loaders.py)
+    )  # the service's warm-up (app/serving/tasks/detect.py)
     model_rows = []
     for batch in (1, 32):
         inputs = torch.rand(batch, 3, size, size)

@@ -11,7 +11,7 @@ from hypothesis import settings
 from PIL import Image
 
 from app.main import create_app
-from app.serving.loaders import LOADERS, RUNNERS
+from app.serving.tasks import TASKS
 from app.settings import Settings
 from models.manifest import sha256_of
 
@@ -25,10 +25,8 @@ def make_client(tmp_path: Path):
     """Build the real app with chosen settings and run its lifespan until models are loaded."""
     clients: list[TestClient] = []
 
-    def make(runners=None, loaders=None, raise_server_exceptions=True, **overrides) -> TestClient:
-        app = create_app(
-            Settings(**overrides), loaders=loaders or LOADERS, runners=runners or RUNNERS
-        )
+    def make(tasks=None, raise_server_exceptions=True, **overrides) -> TestClient:
+        app = create_app(Settings(**overrides), tasks=tasks or TASKS)
         # raise_server_exceptions=False: see the 500 a client gets instead of the exception.
         client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()

@@ -8,74 +8,45 @@ own thresholds.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, UploadFile
 from fastapi.responses import Response
 from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes
 
-from app.admission import admitted_route, model_admission
+from app.admission import ModelInUse, admitted_route, model_admission, model_dependency
 from app.deps import ImagesDep, SettingsDep
 from app.imaging import DecodedImage
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
-from app.serving.capacity import Ticket
-from app.serving.loaders import DetectJob
-from app.serving.registry import ServedModel
+from app.serving.tasks.detect import DetectJob, DetectTask
 from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
-from models.vision.detector import Detection, DetectionThresholds, ObjectDetector
-
-TASK = "detect"
+from models.vision.detection import Detection, DetectionThresholds
 
 router = APIRouter(
     tags=["detection"],
     responses=image_route_errors("detection"),
     # The model's capacity is taken before the upload is read (or 404/503 at once).
-    route_class=admitted_route(model_admission(TASK, lambda s: s.default_detect_model)),
+    route_class=admitted_route(model_admission(DetectTask)),
 )
 
-
-@dataclass(frozen=True)
-class DetectModel:
-    name: str
-    served: ServedModel
-    ticket: Ticket
-
-    def reserve(self, images: int) -> None:
-        """Hold capacity for ``images`` (503 when they do not fit), before decoding them."""
-        self.ticket.reserve(images)
-
-    @property
-    def detector(self) -> ObjectDetector:
-        return self.served.model
-
-    async def detect(
-        self, images: list[PreparedImage], thresholds: DetectionThresholds
-    ) -> list[list[Detection]]:
-        return await self.served.run(
-            [
-                DetectJob(image.input, (image.decoded.width, image.decoded.height), thresholds)
-                for image in images
-            ]
-        )
+DetectModel = Annotated[ModelInUse[DetectTask], Depends(model_dependency(DetectTask))]
 
 
-async def get_detect_model(
-    request: Request,
-    settings: SettingsDep,
-    model: Annotated[str | None, Query(description="A detection model from /models.")] = None,
-) -> DetectModel:
-    # The route class has admitted the request to this model already.
-    name = model or settings.default_detect_model
-    return DetectModel(name, request.state.served, request.state.ticket)
+def get_thresholds(
+    score_threshold: Annotated[float, Query(ge=0, le=1, description="Minimum class score.")] = 0.5,
+    iou_threshold: Annotated[
+        float, Query(ge=0, le=1, description="NMS IoU threshold, per class.")
+    ] = 0.5,
+    max_detections: Annotated[
+        int, Query(ge=1, le=1000, description="At most this many boxes.")
+    ] = 100,
+) -> DetectionThresholds:
+    return DetectionThresholds(score_threshold, iou_threshold, max_detections)
 
 
-DetectModelDep = Annotated[DetectModel, Depends(get_detect_model)]
-ScoreThreshold = Annotated[float, Query(ge=0, le=1, description="Minimum class score.")]
-IoUThreshold = Annotated[float, Query(ge=0, le=1, description="NMS IoU threshold, per class.")]
-MaxDetections = Annotated[int, Query(ge=1, le=1000, description="At most this many boxes.")]
+Thresholds = Annotated[DetectionThresholds, Depends(get_thresholds)]
 
 
 @router.post(
@@ -88,19 +59,16 @@ MaxDetections = Annotated[int, Query(ge=1, le=1000, description="At most this ma
 )
 async def detect(
     file: Annotated[UploadFile, IMAGE_FILE],
-    model: DetectModelDep,
+    model: DetectModel,
     images: ImagesDep,
-    score_threshold: ScoreThreshold = 0.5,
-    iou_threshold: IoUThreshold = 0.5,
-    max_detections: MaxDetections = 100,
+    thresholds: Thresholds,
     render: Annotated[bool, Query(description="Answer with the annotated image (PNG).")] = False,
 ):
     # Rendering draws on the full-size image; otherwise a JPEG may be decoded at reduced size.
-    detector = model.detector
-    min_side = None if render else detector.input_size
-    prepared = await images.prepare(file, min_side, detector.preprocess)
-    limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)
-    (found,) = await model.detect([prepared], limits)
+    task = model.task
+    min_side = None if render else task.input_size
+    prepared = await images.prepare(file, min_side, task.preprocess)
+    (found,) = await _detect(model, [prepared], thresholds)
     if render:
         png = await images.run(render_png, prepared.decoded, found)
         return Response(png, media_type="image/png")
@@ -114,21 +82,29 @@ async def detect(
 )
 async def detect_batch(
     file: Annotated[list[UploadFile], IMAGE_FILE],
-    model: DetectModelDep,
+    model: DetectModel,
     settings: SettingsDep,
     images: ImagesDep,
-    score_threshold: ScoreThreshold = 0.5,
-    iou_threshold: IoUThreshold = 0.5,
-    max_detections: MaxDetections = 100,
+    thresholds: Thresholds,
 ) -> BatchDetectionResult:
     check_batch_size(len(file), settings.max_batch_images)
     model.reserve(len(file))
-    detector = model.detector
-    prepared = await images.prepare_all(file, detector.input_size, detector.preprocess)
-    limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)
-    found = await model.detect(prepared, limits)
+    task = model.task
+    prepared = await images.prepare_all(file, task.input_size, task.preprocess)
+    found = await _detect(model, prepared, thresholds)
     return BatchDetectionResult(
         results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]
+    )
+
+
+async def _detect(
+    model: ModelInUse[DetectTask], images: list[PreparedImage], thresholds: DetectionThresholds
+) -> list[list[Detection]]:
+    return await model.run(
+        [
+            DetectJob(image.input, (image.decoded.width, image.decoded.height), thresholds)
+            for image in images
+        ]
     )
 
 

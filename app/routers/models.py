@@ -3,13 +3,13 @@ load a model's checkpoint again from the manifest and swap it in without a resta
 
 from __future__ import annotations
 
-import torch
 from fastapi import APIRouter
 
 from app.deps import RegistryDep
 from app.schemas.common import ErrorMessage
 from app.schemas.health import BatchingInfo, ModelInfo, ModelList
-from app.serving.registry import ModelRecord
+from app.serving.registry import ModelRecord, ModelRegistry
+from app.serving.tasks.base import ServedTask
 from models.device import describe_device
 
 router = APIRouter(tags=["models"])
@@ -20,7 +20,7 @@ admin_router = APIRouter(tags=["models"])
 @router.get("/models", summary="The models in the manifest: what they are, state, figures")
 async def list_models(registry: RegistryDep) -> ModelList:
     device = describe_device(registry.device)
-    return ModelList(models=[model_info(record, device) for record in registry.records])
+    return ModelList(models=[model_info(registry, record, device) for record in registry.records])
 
 
 @admin_router.post(
@@ -44,25 +44,24 @@ async def list_models(registry: RegistryDep) -> ModelList:
 )
 async def reload_model(name: str, registry: RegistryDep) -> ModelInfo:
     record = await registry.reload(name)
-    return model_info(record, describe_device(registry.device))
+    return model_info(registry, record, describe_device(registry.device))
 
 
-def model_info(record: ModelRecord, device: str) -> ModelInfo:
-    info = record.entry.info
-    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
-    model = record.model
-    dtype = getattr(model, "dtype", torch.float32) if model is not None else None
+def model_info(registry: ModelRegistry, record: ModelRecord, device: str) -> ModelInfo:
+    task_type = registry.task_type(record.entry.task) or ServedTask
+    facts = task_type.describe(record.entry)
+    task = record.task
     batcher = record.served.batcher if record.served is not None else None
     return ModelInfo(
         name=record.entry.name,
         task=record.entry.task,
         state=record.state.value,
         reason=record.reason,
-        architecture=info.get("architecture") or info.get("arch"),
-        classes=info.get("classes") or info.get("class_names"),
-        input_size=info.get("input_size"),
+        architecture=facts.architecture,
+        classes=facts.classes,
+        input_size=facts.input_size,
         device=device,
-        dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
+        dtype=str(task.dtype).removeprefix("torch.") if task is not None else None,
         batching=BatchingInfo(
             max_batch_size=batcher.config.max_batch_size,
             max_wait_ms=batcher.config.max_wait_ms,
@@ -71,10 +70,6 @@ def model_info(record: ModelRecord, device: str) -> ModelInfo:
         )
         if batcher is not None
         else None,
-        metrics={
-            key: value
-            for key, value in metrics.items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
-        },
+        metrics=facts.metrics,
         sha256=record.entry.sha256,
     )

@@ -8,13 +8,12 @@ these endpoints run on the event loop (and concurrent BLAS calls from pool threa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator
 
-from app.deps import RegistryDep, SettingsDep
+from app.admission import ModelInUse, model_dependency
 from app.schemas.common import ErrorMessage
 from app.schemas.words import (
     MAX_COMPLETIONS,
@@ -25,9 +24,7 @@ from app.schemas.words import (
     SimilarWords,
     WordSimilarity,
 )
-from models.text.word_vectors import WordVectors
-
-TASK = "word2vec"
+from app.serving.tasks.words import WordVectorsTask
 
 router = APIRouter(
     tags=["words"],
@@ -37,26 +34,7 @@ router = APIRouter(
     },
 )
 
-
-@dataclass(frozen=True)
-class WordModel:
-    name: str
-    vectors: WordVectors
-
-
-async def get_word_model(
-    registry: RegistryDep,
-    settings: SettingsDep,
-    model: Annotated[
-        str | None,
-        Query(description="A word2vec model from /models; default word2vec-skipgram-ptb."),
-    ] = None,
-) -> WordModel:
-    name = model or settings.default_word_model
-    return WordModel(name, registry.get(name, TASK).model)
-
-
-WordModelDep = Annotated[WordModel, Depends(get_word_model)]
+WordModel = Annotated[ModelInUse[WordVectorsTask], Depends(model_dependency(WordVectorsTask))]
 
 
 def _not_blank(word: str) -> str:
@@ -70,8 +48,8 @@ K = Annotated[int, Query(ge=1, le=MAX_NEIGHBORS, description="How many neighbour
 
 
 @router.get("/similar", summary="The words closest to a word (cosine similarity)")
-async def similar(word: Word, model: WordModelDep, k: K = 10) -> SimilarWords:
-    vectors = model.vectors
+async def similar(word: Word, model: WordModel, k: K = 10) -> SimilarWords:
+    vectors = model.task.vectors
     found = vectors.tokens[vectors.lookup(word)]
     return SimilarWords(
         word=found, model=model.name, neighbors=_neighbors(vectors.similar(found, k))
@@ -79,8 +57,8 @@ async def similar(word: Word, model: WordModelDep, k: K = 10) -> SimilarWords:
 
 
 @router.get("/similarity", summary="Cosine similarity of two words")
-async def similarity(a: Word, b: Word, model: WordModelDep) -> WordSimilarity:
-    vectors = model.vectors
+async def similarity(a: Word, b: Word, model: WordModel) -> WordSimilarity:
+    vectors = model.task.vectors
     first, second = vectors.tokens[vectors.lookup(a)], vectors.tokens[vectors.lookup(b)]
     return WordSimilarity(
         a=first, b=second, model=model.name, similarity=vectors.similarity(first, second)
@@ -93,8 +71,8 @@ async def similarity(a: Word, b: Word, model: WordModelDep) -> WordSimilarity:
     description="The words closest to b - a + c, the three inputs excluded: "
     "a=man, b=king, c=woman asks for the word that is to woman what king is to man.",
 )
-async def analogy(a: Word, b: Word, c: Word, model: WordModelDep, k: K = 5) -> Analogy:
-    vectors = model.vectors
+async def analogy(a: Word, b: Word, c: Word, model: WordModel, k: K = 5) -> Analogy:
+    vectors = model.task.vectors
     a, b, c = (vectors.tokens[vectors.lookup(word)] for word in (a, b, c))
     return Analogy(
         a=a, b=b, c=c, model=model.name, neighbors=_neighbors(vectors.analogy(a, b, c, k))
@@ -103,11 +81,11 @@ async def analogy(a: Word, b: Word, c: Word, model: WordModelDep, k: K = 5) -> A
 
 @router.get("/vocabulary", summary="Vocabulary words by prefix, for autocomplete")
 async def vocabulary(
-    model: WordModelDep,
+    model: WordModel,
     prefix: Annotated[str, Query(max_length=100)] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_COMPLETIONS)] = 20,
 ) -> Completions:
-    vectors = model.vectors
+    vectors = model.task.vectors
     return Completions(
         model=model.name,
         prefix=prefix,

@@ -19,32 +19,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 
 from app.serving.batcher import BatchingConfig, BatchObserver, DynamicBatcher
 from app.serving.capacity import Ticket
 from app.serving.failures import ModelLoadError, describe_failure, one_line
+from app.serving.tasks.base import Placement, ServedTask
 from models.manifest import ManifestEntry, read_manifest, verify_weights_file
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+TaskT = TypeVar("TaskT", bound=ServedTask)
 NAME_ECHO_CHARS = 64  # longest piece of a client's input an error repeats
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where models run and in what floating-point type."""
-
-    device: torch.device
-    dtype: torch.dtype = torch.float32
-
-
-# A loader builds a servable model from a verified manifest entry, placed and warmed up.
-Loader = Callable[[ManifestEntry, Placement], Any]
-# A batch runner turns a loaded model into ``run(items) -> results`` for its batcher.
-BatchRunner = Callable[[Any], Callable[[list[Any]], Sequence[Any]]]
 
 
 @dataclass(frozen=True)
@@ -95,11 +83,11 @@ class ModelState(StrEnum):
 
 
 @dataclass(frozen=True)
-class ServedModel:
-    """A loaded model and, for image models, the batcher its requests go through."""
+class ServedModel(Generic[TaskT]):
+    """A loaded task and, for batched tasks, the batcher its requests go through."""
 
     name: str
-    model: Any
+    task: TaskT
     batcher: DynamicBatcher | None = None
 
     def admit(self, units: int = 1) -> Ticket:
@@ -131,8 +119,8 @@ class ModelRecord:
     served: ServedModel | None = None
 
     @property
-    def model(self) -> Any:
-        return self.served.model if self.served is not None else None
+    def task(self) -> ServedTask | None:
+        return self.served.task if self.served is not None else None
 
 
 class ModelRegistry:
@@ -141,8 +129,7 @@ class ModelRegistry:
     Args:
         manifest_path: the weights manifest (re-read on reload).
         placement: device and dtype for every model.
-        loaders: a loader per manifest task.
-        runners: a batch runner per task that is served through dynamic batching.
+        tasks: the served-task class of each manifest task.
         batching: the batching configuration of a model on a device.
         observer: told about every batch (the metrics).
         limits: where checkpoints may lie, how large, how long a load may take.
@@ -152,8 +139,7 @@ class ModelRegistry:
         self,
         manifest_path: Path,
         placement: Placement,
-        loaders: Mapping[str, Loader],
-        runners: Mapping[str, BatchRunner] | None = None,
+        tasks: Mapping[str, type[ServedTask]],
         batching: Callable[[ManifestEntry, torch.device], BatchingConfig] = (
             lambda entry, device: BatchingConfig()
         ),
@@ -164,8 +150,7 @@ class ModelRegistry:
         self.limits = limits
         self.weights_root = limits.weights_root or manifest_path.parent
         self.placement = placement
-        self._loaders = dict(loaders)
-        self._runners = dict(runners or {})
+        self._tasks = dict(tasks)
         self._batching = batching
         self._observer = observer
         self._records = {entry.name: ModelRecord(entry) for entry in read_manifest(manifest_path)}
@@ -239,33 +224,38 @@ class ModelRegistry:
         return sum(drained)
 
     async def _serve(self, entry: ManifestEntry) -> ServedModel:
-        model = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
-        runner = self._runners.get(entry.task)
-        if runner is None:
-            return ServedModel(entry.name, model)
+        task = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
+        if not task.batched:
+            return ServedModel(entry.name, task)
         config = self._batching(entry, self.device)
-        batcher = DynamicBatcher(entry.name, runner(model), config, self._observer)
-        return ServedModel(entry.name, model, batcher)
+        batcher = DynamicBatcher(entry.name, task.run_batch, config, self._observer)
+        return ServedModel(entry.name, task, batcher)
 
-    def _load(self, entry: ManifestEntry) -> Any:
-        loader = self._loaders.get(entry.task)
-        if loader is None:
-            known = ", ".join(sorted(self._loaders)) or "none"
+    def _load(self, entry: ManifestEntry) -> ServedTask:
+        task_type = self.task_type(entry.task)
+        if task_type is None:
+            known = ", ".join(sorted(self._tasks)) or "none"
             raise ModelLoadError(
-                f"no loader for task {one_line(entry.task, NAME_ECHO_CHARS)!r} "
+                f"no served task for the task {one_line(entry.task, NAME_ECHO_CHARS)!r} "
                 f"(known tasks: {known})"
             )
         path = verify_weights_file(entry, self.weights_root, self.limits.max_bytes)
-        # The loader reads the file that was verified, even if the link it came through changes.
-        return loader(dataclasses.replace(entry, file=path), self.placement)
+        # The task reads the file that was verified, even if the link it came through changes.
+        return task_type.load(dataclasses.replace(entry, file=path), self.placement)
 
-    def get(self, name: str, task: str) -> ServedModel:
-        """The served model ``name`` of ``task``; raises when there is none or it is not
-        ready."""
+    def task_type(self, kind: str) -> type[ServedTask] | None:
+        """The served-task class of the manifest task ``kind``."""
+        return self._tasks.get(kind)
+
+    def get(self, name: str, task: type[TaskT]) -> ServedModel[TaskT]:
+        """The served model ``name`` of the task ``task``; raises when there is none or it is
+        not ready."""
         record = self._records.get(name)
-        if record is None or record.entry.task != task:
-            available = sorted(r.entry.name for r in self._records.values() if r.entry.task == task)
-            raise ModelNotFoundError(name, task, available)
+        if record is None or record.entry.task != task.kind:
+            available = sorted(
+                r.entry.name for r in self._records.values() if r.entry.task == task.kind
+            )
+            raise ModelNotFoundError(name, task.kind, available)
         if record.state is not ModelState.READY or record.served is None:
             raise ModelUnavailableError(name, record.state, record.reason)
         return record.served

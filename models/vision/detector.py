@@ -3,9 +3,7 @@ postprocess (LitServe's split), with boxes reported in the pixels of each input 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from PIL import Image
@@ -13,87 +11,14 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from models.ops import multibox_nms
+from models.vision.detection import (
+    DEFAULT_THRESHOLDS,
+    Detection,
+    DetectionThresholds,
+    to_detections,
+)
 from models.vision.ssd import AnchorConfig, TinySSD
 from models.vision.transforms import to_model_input
-
-
-@dataclass(frozen=True)
-class DetectionThresholds:
-    """What one request keeps: class score floor, per-class NMS IoU, most boxes."""
-
-    score_threshold: float = 0.5
-    iou_threshold: float = 0.5
-    max_detections: int = 100
-
-
-@dataclass(frozen=True)
-class Detection:
-    box: list[float]  # xyxy in the image's pixels, clipped to it
-    score: float
-    class_id: int
-    label: str
-
-
-class ObjectDetector(Protocol):
-    """What serving needs of a detection backend (TinySSD or Faster R-CNN)."""
-
-    input_size: int
-    class_names: list[str]
-    dtype: torch.dtype
-    model: torch.nn.Module
-
-    def preprocess(self, image: Image.Image) -> Tensor: ...
-
-    def detect_inputs(
-        self,
-        inputs: list[Tensor],
-        sizes: list[tuple[int, int]],
-        thresholds: list[DetectionThresholds],
-    ) -> list[list[Detection]]: ...
-
-    def detect(
-        self,
-        images: list[Image.Image],
-        sizes: list[tuple[int, int]] | None = None,
-        score_threshold: float = 0.5,
-        iou_threshold: float = 0.5,
-        max_detections: int = 100,
-    ) -> list[list[Detection]]: ...
-
-
-def to_detections(
-    boxes: Tensor,
-    scores: Tensor,
-    labels: Tensor,
-    frame: tuple[float, float],
-    size: tuple[int, int],
-    class_names: list[str],
-) -> list[Detection]:
-    """Boxes [K, 4] in a ``frame`` of (width, height) -> Detections in the pixels of an image of
-    ``size`` (width, height), clipped to it."""
-    width, height = size
-    scale = torch.tensor([width / frame[0], height / frame[1]] * 2, device=boxes.device)
-    limit = torch.tensor([width, height, width, height], device=boxes.device)
-    pixels = torch.minimum((boxes * scale).clamp(min=0), limit)
-    return [
-        Detection(box, score, class_id, class_names[class_id])
-        for box, score, class_id in zip(
-            pixels.tolist(), scores.tolist(), labels.tolist(), strict=True
-        )
-    ]
-
-
-def load_detector(
-    path: Path, device: torch.device, dtype: torch.dtype = torch.float32
-) -> ObjectDetector:
-    """Any checkpoint of ``python -m models.train detect``, by its ``arch``; tensors and plain
-    data only (``weights_only=True``). Faster R-CNN always computes in float32."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("arch") == "fasterrcnn":
-        from models.vision.rcnn import RCNNDetector  # noqa: PLC0415 - rcnn imports this module
-
-        return RCNNDetector.from_checkpoint(checkpoint, device)
-    return Detector.from_checkpoint(checkpoint, device, dtype)
 
 
 class Detector:
@@ -146,14 +71,17 @@ class Detector:
         cls_probs: Tensor,
         offsets: Tensor,
         sizes: list[tuple[int, int]],
-        score_threshold: float = 0.5,
-        iou_threshold: float = 0.5,
-        max_detections: int = 100,
+        thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
     ) -> list[list[Detection]]:
         """Per-class NMS over the batch, then boxes scaled to each image's ``(width, height)``
         and clipped to it, by decreasing score."""
         found = multibox_nms(
-            cls_probs, offsets, self.model.anchors, score_threshold, iou_threshold, max_detections
+            cls_probs,
+            offsets,
+            self.model.anchors,
+            thresholds.score_threshold,
+            thresholds.iou_threshold,
+            thresholds.max_detections,
         )
         return [
             to_detections(d.boxes, d.scores, d.labels, (1.0, 1.0), size, self.class_names)
@@ -170,7 +98,7 @@ class Detector:
         forward pass, then each image's own thresholds."""
         cls_probs, offsets = self.predict(torch.stack(inputs))
         return [
-            self.postprocess(cls_probs[i : i + 1], offsets[i : i + 1], [size], **vars(limits))[0]
+            self.postprocess(cls_probs[i : i + 1], offsets[i : i + 1], [size], limits)[0]
             for i, (size, limits) in enumerate(zip(sizes, thresholds, strict=True))
         ]
 
@@ -178,9 +106,9 @@ class Detector:
         self,
         images: list[Image.Image],
         sizes: list[tuple[int, int]] | None = None,
-        **thresholds: float,
+        thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
     ) -> list[list[Detection]]:
         """All three steps; ``sizes`` default to the images' own."""
         batch = torch.stack([self.preprocess(image) for image in images])
         sizes = sizes or [image.size for image in images]
-        return self.postprocess(*self.predict(batch), sizes, **thresholds)
+        return self.postprocess(*self.predict(batch), sizes, thresholds)

@@ -15,7 +15,12 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.v2 import functional as TF
 
 from models.ops import nms
-from models.vision.detector import Detection, DetectionThresholds, to_detections
+from models.vision.detection import (
+    DEFAULT_THRESHOLDS,
+    Detection,
+    DetectionThresholds,
+    to_detections,
+)
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
 
@@ -69,14 +74,11 @@ class RCNNDetector:
         self,
         images: list[Image.Image],
         sizes: list[tuple[int, int]] | None = None,
-        score_threshold: float = 0.5,
-        iou_threshold: float = 0.5,
-        max_detections: int = 100,
+        thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
     ) -> list[list[Detection]]:
         sizes = sizes or [image.size for image in images]
-        limits = DetectionThresholds(score_threshold, iou_threshold, max_detections)
         inputs = [self.preprocess(image) for image in images]
-        return self.detect_inputs(inputs, sizes, [limits] * len(images))
+        return self.detect_inputs(inputs, sizes, [thresholds] * len(images))
 
     @torch.inference_mode()
     def detect_inputs(

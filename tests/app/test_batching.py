@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.serving.loaders import RUNNERS, classify_runner
+from app.serving.tasks import TASKS
+from app.serving.tasks.classify import ClassifyTask
 from tests.devices import ON_GPU, SCORE_TOLERANCE
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
@@ -27,19 +28,17 @@ class GatedClassifier:
         self.batches: list[int] = []
 
     @property
-    def runners(self) -> dict:
-        return {**RUNNERS, "classify": self.runner}
+    def tasks(self) -> dict:
+        gates = self
 
-    def runner(self, classifier):
-        run = classify_runner(classifier)
+        class GatedClassify(ClassifyTask):
+            def run_batch(self, jobs):
+                gates.batches.append(len(jobs))
+                gates.started.set()
+                gates.gate.wait(timeout=600)
+                return super().run_batch(jobs)
 
-        def gated(jobs):
-            self.batches.append(len(jobs))
-            self.started.set()
-            self.gate.wait(timeout=600)
-            return run(jobs)
-
-        return gated
+        return {**TASKS, "classify": GatedClassify}
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -60,7 +59,7 @@ def post_image(
 
 
 def queue_depth(client) -> int:
-    return client.app.state.registry.get("colours", "classify").batcher.depth
+    return client.app.state.registry.get("colours", ClassifyTask).batcher.depth
 
 
 def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
@@ -68,7 +67,7 @@ def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
 ):
     gated = GatedClassifier()
     client = make_client(
-        runners=gated.runners, manifest_path=colour_manifest, default_classify_model="colours"
+        tasks=gated.tasks, manifest_path=colour_manifest, default_classify_model="colours"
     )
     requests = [(colour, seed) for seed in range(8) for colour in (RED, GREEN, BLUE)]
     sizes = [(24 + 3 * i, 20 + 2 * i) for i in range(len(requests))]
@@ -105,7 +104,7 @@ def test_a_model_at_capacity_answers_503_with_retry_after_and_the_taken_requests
 ):
     gated = GatedClassifier()
     client = make_client(
-        runners=gated.runners,
+        tasks=gated.tasks,
         manifest_path=colour_manifest,
         default_classify_model="colours",
         max_batch_size=1,
@@ -133,7 +132,7 @@ def test_a_model_at_capacity_answers_503_with_retry_after_and_the_taken_requests
         answers = [running.result(), *(q.result() for q in queued)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert [a.json()["predictions"][0]["label"] for a in answers] == ["red", "green", "blue"]
-    assert client.app.state.registry.get("colours", "classify").batcher.capacity.in_use == 0
+    assert client.app.state.registry.get("colours", ClassifyTask).batcher.capacity.in_use == 0
     metrics = client.get("/metrics").text
     assert _sample(metrics, 'd2l_http_requests_total{method="POST",route="/classify",status="503"}')
 
@@ -143,7 +142,7 @@ def test_a_request_still_queued_at_its_timeout_gets_504_and_a_started_one_is_ans
 ):
     gated = GatedClassifier()
     client = make_client(
-        runners=gated.runners,
+        tasks=gated.tasks,
         manifest_path=colour_manifest,
         default_classify_model="colours",
         max_batch_size=1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from app.serving.tasks.classify import ClassifyTask
 from tests.app.test_batching import _sample, post_image
 from tests.devices import needs_cuda
 from tests.images import BLUE, GREEN, RED
@@ -16,7 +17,7 @@ def test_auto_serves_on_the_gpu_in_float16_channels_last(make_client, colour_man
     client = make_client(manifest_path=colour_manifest, default_classify_model="colours")
     (model,) = client.get("/models").json()["models"]
     assert model["device"].startswith("cuda:0") and model["dtype"] == "float16"
-    served = client.app.state.registry.get("colours", "classify").model
+    served = client.app.state.registry.get("colours", ClassifyTask).task.classifier
     conv = served.model.conv1.weight
     assert conv.is_cuda and conv.dtype == torch.float16
     assert conv.is_contiguous(memory_format=torch.channels_last)

@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from app.serving.loaders import RUNNERS
+from app.serving.tasks import TASKS
+from app.serving.tasks.classify import ClassifyTask
 from tests.app.test_batching import post_image
 from tests.images import RED
 
@@ -171,14 +172,12 @@ def test_types_are_strict_a_boolean_or_a_string_is_not_a_number(client, value):
 def test_an_unexpected_error_is_a_json_500_without_the_trace_and_logged_with_the_id(
     make_client, colour_manifest
 ):
-    def broken_runner(classifier):
-        def run(jobs):
+    class BrokenClassify(ClassifyTask):
+        def run_batch(self, jobs):
             raise RuntimeError("a bug in the model code: secret internals")
 
-        return run
-
     client = make_client(
-        runners={**RUNNERS, "classify": broken_runner},
+        tasks={**TASKS, "classify": BrokenClassify},
         raise_server_exceptions=False,
         manifest_path=colour_manifest,
         default_classify_model="colours",

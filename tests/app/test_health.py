@@ -10,8 +10,10 @@ import torch
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.serving.loaders import LOADERS
-from app.serving.registry import ModelRegistry, ModelState, Placement
+from app.serving.registry import ModelRegistry, ModelState
+from app.serving.tasks import TASKS
+from app.serving.tasks.base import Placement, ServedTask
+from app.serving.tasks.classify import ClassifyTask
 from app.settings import Settings
 from models.errors import InvalidInputError
 from models.manifest import ManifestError, sha256_of
@@ -46,7 +48,7 @@ def test_a_model_that_cannot_load_makes_ready_503_with_the_reason(make_client, w
     (model,) = ready.json()["models"]
     assert model["name"] == "unet-x"
     assert model["state"] == "failed"
-    assert "no loader for task 'segment'" in model["reason"]
+    assert "no served task for the task 'segment'" in model["reason"]
     (listed,) = client.get("/models").json()["models"]
     assert {k: listed[k] for k in model} == model
     assert listed["dtype"] is None
@@ -62,12 +64,12 @@ def test_a_bad_device_or_manifest_stops_the_start_with_the_reason(tmp_path: Path
         pass
 
 
-def test_the_app_serves_models_through_the_loaders_it_is_given(tmp_path, write_manifest):
+def test_the_app_serves_models_through_the_tasks_it_is_given(tmp_path, write_manifest):
     path, digest = _checkpoint(tmp_path)
     manifest = write_manifest(
         [{"name": "m", "task": "tensor", "file": path.name, "sha256": digest}]
     )
-    with TestClient(create_app(Settings(manifest_path=manifest), {"tensor": _load})) as client:
+    with TestClient(create_app(Settings(manifest_path=manifest), {"tensor": TensorTask})) as client:
         assert client.app.state.registry.loaded.wait(timeout=600)
         ready = client.get("/health/ready")
         assert ready.status_code == 200
@@ -82,8 +84,19 @@ def _checkpoint(tmp_path: Path) -> tuple[Path, str]:
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _load(entry, placement: Placement):
-    return torch.load(entry.file, map_location=placement.device, weights_only=True)
+class TensorTask(ServedTask[None, None]):
+    """A task kind of this test's own: a checkpoint of plain tensors, nothing to run."""
+
+    kind = "tensor"
+    title = "tensor"
+    batched = False
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+
+    @classmethod
+    def load(cls, entry, placement: Placement) -> TensorTask:
+        return cls(torch.load(entry.file, map_location=placement.device, weights_only=True))
 
 
 def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path, write_manifest):
@@ -94,12 +107,12 @@ def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path
             {"name": "tampered", "task": "tensor", "file": path.name, "sha256": "0" * 64},
         ]
     )
-    registry = ModelRegistry(manifest, Placement(torch.device("cpu")), {"tensor": _load})
+    registry = ModelRegistry(manifest, Placement(torch.device("cpu")), {"tensor": TensorTask})
     assert not registry.ready, "not ready before loading has run"
     asyncio.run(registry.load_all())
     good, tampered = registry.records
     assert good.state is ModelState.READY
-    assert good.model["weight"].tolist() == [0, 1, 2, 3]
+    assert good.task.tensors["weight"].tolist() == [0, 1, 2, 3]
     assert tampered.state is ModelState.FAILED
     assert "does not match the manifest" in tampered.reason
     assert not registry.ready
@@ -110,9 +123,11 @@ def test_while_a_model_loads_live_is_200_ready_is_503_and_its_requests_retry_lat
 ):
     gate = threading.Event()
 
-    def slow_classifier(entry, placement):  # loads once the test opens the gate
-        gate.wait(600)
-        return LOADERS["classify"](entry, placement)
+    class SlowClassify(ClassifyTask):  # loads once the test opens the gate
+        @classmethod
+        def load(cls, entry, placement):
+            gate.wait(600)
+            return super().load(entry, placement)
 
     manifest = write_manifest(
         [
@@ -125,7 +140,7 @@ def test_while_a_model_loads_live_is_200_ready_is_503_and_its_requests_retry_lat
         ]
     )
     settings = Settings(manifest_path=manifest, default_classify_model="colours")
-    app = create_app(settings, loaders={**LOADERS, "classify": slow_classifier})
+    app = create_app(settings, {**TASKS, "classify": SlowClassify})
     with TestClient(app) as client:
         try:
             assert client.get("/health/live").json() == {"status": "ok"}

@@ -10,7 +10,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app.serving.loaders import LOADERS, RUNNERS, classify_runner
+from app.serving.tasks import TASKS
+from app.serving.tasks.classify import ClassifyTask
 from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier
 from tests.app.test_batching import post_image, wait_until
@@ -44,21 +45,22 @@ class FirstModelGated:
         self.loaded = 0
 
     @property
-    def runners(self) -> dict:
-        return {**RUNNERS, "classify": self.runner}
+    def tasks(self) -> dict:
+        gates = self
 
-    def runner(self, classifier):
-        run = classify_runner(classifier)
-        self.loaded += 1
-        if self.loaded > 1:
-            return run
+        class FirstGatedClassify(ClassifyTask):
+            def __init__(self, classifier) -> None:
+                super().__init__(classifier)
+                gates.loaded += 1
+                self.gated = gates.loaded == 1
 
-        def gated(jobs):
-            self.started.set()
-            self.gate.wait(timeout=600)
-            return run(jobs)
+            def run_batch(self, jobs):
+                if self.gated:
+                    gates.started.set()
+                    gates.gate.wait(timeout=600)
+                return super().run_batch(jobs)
 
-        return gated
+        return {**TASKS, "classify": FirstGatedClassify}
 
 
 def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_old(
@@ -66,7 +68,7 @@ def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_
 ):
     gated = FirstModelGated()
     client = make_client(
-        runners=gated.runners,
+        tasks=gated.tasks,
         manifest_path=colour_manifest,
         default_classify_model="colours",
         admin_key=ADMIN,
@@ -187,18 +189,20 @@ def test_a_second_reload_while_one_runs_is_409(make_client, colour_manifest):
     reloading = threading.Event()
     loads = []
 
-    def gated_after_start(entry, placement):  # the first load runs; a reload waits
-        loads.append(entry.name)
-        if len(loads) > 1:
-            reloading.set()
-            gate.wait(600)
-        return LOADERS["classify"](entry, placement)
+    class GatedAfterStart(ClassifyTask):  # the first load runs; a reload waits
+        @classmethod
+        def load(cls, entry, placement):
+            loads.append(entry.name)
+            if len(loads) > 1:
+                reloading.set()
+                gate.wait(600)
+            return super().load(entry, placement)
 
     client = make_client(
         manifest_path=colour_manifest,
         default_classify_model="colours",
         admin_key=ADMIN,
-        loaders={**LOADERS, "classify": gated_after_start},
+        tasks={**TASKS, "classify": GatedAfterStart},
     )
     client.headers["X-Admin-Key"] = ADMIN
     with ThreadPoolExecutor(1) as pool:

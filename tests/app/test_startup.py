@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.imaging import decode_image
 from app.main import StartupError, create_app
+from app.serving.tasks.classify import ClassifyTask
 from app.settings import Settings
 from models.device import DTYPES, resolve_dtype
 from models.errors import InvalidInputError
@@ -29,7 +30,7 @@ def test_strict_mode_stops_the_start_when_a_model_fails(write_manifest, colour_w
     message = str(stopped.value)
     assert "D2L_STRICT=1" in message
     assert "good: " in message and "does not match the manifest" in message
-    assert "odd: no loader for task 'segment'" in message
+    assert "odd: no served task for the task 'segment'" in message
 
 
 def test_strict_mode_starts_ready_when_every_model_loads(make_client, colour_manifest):
@@ -47,7 +48,7 @@ def test_bfloat16_is_what_the_model_computes_in_and_keeps_its_classes(
         )
         (model,) = client.get("/models").json()["models"]
         assert model["dtype"] == dtype
-        served = client.app.state.registry.get("colours", "classify").model
+        served = client.app.state.registry.get("colours", ClassifyTask).task.classifier
         weights = {parameter.dtype for parameter in served.model.parameters()}
         assert weights == {DTYPES[dtype]}, "the weights themselves are in that type"
         answers = [

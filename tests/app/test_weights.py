@@ -9,7 +9,8 @@ import threading
 
 import torch
 
-from app.serving.loaders import LOADERS
+from app.serving.tasks import TASKS
+from app.serving.tasks.classify import ClassifyTask
 from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier
 
@@ -95,15 +96,20 @@ def test_a_checkpoint_with_nan_weights_fails_to_load(
 def test_a_load_that_does_not_finish_in_time_fails(make_client, write_manifest, colour_weights):
     gate = threading.Event()
 
-    def stuck(entry, placement):  # a hung file system or driver: returns only once released
-        gate.wait(600)
-        raise RuntimeError("released")
+    class Stuck(ClassifyTask):  # a hung file system or driver: returns only once released
+        kind = "stuck"
+
+        @classmethod
+        def load(cls, entry, placement):
+            gate.wait(600)
+            raise RuntimeError("released")
 
     manifest = write_manifest(
         [entry("stuck", colour_weights.name, sha256_of(colour_weights), "stuck")]
     )
-    loaders = {**LOADERS, "stuck": stuck}
-    client = make_client(manifest_path=manifest, load_timeout_s=0.5, loaders=loaders)
+    client = make_client(
+        manifest_path=manifest, load_timeout_s=0.5, tasks={**TASKS, "stuck": Stuck}
+    )
     try:
         assert reasons(client)["stuck"] == (
             "loading did not finish within 0.5 s (D2L_LOAD_TIMEOUT_S)"

@@ -11,6 +11,7 @@ from PIL import Image
 
 from models.manifest import read_manifest, sha256_of
 from models.train import detect
+from models.vision.detection import DetectionThresholds
 from models.vision.detector import Detector
 
 
@@ -56,7 +57,7 @@ def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares
 
     detector = Detector.load(output, torch.device("cpu"))
     image = Image.new("RGB", (300, 200))
-    (found,) = detector.detect([image], score_threshold=0.0, iou_threshold=0.5, max_detections=7)
+    (found,) = detector.detect([image], thresholds=DetectionThresholds(0.0, 0.5, 7))
     assert 0 < len(found) <= 7
     scores = [d.score for d in found]
     assert scores == sorted(scores, reverse=True)

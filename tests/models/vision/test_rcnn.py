@@ -13,7 +13,8 @@ from PIL import Image
 
 from models.manifest import sha256_of
 from models.train.detect import rcnn_targets, training_loss
-from models.vision.detector import load_detector
+from models.vision.detection import DetectionThresholds
+from models.vision.detectors import load_detector
 from models.vision.rcnn import RCNNDetector, faster_rcnn
 
 
@@ -63,15 +64,13 @@ def test_a_checkpoint_serves_with_the_requests_thresholds(checkpoint):
     detector = load_detector(checkpoint, torch.device("cpu"))
     assert isinstance(detector, RCNNDetector) and detector.class_names == ["cat", "dog"]
     image = Image.effect_noise((300, 200), 60).convert("RGB")
-    (every,) = detector.detect(
-        [image], [(600, 400)], score_threshold=0.0, iou_threshold=1.0, max_detections=50
-    )
+    (every,) = detector.detect([image], [(600, 400)], DetectionThresholds(0.0, 1.0, 50))
     assert 0 < len(every) <= 50
     for found in every:
         x1, y1, x2, y2 = found.box
         assert 0 <= x1 <= x2 <= 600 and 0 <= y1 <= y2 <= 400  # in the reported frame
         assert found.label in {"cat", "dog"}
-    (strict,) = detector.detect([image], score_threshold=0.0, iou_threshold=0.1, max_detections=50)
+    (strict,) = detector.detect([image], thresholds=DetectionThresholds(0.0, 0.1, 50))
     assert len(strict) <= len(every)
     assert [d.score for d in strict] == sorted((d.score for d in strict), reverse=True)
 

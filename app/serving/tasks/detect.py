@@ -1,0 +1,69 @@
+"""Object detection (``task: detect``): TinySSD or Faster R-CNN, each request with its own
+thresholds in a shared batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from app.serving.tasks.base import (
+    Placement,
+    ServedTask,
+    require_finite,
+    require_finite_weights,
+    warm_up_batch,
+)
+from models.manifest import ManifestEntry
+from models.vision.detection import Detection, DetectionThresholds, ObjectDetector
+from models.vision.detector import Detector
+from models.vision.detectors import load_detector
+
+
+@dataclass(frozen=True)
+class DetectJob:
+    """One image for a detector: its preprocessed input, the size boxes are reported in
+    (width, height), and the request's thresholds."""
+
+    input: Tensor
+    size: tuple[int, int]
+    thresholds: DetectionThresholds
+
+
+class DetectTask(ServedTask[DetectJob, list[Detection]]):
+    kind: ClassVar[str] = "detect"
+    title: ClassVar[str] = "detection"
+
+    def __init__(self, detector: ObjectDetector) -> None:
+        self.detector = detector
+        self.dtype = detector.dtype
+
+    @classmethod
+    def load(cls, entry: ManifestEntry, placement: Placement) -> Self:
+        detector = load_detector(entry.file, placement.device, placement.dtype)
+        require_finite_weights(detector.model)
+        size = detector.input_size
+        batch = warm_up_batch(detector.preprocess(Image.new("RGB", (size, size))))
+        if isinstance(detector, Detector):  # TinySSD: its raw outputs can be checked
+            cls_probs, offsets = detector.predict(torch.stack(batch))
+            require_finite([("class scores", cls_probs), ("offsets", offsets)], "the warm-up's")
+        else:
+            thresholds = [DetectionThresholds()] * len(batch)
+            detector.detect_inputs(batch, [(size, size)] * len(batch), thresholds)
+        return cls(detector)
+
+    @property
+    def input_size(self) -> int:
+        return self.detector.input_size
+
+    def preprocess(self, image: Image.Image) -> Tensor:
+        return self.detector.preprocess(image)
+
+    def run_batch(self, jobs: Sequence[DetectJob]) -> list[list[Detection]]:
+        return self.detector.detect_inputs(
+            [j.input for j in jobs], [j.size for j in jobs], [j.thresholds for j in jobs]
+        )

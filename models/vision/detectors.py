@@ -1,0 +1,22 @@
+"""Every detection backend, by the ``arch`` its checkpoint records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from models.vision.detection import ObjectDetector
+from models.vision.detector import Detector
+from models.vision.rcnn import RCNNDetector
+
+
+def load_detector(
+    path: Path, device: torch.device, dtype: torch.dtype = torch.float32
+) -> ObjectDetector:
+    """Any checkpoint of ``python -m models.train detect``, by its ``arch``; tensors and plain
+    data only (``weights_only=True``). Faster R-CNN always computes in float32."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("arch") == "fasterrcnn":
+        return RCNNDetector.from_checkpoint(checkpoint, device)
+    return Detector.from_checkpoint(checkpoint, device, dtype)
