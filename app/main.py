@@ -24,20 +24,21 @@ import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.admission import WorkPool
-from app.body_limit import BodySizeLimitMiddleware
-from app.errors import install_error_handlers
-from app.metrics import ServiceMetrics
-from app.metrics import router as metrics_router
-from app.observability import REQUEST_ID_HEADER, RequestObservationMiddleware, configure_logging
-from app.routers import classify, detect, geometry, health, models, words
-from app.security import AccessMiddleware, AdminKeyDep, APIKeyDep
+from app.core.config import BatchingOverride, Settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.metrics import ServiceMetrics
+from app.core.security import AdminKeyDep, APIKeyDep
+from app.middleware.access import AccessMiddleware
+from app.middleware.body_limit import BodySizeLimitMiddleware
+from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
+from app.routers import classify, detect, geometry, health, metrics, models, words
+from app.serving.admission import WorkPool
 from app.serving.batcher import BatchingConfig
+from app.serving.intake import ImagePreparer
 from app.serving.registry import LoadLimits, ModelRegistry
 from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
-from app.settings import BatchingOverride, Settings
-from app.uploads import ImagePreparer
 from models.device import describe_device, resolve_device, resolve_dtype
 from models.manifest import ManifestEntry
 
@@ -63,7 +64,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    metrics = ServiceMetrics()
+    service_metrics = ServiceMetrics()
 
     def batching(entry: ManifestEntry, device: torch.device) -> BatchingConfig:
         # A manifest entry may say what batch size suits a device, e.g. {"cpu": {...}}.
@@ -87,7 +88,7 @@ def create_app(
         )
         workers = settings.decode_workers or os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
-        app.state.images = ImagePreparer(pool, settings.max_image_pixels)
+        app.state.images = ImagePreparer(pool, settings.max_image_pixels, settings.max_batch_images)
         app.state.geometry = WorkPool(
             "geometry", settings.geometry_workers, settings.geometry_queue, "D2L_GEOMETRY_QUEUE"
         )
@@ -95,7 +96,7 @@ def create_app(
             settings.weights_root, settings.max_weights_bytes, settings.load_timeout_s
         )
         registry = ModelRegistry(
-            settings.manifest_path, placement, tasks, batching, metrics, limits
+            settings.manifest_path, placement, tasks, batching, service_metrics, limits
         )
         app.state.registry = registry
         loading = asyncio.create_task(registry.load_all())
@@ -132,7 +133,7 @@ def create_app(
         timeout_s=settings.http_body_timeout_s,
     )
     app.add_middleware(AccessMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
-    app.add_middleware(RequestObservationMiddleware, metrics=metrics)
+    app.add_middleware(RequestObservationMiddleware, metrics=service_metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -143,19 +144,20 @@ def create_app(
             max_age=600,
         )
     app.state.settings = settings
-    app.state.metrics = metrics
-    metrics.watch(
+    app.state.metrics = service_metrics
+    service_metrics.watch(
         lambda: getattr(app.state, "registry", None),
         lambda: pool.capacity if (pool := getattr(app.state, "geometry", None)) else None,
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(metrics_router)
+    app.include_router(metrics.router)
     # Declared only when a key is set, so the OpenAPI schema says what this server asks.
     protected = [APIKeyDep] if settings.api_key else []
     app.include_router(models.router, dependencies=protected)
     app.include_router(models.admin_router, dependencies=[AdminKeyDep])
-    app.include_router(geometry.router, dependencies=protected)
+    for part in geometry.routers:
+        app.include_router(part, dependencies=protected)
     app.include_router(words.router, dependencies=protected)
     app.include_router(detect.router, dependencies=protected)
     app.include_router(classify.router, dependencies=protected)

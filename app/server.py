@@ -11,7 +11,7 @@ nginx have:
   byte (408; an idle new connection is closed quietly);
 - after an answer given without reading the body (401, 404, 503), the rest of the body within
   ``D2L_HTTP_BODY_TIMEOUT_S``, else the connection is closed. (While the app reads the body,
-  the app's own limit answers 408: ``app.body_limit``.)
+  the app's own limit answers 408: ``app.middleware.body_limit``.)
 
 And it enforces the ``Retry-After`` of a refusal for capacity (503): the connection that got it
 is not read again for that long (at most a second), so a client that retries at once in a
@@ -38,8 +38,8 @@ import uvicorn
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from app.errors import RETRY_AFTER_STATE
-from app.settings import Settings
+from app.core.config import Settings
+from app.core.errors import RETRY_AFTER_STATE
 
 LINGER_S = 2.0  # how long a refused connection's input is read and dropped before closing
 MAX_BACKOFF_S = 1.0  # longest pause of a connection after a 503 for capacity

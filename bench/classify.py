@@ -1,7 +1,7 @@
 """Classification benchmark: the model alone, the whole pipeline, and ``POST /classify``.
 
 - Model: images/s of the ResNet-18's forward pass at batch 1 and 32 (preprocessed input).
-- Pipeline, in process: decode (``app.imaging``, JPEG draft), preprocess, model, top-k, at
+- Pipeline, in process: decode (``app.serving.intake``, JPEG draft), preprocess, model, top-k, at
   batch 1 and 32, on real 640x480 JPEGs (ants and bees validation photos, resized).
 - HTTP: ``POST /classify`` against a uvicorn server started here (as `make run` serves it), at
   concurrency 1 and 16: requests/s, p50, p99.
@@ -21,7 +21,7 @@ import httpx
 import torch
 from PIL import Image
 
-from app.imaging import decode_image
+from app.serving.intake import decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.vision.classifier import ImageClassifier
 

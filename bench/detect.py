@@ -1,8 +1,8 @@
 """Detection benchmark: the model alone, the whole pipeline, and ``POST /detect`` over HTTP.
 
 - Model: images/s of TinySSD's forward pass at batch 1 and 32 (already preprocessed input).
-- Pipeline, in process: decode (``app.imaging``), preprocess, model, per-class NMS, per image,
-  on real JPEGs of several sizes (the sysu-logo images and the larger unlabelled photos).
+- Pipeline, in process: decode (``app.serving.intake``), preprocess, model, per-class NMS,
+  per image, on real JPEGs of several sizes (the sysu-logo images, the larger unlabelled photos).
 - HTTP: ``POST /detect`` against a uvicorn server started here, at concurrency 1 and 16:
   requests/s, p50 and p99.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from app.imaging import decode_image
+from app.serving.intake import decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.vision.detector import Detector
 

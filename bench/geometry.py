@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from app.schemas.geometry_caps import MAX_NMS_BOXES
+from app.schemas.geometry.limits import MAX_NMS_BOXES
 from bench.server import ROOT, machine, median_ms, running_server, write_result
 from models import ops
 

@@ -98,7 +98,7 @@ def random_boxes(count: int, generator: random.Random, scale: float = 1000) -> l
 
 def worst_cases() -> dict[str, tuple[str, dict]]:
     """The costliest request each endpoint's caps allow (random boxes: NMS suppresses little)."""
-    from app.schemas import geometry_caps as caps
+    from app.schemas.geometry import limits as caps
     from models.ops.layers import MAX_ROI_ALIGN_SAMPLES, MAX_ROI_POOL_CELLS
 
     generator = random.Random(0)

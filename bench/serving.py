@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from app.imaging import decode_image
+from app.serving.intake import decode_image
 from bench.classify import photos_640x480
 from bench.peers.common import load_model, read_image
 from bench.server import ROOT, images_per_second, load_for, machine, running_server, write_result

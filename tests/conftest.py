@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from hypothesis import settings
 from PIL import Image
 
+from app.core.config import Settings
 from app.main import create_app
 from app.serving.tasks import TASKS
-from app.settings import Settings
 from models.manifest import sha256_of
 
 # Torch's first calls are slow, so no per-example deadline; enough examples to find edge cases.

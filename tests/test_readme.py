@@ -1,4 +1,5 @@
-"""The README's curl examples, replayed through the real app: each answers as the README says.
+"""The curl examples of the README and of docs/, replayed through the real app: each answers as
+its page says.
 
 An answer is the ``# {...}`` line after the command, or a ``# {...}`` comment on it. Answers may
 be abridged with ``...``: a number written ``0.973...`` must agree to the decimals shown
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 @pytest.fixture
@@ -30,16 +31,19 @@ def client(module_client):
 KEY_SETTINGS = {"x-api-key": "api_key", "x-admin-key": "admin_key"}
 
 
-def curl_examples() -> list[tuple[str, str, dict | None, object, bool, dict]]:
+def curl_examples(page: Path) -> list[tuple[str, str, dict | None, object, bool, dict]]:
     """(method, path, body, expected JSON or None, is an error example, headers) for each curl
-    line; a key header means the example's server runs with that key set."""
+    line of ``page``; a key header means the example's server runs with that key set."""
     examples = []
     section = ""
-    lines = README.splitlines()
+    in_code = False
+    lines = page.read_text().splitlines()
     index = 0
     while index < len(lines):
         line = lines[index]
-        if line.startswith("### "):
+        if line.startswith("```"):
+            in_code = not in_code
+        if line.startswith("#") and not in_code:
             section = line
         if line.startswith("curl "):
             command = line
@@ -109,7 +113,12 @@ def assert_matches(expected: object, actual: object, where: str = "answer") -> N
         assert actual == expected, f"{where}: {actual!r} is not {expected!r}"
 
 
-EXAMPLES = curl_examples()
+README_EXAMPLES = curl_examples(ROOT / "README.md")
+EXAMPLES = [
+    pytest.param(*example, id=f"{page.name}:{example[0]} {example[1]}")
+    for page in PAGES
+    for example in curl_examples(page)
+]
 
 
 def test_abridged_answers_are_read_as_documented():
@@ -126,7 +135,7 @@ def test_abridged_answers_are_read_as_documented():
 
 
 def test_the_readme_shows_every_endpoint(client):
-    shown = {path.split("?")[0] for _, path, *_ in EXAMPLES}
+    shown = {path.split("?")[0] for _, path, *_ in README_EXAMPLES}
     served = {
         path
         for path in client.get("/openapi.json").json()["paths"]

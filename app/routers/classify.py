@@ -9,23 +9,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import Depends, Query, UploadFile
 
-from app.admission import ModelInUse, admitted_route, model_admission, model_dependency
-from app.deps import ImagesDep, SettingsDep
-from app.imaging import DecodedImage
+from app.core.deps import ImagesDep
 from app.schemas.classify import BatchClassificationResult, ClassificationResult, ClassPrediction
 from app.schemas.common import ImageSize
+from app.serving.admission import ModelInUse, image_task_router, model_dependency
+from app.serving.intake import (
+    BATCH_DESCRIPTION,
+    IMAGE_FILE,
+    DecodedImage,
+    PreparedImage,
+)
 from app.serving.tasks.classify import ClassifyJob, ClassifyTask
-from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
 from models.vision.classifier import Prediction
 
-router = APIRouter(
-    tags=["classification"],
-    responses=image_route_errors("classification"),
-    # The model's capacity is taken before the upload is read (or 404/503 at once).
-    route_class=admitted_route(model_admission(ClassifyTask)),
-)
+router = image_task_router(ClassifyTask, "classification")
 
 ClassifyModel = Annotated[ModelInUse[ClassifyTask], Depends(model_dependency(ClassifyTask))]
 TopK = Annotated[
@@ -55,19 +54,16 @@ async def classify(
 @router.post(
     "/classify/batch",
     summary="Classify several images at once",
-    description="Send several `file` parts; they run together in the model's batches.",
+    description=BATCH_DESCRIPTION,
 )
 async def classify_batch(
     file: Annotated[list[UploadFile], IMAGE_FILE],
     model: ClassifyModel,
-    settings: SettingsDep,
     images: ImagesDep,
     top_k: TopK = 5,
 ) -> BatchClassificationResult:
-    check_batch_size(len(file), settings.max_batch_images)
-    model.reserve(len(file))
     task = model.task
-    prepared = await images.prepare_all(file, task.decode_side, task.preprocess)
+    prepared = await images.prepare_batch(file, model.reserve, task.decode_side, task.preprocess)
     found = await _classify(model, prepared, top_k)
     return BatchClassificationResult(
         results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]

@@ -11,25 +11,24 @@ import io
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import Depends, Query, UploadFile
 from fastapi.responses import Response
 from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes
 
-from app.admission import ModelInUse, admitted_route, model_admission, model_dependency
-from app.deps import ImagesDep, SettingsDep
-from app.imaging import DecodedImage
+from app.core.deps import ImagesDep
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
+from app.serving.admission import ModelInUse, image_task_router, model_dependency
+from app.serving.intake import (
+    BATCH_DESCRIPTION,
+    IMAGE_FILE,
+    DecodedImage,
+    PreparedImage,
+)
 from app.serving.tasks.detect import DetectJob, DetectTask
-from app.uploads import IMAGE_FILE, PreparedImage, check_batch_size, image_route_errors
 from models.vision.detection import Detection, DetectionThresholds
 
-router = APIRouter(
-    tags=["detection"],
-    responses=image_route_errors("detection"),
-    # The model's capacity is taken before the upload is read (or 404/503 at once).
-    route_class=admitted_route(model_admission(DetectTask)),
-)
+router = image_task_router(DetectTask, "detection")
 
 DetectModel = Annotated[ModelInUse[DetectTask], Depends(model_dependency(DetectTask))]
 
@@ -78,19 +77,16 @@ async def detect(
 @router.post(
     "/detect/batch",
     summary="Detect objects in several images at once",
-    description="Send several `file` parts; they run together in the model's batches.",
+    description=BATCH_DESCRIPTION,
 )
 async def detect_batch(
     file: Annotated[list[UploadFile], IMAGE_FILE],
     model: DetectModel,
-    settings: SettingsDep,
     images: ImagesDep,
     thresholds: Thresholds,
 ) -> BatchDetectionResult:
-    check_batch_size(len(file), settings.max_batch_images)
-    model.reserve(len(file))
     task = model.task
-    prepared = await images.prepare_all(file, task.input_size, task.preprocess)
+    prepared = await images.prepare_batch(file, model.reserve, task.input_size, task.preprocess)
     found = await _detect(model, prepared, thresholds)
     return BatchDetectionResult(
         results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.deps import RegistryDep
+from app.core.deps import RegistryDep
 from app.schemas.health import LiveStatus, ModelStatus, ReadyStatus
 from app.serving.registry import ModelRegistry
 from models.device import describe_device

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import RegistryDep
+from app.core.deps import RegistryDep
 from app.schemas.common import ErrorMessage
-from app.schemas.health import BatchingInfo, ModelInfo, ModelList
+from app.schemas.models import BatchingInfo, ModelInfo, ModelList
 from app.serving.registry import ModelRecord, ModelRegistry
 from app.serving.tasks.base import ServedTask
 from models.device import describe_device

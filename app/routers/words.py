@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator
 
-from app.admission import ModelInUse, model_dependency
 from app.schemas.common import ErrorMessage
 from app.schemas.words import (
     MAX_COMPLETIONS,
@@ -24,6 +23,7 @@ from app.schemas.words import (
     SimilarWords,
     WordSimilarity,
 )
+from app.serving.admission import ModelInUse, model_dependency
 from app.serving.tasks.words import WordVectorsTask
 
 router = APIRouter(

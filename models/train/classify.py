@@ -21,19 +21,13 @@ the servable weights (safetensors: class names, input size, normalisation, metri
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch import Tensor, nn
 from torchvision.models import ResNet
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
-from tqdm import tqdm
 
 from models.data.folders import (
     CIFAR10_ZIP,
@@ -45,8 +39,18 @@ from models.data.folders import (
 )
 from models.data.hub import sha1_of
 from models.device import describe_device, resolve_device
-from models.manifest import sha256_of, upsert_entry
-from models.train.cli import command_line, plain_args
+from models.manifest import sha256_of
+from models.train.engine import (
+    SCHEDULES,
+    batch_starts,
+    command_line,
+    list_in_manifest,
+    make_schedule,
+    plot_curves,
+    resume,
+    run_summary,
+    save_checkpoint,
+)
 from models.vision.classifier import (
     STEMS,
     ClassifierCard,
@@ -58,6 +62,7 @@ from models.vision.classifier import (
     replace_head,
     save_classifier,
 )
+from models.vision.transforms import classification_augmentation, shorter_side_at_most
 
 # Options that do not change the weights, left out of the recorded command.
 NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint"})
@@ -99,7 +104,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument(
         "--schedule",
-        choices=("constant", "cosine", "onecycle"),
+        choices=SCHEDULES,
         default="constant",
         help="learning-rate schedule over all steps (onecycle: --lr is the peak)",
     )
@@ -179,18 +184,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         weight_decay=args.weight_decay,
     )
     steps_per_epoch = -(-len(train_set) // args.batch_size)
-    schedule = make_schedule(args, optimizer, steps_per_epoch * args.epochs)
-    augment = train_transform(args, spec)
+    schedule = make_schedule(args.schedule, optimizer, steps_per_epoch * args.epochs)
+    augment = classification_augmentation(
+        spec.input_size, spec.mean, args.train_crop, args.min_scale, args.random_erasing
+    )
     history: list[dict[str, float]] = []
     checkpoint = args.checkpoint or args.output.with_suffix(".ckpt.pt")
     if args.resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        history = state["history"]
-        torch.set_rng_state(state["rng"])
-        print(f"resumed from {checkpoint} after epoch {state['epoch']}")
+        history = resume(checkpoint, device, model, optimizer, schedule)
     print(
         f"ResNet-18 ({stem} stem, source {source_info['pretrained']}): {len(train_set)} "
         f"training and {len(eval_set)} {eval_set.split} images, {len(train_set.classes)} "
@@ -203,11 +204,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model.train()
         order = torch.randperm(len(train_set)).tolist()
         loss_sum = correct = 0.0
-        batches = tqdm(
-            range(0, len(order), args.batch_size),
-            desc=f"epoch {epoch + 1}/{args.epochs}",
-            disable=args.no_progress,
-        )
+        batches = batch_starts(len(order), args.batch_size, epoch, args.epochs, args.no_progress)
         for start in batches:
             chosen = order[start : start + args.batch_size]
             images = torch.stack([augment(train_set.images[i]) for i in chosen]).to(device)
@@ -238,42 +235,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             f"{row['train_accuracy']:.4f}, {eval_set.split} accuracy "
             f"{row[f'{eval_set.split}_accuracy']:.4f} ({seconds:.0f} s)"
         )
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "epoch": epoch + 1,
-                "args": plain_args(args),
-                "history": history,
-                "rng": torch.get_rng_state(),
-            },
-            checkpoint,
-        )
+        save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
 
     info = finish(args, model, stem, spec, train_set.classes, eval_set, history, device)
     info["data"] = data_info
     info["source"] = source_info
     card = ClassifierCard(train_set.classes, stem, spec, info)
     save_classifier(args.output, model, card, half=args.half)
-    plot_curves(history, eval_set.split, args.output.with_suffix(".png"))
-    if args.manifest is not None:
-        name = args.name or args.output.stem
-        upsert_entry(
-            args.manifest,
-            {
-                "name": name,
-                "task": "classify",
-                "file": os.path.relpath(args.output, args.manifest.parent),
-                "sha256": sha256_of(args.output),
-                "architecture": "resnet18",
-                "classes": train_set.classes,
-                "input_size": spec.input_size,
-                **info,
-            },
-        )
-        print(f"listed {name} in {args.manifest}")
+    split = eval_set.split
+    curves = [
+        [("train_loss", "training loss")],
+        [("train_accuracy", "train accuracy"), (f"{split}_accuracy", f"{split} accuracy")],
+    ]
+    plot_curves(history, curves, args.output.with_suffix(".png"))
+    list_in_manifest(
+        args.manifest,
+        args.name or args.output.stem,
+        "classify",
+        args.output,
+        architecture="resnet18",
+        classes=train_set.classes,
+        input_size=spec.input_size,
+        **info,
+    )
     print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
     return info
 
@@ -317,7 +301,11 @@ def load_data(
     """Both splits in memory: training images at a size the augmentation needs, evaluation
     images already through the evaluation transform (decoded exactly as serving decodes)."""
     # Random resized crops need some pixels to spare; padded crops start from the eval view.
-    keep = spec.eval_transform if args.train_crop == "padded" else at_most(2 * spec.resize_size)
+    keep = (
+        spec.eval_transform
+        if args.train_crop == "padded"
+        else shorter_side_at_most(2 * spec.resize_size)
+    )
 
     if args.data == "cifar10":
         local = locate_cifar10()
@@ -338,45 +326,6 @@ def load_data(
     )
     info |= {"train_images": len(train), f"{evaluation.split}_images": len(evaluation)}
     return train, evaluation, info
-
-
-def at_most(side: int) -> Callable[[Image.Image], Tensor]:
-    """Images as uint8 tensors with the shorter side reduced to ``side`` when longer."""
-
-    def prepare(image: Image.Image) -> Tensor:
-        pixels = TF.pil_to_tensor(image)
-        if min(pixels.shape[-2:]) <= side:
-            return pixels
-        return TF.resize(pixels, [side], antialias=True)
-
-    return prepare
-
-
-def train_transform(args: argparse.Namespace, spec: InputSpec) -> v2.Compose:
-    size = spec.input_size
-    if args.train_crop == "padded":
-        crop = v2.RandomCrop(size, padding=max(1, size // 8))
-    else:
-        crop = v2.RandomResizedCrop(size, scale=(args.min_scale, 1.0), antialias=True)
-    steps = [crop, v2.RandomHorizontalFlip()]
-    if args.random_erasing > 0:
-        # Images are uint8 here: erase to the mean colour, which normalises to zero.
-        mean_colour = [round(255 * channel) for channel in spec.mean]
-        steps.append(v2.RandomErasing(p=args.random_erasing, value=mean_colour))
-    return v2.Compose(steps)
-
-
-def make_schedule(
-    args: argparse.Namespace, optimizer: torch.optim.Optimizer, total_steps: int
-) -> torch.optim.lr_scheduler.LRScheduler:
-    if args.schedule == "onecycle":
-        peaks = [group["lr"] for group in optimizer.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=peaks, total_steps=total_steps, pct_start=0.25
-        )
-    if args.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
 @torch.no_grad()
@@ -430,15 +379,10 @@ def finish(
         metrics[key] = accuracy(
             rounded.to(device, memory_format=torch.channels_last), eval_set, spec, device
         )
-    seconds = sum(row["seconds"] for row in history)
     metrics |= {
         "train_accuracy": history[-1]["train_accuracy"],
         "train_loss": history[-1]["train_loss"],
-        "training_seconds": round(seconds, 1),
-        "images_per_second": round(
-            sum(r["images_per_second"] * r["seconds"] for r in history) / seconds, 1
-        ),
-        "epochs": history,
+        **run_summary(history, "images_per_second"),
     }
     return {
         "stem": stem,
@@ -453,28 +397,3 @@ def finish(
         "device": describe_device(device),
         "metrics": metrics,
     }
-
-
-def plot_curves(history: list[dict[str, float]], split: str, path: Path) -> None:
-    import matplotlib  # noqa: PLC0415 - training only
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    epochs = [row["epoch"] for row in history]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    left.plot(epochs, [row["train_loss"] for row in history], marker="o", label="training loss")
-    right.plot(
-        epochs, [row["train_accuracy"] for row in history], marker="o", label="train accuracy"
-    )
-    right.plot(
-        epochs, [row[f"{split}_accuracy"] for row in history], marker="o", label=f"{split} accuracy"
-    )
-    for axis in (left, right):
-        axis.set_xlabel("epoch")
-        axis.legend()
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)

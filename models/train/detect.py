@@ -13,24 +13,44 @@ of the training curves is written next to it.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from torchmetrics.detection import MeanAveragePrecision
-from tqdm import tqdm
 
 from models.data.detection_csv import DetectionSample, find_label_file, read_detection_csv
 from models.data.hub import extract, locate
 from models.device import describe_device, resolve_device
-from models.manifest import sha256_of, upsert_entry
+from models.manifest import sha256_of
 from models.ops import multibox_nms
-from models.train.cli import command_line, plain_args
+from models.train.engine import (
+    batch_starts,
+    command_line,
+    list_in_manifest,
+    make_schedule,
+    plain_args,
+    plot_curves,
+    resume,
+    run_summary,
+    save_checkpoint,
+)
 from models.vision.rcnn import faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
+
+NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint"})
+CURVES = [
+    [("loss", "training loss")],
+    [
+        ("class_error", "class error (train)"),
+        ("val_class_error", "class error (val)"),
+        ("bbox_mae", "bbox MAE (train)"),
+        ("val_bbox_mae", "bbox MAE (val)"),
+    ],
+    [("map_50", "val mAP@0.5"), ("map", "val mAP@[.5:.95]")],
+]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -85,6 +105,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--half", action="store_true", help="store the weights in float16")
     parser.add_argument("--manifest", type=Path, default=None, help="also list the model here")
     parser.add_argument("--name", default=None, help="model name in the manifest")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="training state written every epoch (default: --output with .ckpt.pt)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -113,9 +140,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
-    schedule = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs) if args.cosine else None
-    )
+    schedule = make_schedule("cosine" if args.cosine else "constant", optimizer, args.epochs)
     augment = None if args.no_augment else DetectionAugmentation(args.input_size)
     print(
         f"{args.arch}: {len(train_set)} training and {len(val_set)} validation images, "
@@ -125,16 +150,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.epochs < 1:
         raise SystemExit("--epochs must be at least 1")
     history: list[dict[str, float]] = []
-    for epoch in range(args.epochs):
+    checkpoint = args.checkpoint or args.output.with_suffix(".ckpt.pt")
+    if args.resume and checkpoint.is_file():
+        history = resume(checkpoint, device, model, optimizer, schedule)
+    info: dict[str, Any] = {}
+    for epoch in range(len(history), args.epochs):
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train_set)).tolist()
         totals: dict[str, float] = {}
-        batches = tqdm(
-            range(0, len(order), args.batch_size),
-            desc=f"epoch {epoch + 1}/{args.epochs}",
-            disable=args.no_progress,
-        )
+        batches = batch_starts(len(order), args.batch_size, epoch, args.epochs, args.no_progress)
         for start in batches:
             chosen = [train_set[i] for i in order[start : start + args.batch_size]]
             images, labels = collate(chosen, augment, args.input_size)
@@ -145,8 +170,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             for key, value in {"loss": loss.item(), **figures}.items():
                 totals[key] = totals.get(key, 0.0) + value * len(chosen)
             batches.set_postfix(loss=f"{loss.item():.4f}")
-        if schedule is not None:
-            schedule.step()
+        schedule.step()
         seconds = time.perf_counter() - started
         row = {key: value / len(train_set) for key, value in totals.items()}
         row |= evaluate(model, val_set, args.input_size, device)
@@ -158,22 +182,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         history.append(row)
         shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
-        info = save_checkpoint(args, model, optimizer, names, history, source)
+        save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
+        info = save_detector(args, model, optimizer, names, history, source)
+    if not info:  # resumed from a run that had finished: write the servable file once more
+        info = save_detector(args, model, optimizer, names, history, source)
 
-    plot_curves(history, args.output.with_suffix(".png"))
-    if args.manifest is not None:
-        name = args.name or args.output.stem
-        upsert_entry(
-            args.manifest,
-            {
-                "name": name,
-                "task": "detect",
-                "file": os.path.relpath(args.output, args.manifest.parent),
-                "sha256": sha256_of(args.output),
-                **info,
-            },
-        )
-        print(f"listed {name} in {args.manifest}")
+    plot_curves(history, CURVES, args.output.with_suffix(".png"), log_scale=[1])
+    list_in_manifest(args.manifest, args.name or args.output.stem, "detect", args.output, **info)
     print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
     return info
 
@@ -277,28 +292,25 @@ def evaluate(
     }
 
 
-def save_checkpoint(args, model, optimizer, names, history, source) -> dict[str, Any]:
+def save_detector(args, model, optimizer, names, history, source) -> dict[str, Any]:
+    """The servable checkpoint (float16 weights with --half) with the optimizer, epoch,
+    arguments and what the manifest records; written after every epoch."""
     state = {
         key: value.half() if args.half and value.is_floating_point() else value
         for key, value in model.state_dict().items()
     }
     final = history[-1]
-    seconds = sum(row["seconds"] for row in history)
     info = {
         "arch": args.arch,
         "class_names": names,
         "input_size": args.input_size,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
         "data": source,
-        "command": command_line("detect", args, frozenset({"no_progress"})),
+        "command": command_line("detect", args, NOT_RECORDED),
         "device": describe_device(next(model.parameters()).device),
         "metrics": {
             **{key: value for key, value in final.items() if key not in {"epoch", "seconds"}},
-            "training_seconds": round(seconds, 1),
-            "examples_per_second": round(
-                sum(r["examples_per_second"] * r["seconds"] for r in history) / seconds, 1
-            ),
-            "epochs": history,
+            **run_summary(history, "examples_per_second"),
         },
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -313,38 +325,6 @@ def save_checkpoint(args, model, optimizer, names, history, source) -> dict[str,
         args.output,
     )
     return info
-
-
-def plot_curves(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in history]
-    panels = [
-        [("loss", "training loss")],
-        [
-            ("class_error", "class error (train)"),
-            ("val_class_error", "class error (val)"),
-            ("bbox_mae", "bbox MAE (train)"),
-            ("val_bbox_mae", "bbox MAE (val)"),
-        ],
-        [("map_50", "val mAP@0.5"), ("map", "val mAP@[.5:.95]")],
-    ]
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for axis, curves in zip(axes, panels, strict=True):
-        for key, label in curves:
-            if key in history[0]:
-                axis.plot(epochs, [row[key] for row in history], marker="o", label=label)
-    axes[1].set_yscale("log")
-    for axis in axes:
-        axis.set_xlabel("epoch")
-        axis.legend()
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def _load_data(

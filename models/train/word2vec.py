@@ -11,26 +11,31 @@ optimizer, epoch, arguments) that ``--resume`` continues from.
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from models.data.hub import DATA_HUB, sha1_of
 from models.data.ptb import SPLITS, read_ptb
 from models.device import describe_device, resolve_device
-from models.manifest import sha256_of, upsert_entry
 from models.text.sampling import build_corpus, context_windows, noise_weights, subsample
 from models.text.vocab import Vocab
 from models.text.word2vec import ARCHS, Word2Vec, make_examples, masked_bce_loss
 from models.text.word_vectors import WordVectors, save_word_vectors
-from models.train.cli import plain_args
+from models.train.engine import (
+    batch_starts,
+    command_line,
+    list_in_manifest,
+    plain_args,
+    resume,
+    run_summary,
+    save_checkpoint,
+)
 
+NOT_RECORDED = frozenset({"data", "resume", "no_progress", "checkpoint"})
 PROBES = ("chip", "intel", "monday", "january", "buy", "stock", "president", "bank")
 
 
@@ -97,10 +102,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     history: list[dict[str, float]] = []
     if args.resume is not None:
-        state = torch.load(args.resume, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
+        history = resume(args.resume, device, model, optimizer)
         rng = np.random.default_rng([args.seed, len(history)])
     print(
         f"word2vec {args.arch}: {len(corpus):,} tokens, vocabulary {len(vocab):,}, "
@@ -115,11 +117,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             examples = examples.to(device)  # one copy per epoch, not one per batch
         order = torch.randperm(len(examples), device=examples.inputs.device)
         total_loss, seen = 0.0, 0
-        batches = tqdm(
-            range(0, len(examples), args.batch_size),
-            desc=f"epoch {epoch + 1}/{args.epochs}",
-            disable=args.no_progress,
-            unit="batch",
+        batches = batch_starts(
+            len(examples), args.batch_size, epoch, args.epochs, args.no_progress, unit="batch"
         )
         for start in batches:
             batch = examples.batch(order[start : start + args.batch_size]).to(device)
@@ -144,17 +143,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
         print(f"epoch {epoch + 1}: loss {total_loss / seen:.3f}, {seen / seconds:,.0f} tokens/s")
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "history": history,
-                "args": plain_args(args),
-            },
-            checkpoint_path,
-        )
+        save_checkpoint(checkpoint_path, model, optimizer, args, history)
 
     vectors = WordVectors(
         model.input_embedding.weight.detach().cpu(), vocab.idx_to_token, torch.device("cpu")
@@ -164,52 +153,36 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         for word in PROBES
         if word in vocab
     }
-    seconds = sum(epoch["seconds"] for epoch in history)
-    metrics = {
-        "final_loss": history[-1]["loss"],
-        "training_seconds": round(seconds, 1),
-        "tokens_per_second": round(sum(epoch["tokens"] for epoch in history) / max(seconds, 1e-9)),
-        "epochs": history,
-    }
+    metrics = {"final_loss": history[-1]["loss"], **run_summary(history, "tokens_per_second")}
     info = {
         "arch": args.arch,
         "args": plain_args(args),
-        "command": command_line(args, output),
+        "command": reproducing_command(args, output),
         "data": _data_source(args),
         "device": describe_device(device),
         "metrics": metrics,
         "probes": probes,
     }
     save_word_vectors(output, model.input_embedding.weight, vocab.idx_to_token, info)
-    if args.manifest is not None:
-        name = args.name or output.stem
-        upsert_entry(
-            args.manifest,
-            {
-                "name": name,
-                "task": "word2vec",
-                "file": os.path.relpath(output, args.manifest.parent),
-                "sha256": sha256_of(output),
-                "vocab_size": len(vocab),
-                "embed_size": args.embed_size,
-                **info,
-            },
-        )
-        print(f"listed {name} in {args.manifest}")
+    list_in_manifest(
+        args.manifest,
+        args.name or output.stem,
+        "word2vec",
+        output,
+        vocab_size=len(vocab),
+        embed_size=args.embed_size,
+        **info,
+    )
     for word, neighbours in probes.items():
         print(f"{word:>10}: " + ", ".join(f"{n} {s:.3f}" for n, s in neighbours))
     print(f"wrote {output} and {checkpoint_path}")
     return info
 
 
-def command_line(args: argparse.Namespace, output: Path) -> str:
-    """The command that reproduces this run, every option spelled out."""
-    words = ["python", "-m", "models.train", "word2vec"]
-    for name, value in vars(args).items():
-        if name in {"data", "resume", "no_progress", "output", "checkpoint"} or value is None:
-            continue
-        words += [f"--{name.replace('_', '-')}", str(value)]
-    return shlex.join([*words, "--output", str(output)])
+def reproducing_command(args: argparse.Namespace, output: Path) -> str:
+    """The command that reproduces this run, every option spelled out and the output named."""
+    recorded = argparse.Namespace(**{**vars(args), "output": output})
+    return command_line("word2vec", recorded, NOT_RECORDED)
 
 
 def _data_source(args: argparse.Namespace) -> dict[str, str]:

@@ -1,9 +1,12 @@
-"""Training augmentation for detection that keeps boxes right, from torchvision's v2
-transforms (they move and clip boxes with the pixels), and the shared evaluation transform."""
+"""Training augmentation for classification, and for detection keeping boxes right (torchvision's
+v2 transforms move and clip boxes with the pixels); the shared evaluation transform."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
+from PIL import Image
 from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -60,3 +63,37 @@ class DetectionAugmentation:
         out_scale = torch.tensor([out_width, out_height, out_width, out_height], dtype=boxes.dtype)
         out_boxes = target["boxes"].as_subclass(Tensor) / out_scale
         return out_image.as_subclass(Tensor), out_boxes, target["labels"]
+
+
+def shorter_side_at_most(side: int) -> Callable[[Image.Image], Tensor]:
+    """Images as uint8 tensors with the shorter side reduced to ``side`` when longer."""
+
+    def prepare(image: Image.Image) -> Tensor:
+        pixels = TF.pil_to_tensor(image)
+        if min(pixels.shape[-2:]) <= side:
+            return pixels
+        return TF.resize(pixels, [side], antialias=True)
+
+    return prepare
+
+
+def classification_augmentation(
+    size: int,
+    mean: Sequence[float],
+    crop: str = "resized",
+    min_scale: float = 0.08,
+    random_erasing: float = 0.0,
+) -> v2.Compose:
+    """uint8 [3, H, W] -> uint8 [3, size, size]: a random crop (``padded``: shifted by up to
+    an eighth of the side, as for CIFAR; else a random resized crop of at least ``min_scale`` of
+    the area), a horizontal flip, and with probability ``random_erasing`` a cutout."""
+    if crop == "padded":
+        cropping = v2.RandomCrop(size, padding=max(1, size // 8))
+    else:
+        cropping = v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True)
+    steps = [cropping, v2.RandomHorizontalFlip()]
+    if random_erasing > 0:
+        # Images are uint8 here: erase to the mean colour, which normalises to zero.
+        mean_colour = [round(255 * channel) for channel in mean]
+        steps.append(v2.RandomErasing(p=random_erasing, value=mean_colour))
+    return v2.Compose(steps)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.imaging import decode_image
+from app.serving.intake import decode_image
 from models.data.folders import read_image_folder
 from models.device import DTYPES
 from models.manifest import read_manifest, sha256_of

@@ -197,6 +197,6 @@ def test_an_unexpected_error_is_a_json_500_without_the_trace_and_logged_with_the
     assert answer.headers["X-Request-ID"] == "failing-7"
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     mine = [line for line in lines if line.get("request_id") == "failing-7"]
-    assert [line["logger"] for line in mine] == ["app.errors", "app.requests"]
+    assert [line["logger"] for line in mine] == ["app.core.errors", "app.requests"]
     assert "secret internals" in mine[0]["exception"], "the trace is in the log"
     assert mine[1]["status"] == 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.schemas.geometry import MAX_BOXES, MAX_IOU_PAIRS, MAX_LISTED_ANCHORS, MAX_NMS_BOXES
+from app.schemas.geometry.limits import MAX_BOXES, MAX_IOU_PAIRS, MAX_LISTED_ANCHORS, MAX_NMS_BOXES
 
 BOOK_ANCHOR_REQUEST = {
     "height": 561,

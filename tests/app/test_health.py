@@ -9,12 +9,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from app.core.config import Settings
 from app.main import create_app
 from app.serving.registry import ModelRegistry, ModelState
 from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
 from app.serving.tasks.classify import ClassifyTask
-from app.settings import Settings
 from models.errors import InvalidInputError
 from models.manifest import ManifestError, sha256_of
 from tests.app.test_batching import post_image

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from app.observability import JsonFormatter
+from app.core.logging import JsonFormatter
 from tests.app.test_batching import _sample, post_image
 from tests.devices import ON_GPU
 from tests.images import RED

@@ -6,10 +6,10 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app.imaging import decode_image
+from app.core.config import Settings
 from app.main import StartupError, create_app
+from app.serving.intake import decode_image
 from app.serving.tasks.classify import ClassifyTask
-from app.settings import Settings
 from models.device import DTYPES, resolve_dtype
 from models.errors import InvalidInputError
 from models.vision.classifier import ImageClassifier

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.settings import REPO_ROOT
+from app.core.config import REPO_ROOT
 from models.manifest import read_manifest
 
 MODELS = ["word2vec-skipgram-ptb", "word2vec-cbow-ptb"]

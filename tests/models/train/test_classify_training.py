@@ -14,6 +14,7 @@ from torchvision.models import ResNet18_Weights, resnet18
 from models.data.images import load_rgb
 from models.train import classify
 from models.vision.classifier import ImageClassifier, InputSpec, load_classifier_file
+from models.vision.transforms import classification_augmentation
 
 
 def train(folder: Path, output: Path, *options: str) -> dict:
@@ -121,7 +122,9 @@ def test_random_erasing_paints_a_rectangle_in_the_mean_colour():
     spec = InputSpec.for_size(input_size=32, resize_size=32)
     image = torch.full((3, 32, 32), 7, dtype=torch.uint8)
     torch.manual_seed(0)
-    augmented = classify.train_transform(args, spec)(image)
+    augmented = classification_augmentation(
+        spec.input_size, spec.mean, args.train_crop, args.min_scale, args.random_erasing
+    )(image)
     mean_colour = torch.tensor([round(255 * m) for m in spec.mean], dtype=torch.uint8)
     erased = (augmented == mean_colour.view(3, 1, 1)).all(dim=0)
     assert erased.any()

@@ -65,3 +65,23 @@ def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares
         x1, y1, x2, y2 = d.box
         assert 0 <= x1 <= x2 <= 300 and 0 <= y1 <= y2 <= 200
         assert d.label == "square" and d.class_id == 0
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(squares, tmp_path):
+    def run(*extra: str) -> dict:
+        args = detect.get_args_parser().parse_args(
+            ["--data", str(squares), "--class-names", "square", "--batch-size", "8",
+             "--input-size", "64", "--val-fraction", "0.25", "--no-progress", "--cosine",
+             "--output", str(tmp_path / "squares.pt"), *extra]
+        )  # fmt: skip
+        return detect.main(args)
+
+    first = run("--epochs", "1")
+    state = torch.load(tmp_path / "squares.ckpt.pt", weights_only=True)
+    assert {"model", "optimizer", "schedule", "epoch", "history", "rng"} <= set(state)
+    assert state["epoch"] == 1
+    resumed = run("--epochs", "2", "--resume")
+    epochs = resumed["metrics"]["epochs"]
+    assert [row["epoch"] for row in epochs] == [1, 2]
+    assert epochs[0] == first["metrics"]["epochs"][0], "the first epoch is kept, not rerun"
+    assert "--resume" not in resumed["command"]

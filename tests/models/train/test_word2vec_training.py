@@ -64,7 +64,7 @@ def test_checkpoints_load_safely_and_resume(corpus, tmp_path):
     train(corpus, tmp_path, "--epochs", "2")
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and len(state["history"]) == 2
-    assert set(state) == {"model", "optimizer", "epoch", "history", "args"}
+    assert set(state) == {"model", "optimizer", "epoch", "history", "args", "rng"}
     resumed = train(corpus, tmp_path, "--epochs", "3", "--resume", str(tmp_path / "checkpoint.pt"))
     assert [epoch["epoch"] for epoch in resumed["metrics"]["epochs"]] == [1, 2, 3]
 

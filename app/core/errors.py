@@ -16,10 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.imaging import ImageError
-from app.observability import INTERNAL_ERROR
+from app.middleware.observability import INTERNAL_ERROR
 from app.serving.batcher import BatcherClosedError, QueueTimeoutError
 from app.serving.capacity import QueueFullError
+from app.serving.intake import ImageError
 from app.serving.registry import (
     ModelNotFoundError,
     ModelState,

@@ -18,10 +18,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.deps import SettingsDep
+from app.core.deps import SettingsDep
 
 OPEN_PATHS = frozenset(
     {"/health/live", "/health/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -62,37 +60,6 @@ def key_problem(sent: str | None, expected: str | None, missing: str, wrong: str
     if not hmac.compare_digest(sent.encode("latin-1", "replace"), expected.encode()):
         return wrong
     return None
-
-
-class AccessMiddleware:
-    """401/403 from the headers alone, before routing and before the body is read."""
-
-    def __init__(self, app: ASGIApp, api_key: str | None, admin_key: str | None) -> None:
-        self.app = app
-        self.api_key = api_key
-        self.admin_key = admin_key
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        if ADMIN_PATH.fullmatch(scope["path"]):
-            if self.admin_key is None:
-                await JSONResponse({"detail": ADMIN_OFF}, status_code=403)(scope, receive, send)
-                return
-            guard = (b"x-admin-key", self.admin_key, MISSING_ADMIN_KEY, WRONG_ADMIN_KEY)
-        else:
-            guard = (b"x-api-key", self.api_key, MISSING_KEY, WRONG_KEY)
-        header, expected, missing, wrong = guard
-        sent = dict(scope["headers"]).get(header)
-        problem = key_problem(
-            None if sent is None else sent.decode("latin-1"), expected, missing, wrong
-        )
-        if problem is not None:
-            response = JSONResponse({"detail": problem}, status_code=401, headers=CHALLENGE)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 async def require_api_key(

@@ -1,5 +1,5 @@
 """Prometheus metrics of one app (its own collector registry, so several apps in one process,
-as in the tests, do not mix their figures), and ``GET /metrics``.
+as in the tests, do not mix their figures); ``GET /metrics`` serves them.
 
 Requests are counted by route template (``/classify``, not the full URL: bounded label values),
 method and status. Model figures come from the batchers (batch sizes, inference time) and, at
@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -134,17 +132,3 @@ class _RegistryCollector(Collector):
             memory.add_metric([str(device), "allocated"], torch.cuda.memory_allocated(device))
             memory.add_metric([str(device), "reserved"], torch.cuda.memory_reserved(device))
             yield memory
-
-
-router = APIRouter(tags=["health"])
-
-
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
-)
-async def metrics(request: Request) -> Response:
-    service_metrics: ServiceMetrics = request.app.state.metrics
-    return Response(service_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.core.config import Settings
+from app.serving.intake import ImagePreparer
 from app.serving.registry import ModelRegistry
-from app.settings import Settings
-from app.uploads import ImagePreparer
 
 
 def get_settings(request: Request) -> Settings:

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from app.imaging import ImageError, decode_image
+from app.serving.intake import ImageError, decode_image
 
 LIMIT = 10_000_000
 

@@ -1,4 +1,4 @@
-"""Request ids, structured JSON logs and request metrics.
+"""Request ids, request logs and request metrics.
 
 Every request gets an id: the client's ``X-Request-ID`` when it sends a sensible one, else a new
 one; it is echoed in the response and attached to every log line written while the request is
@@ -9,70 +9,24 @@ and the request id, and answered with a plain 500 that carries the id but not th
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
-from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import ServiceMetrics
+from app.core.logging import request_id
+from app.core.metrics import ServiceMetrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids from clients are echoed into headers and logs: keep them short and plain.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-
-# Attributes every LogRecord has; anything else was passed in ``extra`` and is logged as a field.
-_STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
 
 logger = logging.getLogger("app.requests")
-errors_logger = logging.getLogger("app.errors")
+errors_logger = logging.getLogger("app.core.errors")
 INTERNAL_ERROR = "Internal error: the request could not be completed; it has been logged."
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, extra fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        current = request_id.get()
-        if current is not None:
-            entry["request_id"] = current
-        entry.update(
-            (key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES
-        )
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-JsonFormatter.converter = time.gmtime  # timestamps in UTC, as the Z says
-
-
-def configure_logging(level: str, log_format: str) -> None:
-    """Root logging for the service: JSON lines (or plain text) on stderr."""
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level.upper())
 
 
 class RequestObservationMiddleware:

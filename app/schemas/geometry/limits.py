@@ -1,4 +1,5 @@
-"""How much one ``/geometry`` request may ask for.
+"""How much one ``/geometry`` request may ask for: every cap in one place, the README's limits
+table checked against it.
 
 Each cap keeps the costliest request it allows within about 2 s of CPU on a 2-core machine,
 JSON parsing and encoding included (``python -m bench.overload`` measures them; the README's
@@ -8,6 +9,9 @@ the anchors x boxes matrix once per box.
 """
 
 from __future__ import annotations
+
+from models.ops.layers import MAX_ROI_ALIGN_SAMPLES as _MAX_ROI_ALIGN_SAMPLES
+from models.ops.layers import MAX_ROI_POOL_CELLS as _MAX_ROI_POOL_CELLS
 
 MAX_BOXES = 50_000
 MAX_NMS_BOXES = 15_000  # NMS and multibox detection compare boxes pairwise
@@ -29,3 +33,6 @@ MAX_ROIS = 1_000
 MAX_POOLED_SIDE = 64
 MAX_STRIDE = 64
 MAX_PADDING = 1_024
+# Caps the ops enforce themselves (they depend on the inputs' values, not only their sizes).
+MAX_ROI_POOL_CELLS = _MAX_ROI_POOL_CELLS
+MAX_ROI_ALIGN_SAMPLES = _MAX_ROI_ALIGN_SAMPLES

@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from app.serving.capacity import Capacity, Ticket
+from app.serving.intake import image_route_errors
 from app.serving.registry import ServedModel, TaskT
 from app.serving.tasks.base import ServedTask
 
@@ -161,6 +162,16 @@ def model_dependency(task: type[TaskT]) -> Callable[..., Any]:
         str | None, Query(description=f"A {task.title} model from /models.")
     ]
     return get_model
+
+
+def image_task_router(task: type[ServedTask], tag: str) -> APIRouter:
+    """The router of a task's image endpoints: each request takes its model's capacity before
+    the upload is read (or gets 404/503 at once); the upload errors are documented."""
+    return APIRouter(
+        tags=[tag],
+        responses=image_route_errors(task.title),
+        route_class=admitted_route(model_admission(task)),
+    )
 
 
 def pool_admission(request: Request) -> Ticket:

@@ -1,0 +1,1 @@
+"""Configuration, errors, security, logging, metrics and dependencies of the service."""

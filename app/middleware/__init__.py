@@ -1,0 +1,1 @@
+"""ASGI middleware: access keys, body limits, request observation."""

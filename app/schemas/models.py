@@ -1,0 +1,37 @@
+"""``GET /models`` and ``POST /models/{name}/reload``: what each model is and how it is served."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.schemas.health import ModelStatus
+
+
+class BatchingInfo(BaseModel):
+    max_batch_size: int = Field(description="Most images in one forward pass.")
+    max_wait_ms: float = Field(description="Longest wait for a batch to fill.")
+    max_queue: int = Field(description="Most images taken in at once; beyond it requests get 503.")
+    max_queue_wait_s: float | None = Field(
+        default=None, description="Most seconds of work taken in; beyond it requests get 503."
+    )
+
+
+class ModelInfo(ModelStatus):
+    architecture: str | None = Field(default=None, description="e.g. resnet18, tinyssd, skipgram.")
+    classes: list[str] | None = Field(default=None, description="Class names, by class id.")
+    input_size: int | None = Field(
+        default=None, description="Side of the square image input, in pixels."
+    )
+    device: str = Field(description="Where the model runs.")
+    dtype: str | None = Field(default=None, description="Floating-point type it computes in.")
+    batching: BatchingInfo | None = Field(
+        default=None, description="Dynamic batching of an image model; none for word2vec."
+    )
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Figures measured when it was trained."
+    )
+    sha256: str = Field(description="SHA-256 of the weights file.")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
