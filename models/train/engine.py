@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.manifest import sha256_of, upsert_entry
+
 SCHEDULES = ("constant", "cosine", "onecycle")
 
 
@@ -156,8 +158,6 @@ def list_in_manifest(
 ) -> None:
     """Add or replace ``name`` in ``manifest`` (nothing without one): the file relative to the
     manifest, its SHA-256, and ``fields``."""
-    from models.manifest import sha256_of, upsert_entry  # noqa: PLC0415 - keeps imports light
-
     if manifest is None:
         return
     entry = {
