@@ -36,11 +36,13 @@ from models.train.engine import (
     run_summary,
     save_checkpoint,
 )
+from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
+from models.vision.detector import Detector
 from models.vision.rcnn import faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
-NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint"})
+NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint", "photo_labels"})
 CURVES = [
     [("loss", "training loss")],
     [
@@ -70,6 +72,28 @@ def get_args_parser() -> argparse.ArgumentParser:
         "bananas_val for bananas, else a fixed hash split of --data)",
     )  # fmt: skip
     parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument(
+        "--synthetic",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="more training folders in the same layout, all used for training "
+        "(python -m models.data.synthesize writes them)",
+    )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        default=None,
+        help="real photos to report recall on each epoch (never trained on), with --photo-labels",
+    )
+    parser.add_argument("--photo-labels", type=Path, default=LABELLED_PHOTOS)
+    parser.add_argument(
+        "--negatives",
+        type=Path,
+        default=None,
+        help="real photos without the object: boxes on them are false alarms",
+    )
+    parser.add_argument("--init", type=Path, default=None, help="start from these weights")
     parser.add_argument("--class-names", default=None, help="comma-separated, by label id")
     parser.add_argument("--arch", choices=("tinyssd", "fasterrcnn"), default="tinyssd")
     parser.add_argument(
@@ -136,6 +160,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
             anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
         model = TinySSD(num_classes, args.input_size, anchors)
+    if args.init is not None:
+        state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict({key: value.float() for key, value in state.items()})
     model = model.to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
@@ -174,6 +201,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         row = {key: value / len(train_set) for key, value in totals.items()}
         row |= evaluate(model, val_set, args.input_size, device)
+        row |= evaluate_photos(args, model, names, device)
         row |= {
             "epoch": epoch + 1,
             "seconds": round(seconds, 2),
@@ -191,6 +219,22 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     list_in_manifest(args.manifest, args.name or args.output.stem, "detect", args.output, **info)
     print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
     return info
+
+
+def evaluate_photos(
+    args: argparse.Namespace, model: torch.nn.Module, names: list[str], device: torch.device
+) -> dict[str, float]:
+    """Recall on the labelled real photos and false alarms on photos without the object,
+    through the serving path at the default thresholds (TinySSD only)."""
+    if not isinstance(model, TinySSD) or (args.photos is None and args.negatives is None):
+        return {}
+    detector = Detector(model, names, device)
+    report: dict[str, float] = {}
+    if args.photos is not None:
+        report |= labelled_photos(detector, args.photo_labels, args.photos)
+    if args.negatives is not None:
+        report |= false_alarms(detector, args.negatives)
+    return report
 
 
 def collate(
@@ -344,8 +388,11 @@ def _load_data(
     if args.val_data is not None:
         return read_detection_csv(args.data, size), read_detection_csv(args.val_data, size), source
     source["split"] = f"sha256(file name) < {args.val_fraction} of 2^64 is validation"
-    return (
-        read_detection_csv(args.data, size, "train", args.val_fraction),
-        read_detection_csv(args.data, size, "val", args.val_fraction),
-        source,
-    )
+    train = read_detection_csv(args.data, size, "train", args.val_fraction)
+    for folder in args.synthetic:
+        train += read_detection_csv(folder, size)
+        label_file = find_label_file(folder)
+        source.setdefault("synthetic", []).append(
+            {"folder": folder.name, "label_csv_sha256": sha256_of(label_file)}
+        )
+    return train, read_detection_csv(args.data, size, "val", args.val_fraction), source

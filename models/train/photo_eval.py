@@ -1,0 +1,78 @@
+"""What a detector does on real photos, through the serving path at the default thresholds.
+
+``labelled_photos`` measures recall on hand-labelled photos (a CSV in d2l's layout plus a
+``difficulty`` column, ``clear`` or ``hard``): a seal is found when a box overlaps it with IoU of
+at least 0.5, and every box that overlaps no seal is a false box. ``false_alarms`` counts the
+boxes on photos that hold no seal at all. Neither set is ever trained on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from models.data.images import load_rgb
+from models.data.synthesize import IMAGE_SUFFIXES
+from models.ops import box_iou
+from models.vision.detection import DEFAULT_THRESHOLDS, DetectionThresholds, ObjectDetector
+
+LABELS = Path(__file__).resolve().parent.parent / "data" / "labels"
+LABELLED_PHOTOS = LABELS / "sysu-logo-photos.csv"
+FOUND_IOU = 0.5
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as opened:
+        return load_rgb(opened)
+
+
+def labelled_photos(
+    detector: ObjectDetector,
+    labels: Path,
+    images: Path,
+    thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
+) -> dict[str, Any]:
+    """Seals found by difficulty, false boxes, and per photo what was found."""
+    seals: dict[str, list[tuple[list[float], str]]] = defaultdict(list)
+    with labels.open(newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            box = [float(row[key]) for key in ("xmin", "ymin", "xmax", "ymax")]
+            seals[row["img_name"]].append((box, row.get("difficulty") or "clear"))
+    found = {"clear": 0, "hard": 0}
+    total = {"clear": 0, "hard": 0}
+    false_boxes = 0
+    for name, wanted in sorted(seals.items()):
+        (detections,) = detector.detect([_open(images / name)], thresholds=thresholds)
+        truth = torch.tensor([box for box, _ in wanted])
+        boxes = torch.tensor([d.box for d in detections]).reshape(-1, 4)
+        iou = box_iou(boxes, truth) if len(boxes) else torch.zeros(0, len(truth))
+        for index, (_, difficulty) in enumerate(wanted):
+            total[difficulty] += 1
+            found[difficulty] += int(bool((iou[:, index] >= FOUND_IOU).any()))
+        false_boxes += int((iou.max(dim=1).values < FOUND_IOU).sum()) if len(boxes) else 0
+    return {
+        "photos_clear_found": found["clear"],
+        "photos_clear_total": total["clear"],
+        "photos_hard_found": found["hard"],
+        "photos_hard_total": total["hard"],
+        "photos_false_boxes": false_boxes,
+    }
+
+
+def false_alarms(
+    detector: ObjectDetector,
+    folder: Path,
+    thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
+) -> dict[str, Any]:
+    """Boxes on photos without the seal (every image under ``folder``)."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    boxes = 0
+    for path in files:
+        (detections,) = detector.detect([_open(path)], thresholds=thresholds)
+        boxes += len(detections)
+    return {"negatives_photos": len(files), "negatives_false_boxes": boxes}
