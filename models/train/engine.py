@@ -30,17 +30,30 @@ def command_line(kind: str, args: argparse.Namespace, skip: Iterable[str] = ()) 
     words = ["python", "-m", "models.train", kind]
     skipped = frozenset(skip)
     for name, value in vars(args).items():
-        if name in skipped or value is None or value is False:
+        if name in skipped or value is None or value is False or value == []:
             continue
         flag = f"--{name.replace('_', '-')}"
-        words += [flag] if value is True else [flag, str(value)]
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list | tuple):
+            words += [flag, *map(str, value)]
+        else:
+            words += [flag, str(value)]
     return shlex.join(words)
 
 
 def plain_args(args: argparse.Namespace) -> dict[str, Any]:
     """The arguments as plain data (paths as strings), for a checkpoint."""
-    values = vars(args).items()
-    return {key: str(value) if isinstance(value, Path) else value for key, value in values}
+    return {key: _plain(value) for key, value in vars(args).items()}
+
+
+def _plain(value: Any) -> Any:
+    """Paths as strings, lists of them too: a checkpoint must load with weights_only=True."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def batch_starts(

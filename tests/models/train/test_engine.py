@@ -1,0 +1,30 @@
+"""The training engine's records: commands that reproduce a run, checkpoints that load safely."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+import torch
+
+from models.train.engine import command_line, plain_args
+
+
+def test_the_command_spells_out_lists_flags_and_paths():
+    args = argparse.Namespace(
+        data=Path("data/logo"), synthetic=[Path("runs/a"), Path("runs/b")], cosine=True,
+        no_augment=False, init=None, extra=[], lr=0.005,
+    )  # fmt: skip
+    command = command_line("detect", args)
+    assert shlex.split(command) == [
+        "python", "-m", "models.train", "detect", "--data", "data/logo",
+        "--synthetic", "runs/a", "runs/b", "--cosine", "--lr", "0.005",
+    ]  # fmt: skip
+
+
+def test_arguments_with_paths_in_lists_load_with_weights_only(tmp_path):
+    args = argparse.Namespace(output=Path("x.pt"), synthetic=[Path("runs/a")], epochs=3)
+    torch.save({"args": plain_args(args)}, tmp_path / "state.pt")
+    loaded = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert loaded["args"] == {"output": "x.pt", "synthetic": ["runs/a"], "epochs": 3}
