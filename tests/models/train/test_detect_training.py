@@ -85,3 +85,32 @@ def test_an_interrupted_run_resumes_where_it_stopped(squares, tmp_path):
     assert [row["epoch"] for row in epochs] == [1, 2]
     assert epochs[0] == first["metrics"]["epochs"][0], "the first epoch is kept, not rerun"
     assert "--resume" not in resumed["command"]
+
+
+def test_synthetic_sets_real_photos_and_negatives_join_the_run(squares, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(squares / "images" / "000.png").save(photos / "a.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("img_name,label,xmin,ymin,xmax,ymax,difficulty\na.png,0,0,0,20,20,hard\n")
+    first = tmp_path / "first.pt"
+    args = detect.get_args_parser().parse_args(
+        ["--data", str(squares), "--class-names", "square", "--epochs", "1", "--batch-size", "8",
+         "--input-size", "64", "--val-fraction", "0.25", "--no-progress",
+         "--synthetic", str(squares), "--photos", str(photos), "--photo-labels", str(labels),
+         "--negatives", str(photos), "--output", str(first)]
+    )  # fmt: skip
+    info = detect.main(args)
+    (row,) = info["metrics"]["epochs"]
+    assert row["photos_hard_total"] == 1 and row["photos_clear_total"] == 0
+    assert row["negatives_photos"] == 1
+    assert info["data"]["synthetic"][0]["folder"] == squares.name
+    assert f"--synthetic {squares}" in info["command"] and "--photo-labels" not in info["command"]
+    checkpoint = torch.load(first, weights_only=True)  # lists of paths are stored as text
+    assert checkpoint["args"]["synthetic"] == [str(squares)]
+    args.init, args.output = first, tmp_path / "second.pt"
+    args.synthetic, args.photos, args.negatives, args.lr = [], None, None, 0.0
+    detect.main(args)  # starts from the first run's weights, and (lr 0) keeps them
+    second = torch.load(tmp_path / "second.pt", weights_only=True)
+    for key, value in checkpoint["model"].items():
+        torch.testing.assert_close(second["model"][key], value)
