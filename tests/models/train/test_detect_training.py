@@ -113,4 +113,5 @@ def test_synthetic_sets_real_photos_and_negatives_join_the_run(squares, tmp_path
     detect.main(args)  # starts from the first run's weights, and (lr 0) keeps them
     second = torch.load(tmp_path / "second.pt", weights_only=True)
     for key, value in checkpoint["model"].items():
-        torch.testing.assert_close(second["model"][key], value)
+        if "running_" not in key and "num_batches" not in key:  # batch-norm statistics move
+            torch.testing.assert_close(second["model"][key], value)
