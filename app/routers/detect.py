@@ -65,7 +65,7 @@ async def detect(
 ):
     # Rendering draws on the full-size image; otherwise a JPEG may be decoded at reduced size.
     task = model.task
-    min_side = None if render else task.input_size
+    min_side = None if render else task.decode_side
     prepared = await images.prepare(file, min_side, task.preprocess)
     (found,) = await _detect(model, [prepared], thresholds)
     if render:
@@ -86,7 +86,7 @@ async def detect_batch(
     thresholds: Thresholds,
 ) -> BatchDetectionResult:
     task = model.task
-    prepared = await images.prepare_batch(file, model.reserve, task.input_size, task.preprocess)
+    prepared = await images.prepare_batch(file, model.reserve, task.decode_side, task.preprocess)
     found = await _detect(model, prepared, thresholds)
     return BatchDetectionResult(
         results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]

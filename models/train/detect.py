@@ -36,8 +36,7 @@ from models.train.engine import (
     run_summary,
     save_checkpoint,
 )
-from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
-from models.vision.detector import Detector
+from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
 from models.vision.rcnn import faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
@@ -94,6 +93,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="real photos without the object: boxes on them are false alarms",
     )
     parser.add_argument("--init", type=Path, default=None, help="start from these weights")
+    parser.add_argument(
+        "--tiling", action="store_true", help="serve (and evaluate photos) whole and in 2x2 tiles"
+    )
     parser.add_argument("--class-names", default=None, help="comma-separated, by label id")
     parser.add_argument("--arch", choices=("tinyssd", "fasterrcnn"), default="tinyssd")
     parser.add_argument(
@@ -221,22 +223,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return info
 
 
-def evaluate_photos(
-    args: argparse.Namespace, model: torch.nn.Module, names: list[str], device: torch.device
-) -> dict[str, float]:
-    """Recall on the labelled real photos and false alarms on photos without the object,
-    through the serving path at the default thresholds (TinySSD only)."""
-    if not isinstance(model, TinySSD) or (args.photos is None and args.negatives is None):
-        return {}
-    detector = Detector(model, names, device)
-    report: dict[str, float] = {}
-    if args.photos is not None:
-        report |= labelled_photos(detector, args.photo_labels, args.photos)
-    if args.negatives is not None:
-        report |= false_alarms(detector, args.negatives)
-    return report
-
-
 def collate(
     samples: list[DetectionSample], augment: DetectionAugmentation | None, size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -348,6 +334,7 @@ def save_detector(args, model, optimizer, names, history, source) -> dict[str, A
         "arch": args.arch,
         "class_names": names,
         "input_size": args.input_size,
+        "tiling": args.tiling,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
         "data": source,
         "command": command_line("detect", args, NOT_RECORDED),

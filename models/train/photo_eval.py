@@ -8,6 +8,7 @@ boxes on photos that hold no seal at all. Neither set is ever trained on.
 
 from __future__ import annotations
 
+import argparse
 import csv
 from collections import defaultdict
 from pathlib import Path
@@ -19,16 +20,33 @@ from PIL import Image
 from models.data.images import load_rgb
 from models.data.synthesize import IMAGE_SUFFIXES
 from models.ops import box_iou
-from models.vision.detection import DEFAULT_THRESHOLDS, DetectionThresholds, ObjectDetector
+from models.vision.detection import (
+    DEFAULT_THRESHOLDS,
+    Detection,
+    DetectionThresholds,
+    ObjectDetector,
+)
+from models.vision.detector import Detector
+from models.vision.ssd import TinySSD
 
 LABELS = Path(__file__).resolve().parent.parent / "data" / "labels"
 LABELLED_PHOTOS = LABELS / "sysu-logo-photos.csv"
 FOUND_IOU = 0.5
+SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 
 
-def _open(path: Path) -> Image.Image:
+def _detect(
+    detector: ObjectDetector, path: Path, thresholds: DetectionThresholds
+) -> list[Detection]:
+    """As the service does: decoded at the detector's ``decode_side`` (JPEG draft), boxes in
+    the pixels of the photo as a viewer shows it."""
     with Image.open(path) as opened:
-        return load_rgb(opened)
+        width, height = opened.size
+        if opened.getexif().get(0x0112, 1) in SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        image = load_rgb(opened, getattr(detector, "decode_side", None))
+    (found,) = detector.detect([image], [(width, height)], thresholds=thresholds)
+    return found
 
 
 def labelled_photos(
@@ -47,7 +65,7 @@ def labelled_photos(
     total = {"clear": 0, "hard": 0}
     false_boxes = 0
     for name, wanted in sorted(seals.items()):
-        (detections,) = detector.detect([_open(images / name)], thresholds=thresholds)
+        detections = _detect(detector, images / name, thresholds)
         truth = torch.tensor([box for box, _ in wanted])
         boxes = torch.tensor([d.box for d in detections]).reshape(-1, 4)
         iou = box_iou(boxes, truth) if len(boxes) else torch.zeros(0, len(truth))
@@ -73,6 +91,21 @@ def false_alarms(
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     boxes = 0
     for path in files:
-        (detections,) = detector.detect([_open(path)], thresholds=thresholds)
-        boxes += len(detections)
+        boxes += len(_detect(detector, path, thresholds))
     return {"negatives_photos": len(files), "negatives_false_boxes": boxes}
+
+
+def evaluate_photos(
+    args: argparse.Namespace, model: torch.nn.Module, names: list[str], device: torch.device
+) -> dict[str, float]:
+    """Recall on the labelled real photos and false alarms on photos without the object,
+    through the serving path at the default thresholds (TinySSD only)."""
+    if not isinstance(model, TinySSD) or (args.photos is None and args.negatives is None):
+        return {}
+    detector = Detector(model, names, device, tiling=args.tiling)
+    report: dict[str, float] = {}
+    if args.photos is not None:
+        report |= labelled_photos(detector, args.photo_labels, args.photos)
+    if args.negatives is not None:
+        report |= false_alarms(detector, args.negatives)
+    return report

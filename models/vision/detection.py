@@ -39,6 +39,7 @@ class ObjectDetector(Protocol):
     """What serving needs of a detection backend (TinySSD or Faster R-CNN)."""
 
     input_size: int
+    decode_side: int  # the shorter side an upload needs
     class_names: list[str]
     dtype: torch.dtype
     model: torch.nn.Module

@@ -18,6 +18,7 @@ from models.vision.detection import (
     to_detections,
 )
 from models.vision.ssd import AnchorConfig, TinySSD
+from models.vision.tiling import GRID, crop_views, in_pixels, merge_views, stack_views, tile_grid
 from models.vision.transforms import to_model_input
 
 
@@ -30,8 +31,10 @@ class Detector:
         class_names: list[str],
         device: torch.device,
         dtype: torch.dtype = torch.float32,
+        tiling: bool = False,
     ) -> None:
         self.model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        self.tiling = tiling
         self.model.eval()
         self.class_names = class_names
         self.device = device
@@ -51,11 +54,25 @@ class Detector:
         names = list(checkpoint["class_names"])
         model = TinySSD(len(names), checkpoint["input_size"], AnchorConfig(**checkpoint["anchors"]))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
-        return cls(model, names, device, dtype)
+        return cls(model, names, device, dtype, tiling=bool(checkpoint.get("tiling", False)))
+
+    @property
+    def decode_side(self) -> int:
+        """The shorter side an upload needs: twice the input when large images are tiled."""
+        return 2 * self.input_size if self.tiling else self.input_size
 
     def preprocess(self, image: Image.Image) -> Tensor:
-        """RGB image of any size -> float [3, S, S], the transform of training."""
-        return to_model_input(TF.pil_to_tensor(image), self.input_size)
+        """RGB image of any size -> float [3, S, S], the transform of training; with tiling, a
+        large image -> [V, 3, S, S], the whole image then its tiles (:mod:`tiling`)."""
+        views = tile_grid(*image.size, self.input_size) if self.tiling else GRID[:1]
+        if len(views) == 1:
+            return to_model_input(TF.pil_to_tensor(image), self.input_size)
+        return torch.stack(
+            [
+                to_model_input(TF.pil_to_tensor(view), self.input_size)
+                for view in crop_views(image, views)
+            ]
+        )
 
     @torch.inference_mode()
     def predict(self, batch: Tensor) -> tuple[Tensor, Tensor]:
@@ -94,13 +111,23 @@ class Detector:
         sizes: list[tuple[int, int]],
         thresholds: list[DetectionThresholds],
     ) -> list[list[Detection]]:
-        """Preprocessed images [3, S, S] -> boxes in images of ``sizes`` (width, height): one
-        forward pass, then each image's own thresholds."""
-        cls_probs, offsets = self.predict(torch.stack(inputs))
-        return [
-            self.postprocess(cls_probs[i : i + 1], offsets[i : i + 1], [size], limits)[0]
-            for i, (size, limits) in enumerate(zip(sizes, thresholds, strict=True))
-        ]
+        """Preprocessed images ([3, S, S], or [V, 3, S, S] for a tiled one) -> boxes in images
+        of ``sizes`` (width, height): one forward pass, then each image's own thresholds."""
+        batch, counts = stack_views(inputs)
+        cls_probs, offsets = self.predict(batch)
+        results, row = [], 0
+        for count, size, limits in zip(counts, sizes, thresholds, strict=True):
+            views = GRID[:count]
+            view_sizes = [
+                (round(x2 - x1), round(y2 - y1))
+                for x1, y1, x2, y2 in (in_pixels(v, size) for v in views)
+            ]
+            found = self.postprocess(
+                cls_probs[row : row + count], offsets[row : row + count], view_sizes, limits
+            )
+            results.append(found[0] if count == 1 else merge_views(found, views, size, limits))
+            row += count
+        return results
 
     def detect(
         self,
@@ -109,6 +136,6 @@ class Detector:
         thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
     ) -> list[list[Detection]]:
         """All three steps; ``sizes`` default to the images' own."""
-        batch = torch.stack([self.preprocess(image) for image in images])
         sizes = sizes or [image.size for image in images]
-        return self.postprocess(*self.predict(batch), sizes, thresholds)
+        inputs = [self.preprocess(image) for image in images]
+        return self.detect_inputs(inputs, sizes, [thresholds] * len(images))

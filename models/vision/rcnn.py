@@ -59,6 +59,7 @@ class RCNNDetector:
         self.device = device
         self.dtype = torch.float32
         self.input_size = INPUT_SIZE
+        self.decode_side = INPUT_SIZE
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, device: torch.device) -> RCNNDetector:

@@ -60,6 +60,11 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
     def input_size(self) -> int:
         return self.detector.input_size
 
+    @property
+    def decode_side(self) -> int:
+        """The shortest side an upload needs (a JPEG may be decoded at reduced size)."""
+        return self.detector.decode_side
+
     def preprocess(self, image: Image.Image) -> Tensor:
         return self.detector.preprocess(image)
 
