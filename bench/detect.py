@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> dict:
 
         def pipeline(files=files) -> None:
             for data in files:
-                decoded = decode_image(data, 40_000_000, min_side=size)
+                decoded = decode_image(data, 40_000_000, min_side=detector.decode_side)
                 detector.detect([decoded.image], [(decoded.width, decoded.height)])
 
         rate = images_per_second(pipeline, len(files), args.seconds)
