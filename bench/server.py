@@ -71,7 +71,10 @@ def provenance() -> dict:
     return {
         "command": " ".join(["python", "-m", _module(), *sys.argv[1:]]),
         "commit": git("rev-parse", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # The results folder itself does not count: a rerun rewrites it.
+        "uncommitted_changes": bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+        ),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
     }
