@@ -7,14 +7,6 @@ import pytest
 
 from tests.app.geometry.helpers import messages
 
-BOOK_ANCHOR_REQUEST = {
-    "height": 561,
-    "width": 728,
-    "sizes": [0.75, 0.5, 0.25],
-    "ratios": [1, 2, 0.5],
-}
-
-
 def test_every_endpoint_is_documented_for_client_generation(client):
     spec = client.get("/openapi.json").json()
     schemas = spec["components"]["schemas"]
