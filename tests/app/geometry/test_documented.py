@@ -7,6 +7,7 @@ import pytest
 
 from tests.app.geometry.helpers import messages
 
+
 def test_every_endpoint_is_documented_for_client_generation(client):
     spec = client.get("/openapi.json").json()
     schemas = spec["components"]["schemas"]
