@@ -27,6 +27,7 @@ from models.vision.detection import (
     ObjectDetector,
 )
 from models.vision.detector import Detector
+from models.vision.rcnn import RCNNDetector
 from models.vision.ssd import TinySSD
 
 LABELS = Path(__file__).resolve().parent.parent / "data" / "labels"
@@ -99,10 +100,14 @@ def evaluate_photos(
     args: argparse.Namespace, model: torch.nn.Module, names: list[str], device: torch.device
 ) -> dict[str, float]:
     """Recall on the labelled real photos and false alarms on photos without the object,
-    through the serving path at the default thresholds (TinySSD only)."""
-    if not isinstance(model, TinySSD) or (args.photos is None and args.negatives is None):
+    through the serving path at the default thresholds (TinySSD or Faster R-CNN)."""
+    if args.photos is None and args.negatives is None:
         return {}
-    detector = Detector(model, names, device, tiling=args.tiling)
+    detector: ObjectDetector
+    if isinstance(model, TinySSD):
+        detector = Detector(model, names, device, tiling=args.tiling)
+    else:  # the serving wrapper keeps every candidate for the request's own thresholds
+        detector = RCNNDetector(model, names, device)
     report: dict[str, float] = {}
     if args.photos is not None:
         report |= labelled_photos(detector, args.photo_labels, args.photos)

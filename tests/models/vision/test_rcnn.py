@@ -13,6 +13,7 @@ from PIL import Image
 
 from models.manifest import sha256_of
 from models.train.detect import rcnn_targets, training_loss
+from models.train.photo_eval import evaluate_photos
 from models.vision.detection import DetectionThresholds
 from models.vision.detectors import load_detector
 from models.vision.rcnn import RCNNDetector, faster_rcnn
@@ -99,3 +100,19 @@ def test_the_detection_endpoint_serves_either_backend(checkpoint, make_client, w
     assert response.status_code == 200, response.text
     assert response.json()["model"] == "rcnn-test"
     assert response.json()["image"] == {"width": 64, "height": 48}
+
+
+def test_a_faster_rcnn_in_training_is_measured_on_photos_as_it_would_be_served(tmp_path):
+    torch.manual_seed(0)
+    model = faster_rcnn(num_classes=1)
+    Image.effect_noise((200, 150), 50).convert("RGB").save(tmp_path / "a.jpg")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("img_name,label,xmin,ymin,xmax,ymax,difficulty\na.jpg,0,10,10,60,60,clear\n")
+    args = argparse.Namespace(
+        photos=tmp_path, photo_labels=labels, negatives=tmp_path, tiling=False
+    )
+    report = evaluate_photos(args, model, ["seal"], torch.device("cpu"))
+    assert report["photos_clear_total"] == 1 and report["negatives_photos"] == 1
+    assert 0 <= report["photos_clear_found"] <= 1 and report["photos_false_boxes"] >= 0
+    model.train()  # training goes on with the same module
+    assert model.training
