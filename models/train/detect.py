@@ -104,6 +104,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         default="none",
         help="fasterrcnn only: start from torchvision's COCO weights (downloaded once)",
     )
+    parser.add_argument("--backbone", choices=("mobilenet_v3", "resnet18"), default="mobilenet_v3")
+    parser.add_argument("--backbone-weights", type=Path, default=None, help="a classifier file")
+    parser.add_argument("--roi-op", choices=("align", "pool"), default="align", help="box head")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.2, help="SGD learning rate (the book's)")
@@ -155,7 +158,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if len(names) != num_classes:
         raise SystemExit(f"--class-names gives {len(names)} names for {num_classes} label ids")
     if args.arch == "fasterrcnn":
-        model = faster_rcnn(num_classes, None if args.pretrained == "none" else args.pretrained)
+        pretrained = None if args.pretrained == "none" else args.pretrained
+        model = faster_rcnn(
+            num_classes, pretrained, args.backbone, args.backbone_weights, args.roi_op
+        )
     else:
         anchors = AnchorConfig()
         if args.anchor_sizes:
@@ -336,6 +342,7 @@ def save_detector(args, model, optimizer, names, history, source) -> dict[str, A
         "input_size": args.input_size,
         "tiling": args.tiling,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
+        **({"backbone": args.backbone, "roi_op": args.roi_op} if args.arch == "fasterrcnn" else {}),
         "data": source,
         "command": command_line("detect", args, NOT_RECORDED),
         "device": describe_device(next(model.parameters()).device),

@@ -3,6 +3,8 @@ second detection backend trained by the same command and served by the same endp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 from torch import Tensor
@@ -21,17 +23,33 @@ from models.vision.detection import (
     DetectionThresholds,
     to_detections,
 )
+from models.vision.rcnn_resnet import resnet18_faster_rcnn
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
 
 
-def faster_rcnn(num_classes: int, pretrained: str | None = None) -> FasterRCNN:
+def faster_rcnn(
+    num_classes: int,
+    pretrained: str | None = None,
+    backbone: str = "mobilenet_v3",
+    backbone_weights: Path | None = None,
+    roi_op: str = "align",
+) -> FasterRCNN:
     """A Faster R-CNN for ``num_classes`` object classes (plus background).
 
     Args:
         pretrained: ``coco`` starts from torchvision's COCO weights (downloaded once into
             torchvision's cache, ``$TORCH_HOME``) with a new box predictor; None from scratch.
+        backbone: ``mobilenet_v3`` (MobileNetV3-Large FPN, 320 px) or ``resnet18`` (ResNet-18
+            FPN, see :func:`resnet18_faster_rcnn`).
+        backbone_weights: for ``resnet18``, a classifier checkpoint of this project whose body
+            initialises the backbone (the book's pretrained-backbone step).
+        roi_op: ``align`` (Faster R-CNN's RoI align) or ``pool`` (Fast R-CNN's RoI pooling).
     """
+    if backbone == "resnet18":
+        return resnet18_faster_rcnn(num_classes, backbone_weights, roi_op)
+    if backbone != "mobilenet_v3":
+        raise ValueError(f"backbone must be mobilenet_v3 or resnet18, got {backbone!r}")
     if pretrained == "coco":
         model = fasterrcnn_mobilenet_v3_large_320_fpn(
             weights=FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1
@@ -64,7 +82,8 @@ class RCNNDetector:
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, device: torch.device) -> RCNNDetector:
         names = list(checkpoint["class_names"])
-        model = faster_rcnn(len(names))
+        backbone = checkpoint.get("backbone", "mobilenet_v3")
+        model = faster_rcnn(len(names), backbone=backbone, roi_op=checkpoint.get("roi_op", "align"))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
         return cls(model, names, device)
 

@@ -14,6 +14,7 @@ from PIL import Image
 from models.manifest import sha256_of
 from models.train.detect import rcnn_targets, training_loss
 from models.train.photo_eval import evaluate_photos
+from models.vision.classifier import ClassifierCard, InputSpec, build_resnet18, save_classifier
 from models.vision.detection import DetectionThresholds
 from models.vision.detectors import load_detector
 from models.vision.rcnn import RCNNDetector, faster_rcnn
@@ -116,3 +117,40 @@ def test_a_faster_rcnn_in_training_is_measured_on_photos_as_it_would_be_served(t
     assert 0 <= report["photos_clear_found"] <= 1 and report["photos_false_boxes"] >= 0
     model.train()  # training goes on with the same module
     assert model.training
+
+
+@pytest.mark.parametrize("roi_op", ["align", "pool"])
+def test_a_resnet18_faster_rcnn_starts_from_this_projects_classifier(tmp_path, roi_op):
+    torch.manual_seed(0)
+    source = build_resnet18(10, stem="cifar")
+    path = tmp_path / "source.safetensors"
+    spec = InputSpec.for_size(32, 32)
+    save_classifier(path, source, ClassifierCard([str(i) for i in range(10)], "cifar", spec, {}))
+    model = faster_rcnn(1, backbone="resnet18", backbone_weights=path, roi_op=roi_op)
+    body = model.backbone.body
+    torch.testing.assert_close(body.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    torch.testing.assert_close(body.conv1.weight[:, :, 2:5, 2:5], source.conv1.weight)
+    assert float(body.conv1.weight.detach()[:, :, 0].abs().sum()) == 0  # 3x3 at the centre
+    model.train()
+    images = [torch.rand(3, 160, 160) for _ in range(2)]
+    targets = [
+        {"boxes": torch.tensor([[20.0, 30.0, 90.0, 100.0]]), "labels": torch.tensor([1])}
+    ] * 2
+    losses = model(images, targets)
+    assert all(torch.isfinite(value) for value in losses.values())
+    model.eval()
+    with torch.no_grad():
+        (found,) = model(images[:1])
+    assert found["boxes"].shape[-1] == 4
+    checkpoint = {
+        "arch": "fasterrcnn",
+        "backbone": "resnet18",
+        "roi_op": roi_op,
+        "model": model.state_dict(),
+        "class_names": ["seal"],
+        "input_size": 320,
+    }
+    served = RCNNDetector.from_checkpoint(checkpoint, torch.device("cpu"))
+    assert type(served.model.roi_heads.box_roi_pool).__name__ == (
+        "MultiScaleRoIPool" if roi_op == "pool" else "MultiScaleRoIAlign"
+    )

@@ -1,0 +1,82 @@
+"""A Faster R-CNN over a ResNet-18 FPN whose body starts from this project's own classifier (the
+book's "pretrained backbone" step, with the CIFAR-10 source playing ImageNet), and the Fast R-CNN
+ablation: RoI max pooling instead of RoI align in the box head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.ops import MultiScaleRoIAlign, roi_pool
+from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
+
+from models.vision.classifier import load_classifier_file
+
+# Seals range from about 15 pixels to the whole 320-pixel input: one size per FPN level.
+ANCHOR_SIZES = ((16,), (32,), (64,), (128,), (256,))
+ASPECT_RATIOS = ((0.5, 1.0, 2.0),) * len(ANCHOR_SIZES)
+FEATURES = ["0", "1", "2", "3"]
+
+
+class MultiScaleRoIPool(MultiScaleRoIAlign):
+    """Fast R-CNN's RoI max pooling (quantised bins) on the FPN level each box maps to: the same
+    level choice as :class:`MultiScaleRoIAlign`, only the pooling differs."""
+
+    def forward(
+        self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]
+    ) -> Tensor:
+        features = [x[name] for name in self.featmap_names]
+        if self.scales is None or self.map_levels is None:
+            self.scales, self.map_levels = _setup_scales(
+                features, image_shapes, self.canonical_scale, self.canonical_level
+            )
+        levels = self.map_levels(boxes)
+        rois = _convert_to_roi_format(boxes)
+        result = features[0].new_zeros((len(rois), features[0].shape[1], *self.output_size))
+        for level, (feature, scale) in enumerate(zip(features, self.scales, strict=True)):
+            index = torch.where(levels == level)[0]
+            pooled = roi_pool(feature, rois[index], self.output_size, scale)
+            result[index] = pooled.to(result.dtype)
+        return result
+
+
+def resnet18_faster_rcnn(
+    num_classes: int, backbone_weights: Path | None = None, roi_op: str = "align"
+) -> FasterRCNN:
+    """ResNet-18 FPN Faster R-CNN for 320-pixel inputs; ``backbone_weights`` is a classifier
+    checkpoint of ``python -m models.train classify`` (its 3x3 CIFAR first convolution is placed
+    at the centre of the 7x7 one; its input normalisation is kept)."""
+    if roi_op not in {"align", "pool"}:
+        raise ValueError(f"roi_op must be align or pool, got {roi_op!r}")
+    backbone = resnet_fpn_backbone(
+        backbone_name="resnet18", weights=None, norm_layer=nn.BatchNorm2d, trainable_layers=5
+    )
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    if backbone_weights is not None:
+        source, card = load_classifier_file(backbone_weights)
+        mean, std = tuple(card.spec.mean), tuple(card.spec.std)
+        state = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+        conv1 = state["conv1.weight"]
+        if conv1.shape[-1] != 7:
+            wide = torch.zeros(conv1.shape[0], conv1.shape[1], 7, 7)
+            offset = (7 - conv1.shape[-1]) // 2
+            wide[:, :, offset : offset + conv1.shape[-2], offset : offset + conv1.shape[-1]] = conv1
+            state["conv1.weight"] = wide
+        missing, unexpected = backbone.body.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{backbone_weights} is not a ResNet-18: {missing or unexpected}")
+    pooler_type = MultiScaleRoIPool if roi_op == "pool" else MultiScaleRoIAlign
+    return FasterRCNN(
+        backbone,
+        num_classes=num_classes + 1,
+        min_size=320,
+        max_size=640,
+        image_mean=list(mean),
+        image_std=list(std),
+        rpn_anchor_generator=AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS),
+        box_roi_pool=pooler_type(FEATURES, output_size=7, sampling_ratio=2),
+    )
