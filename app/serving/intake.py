@@ -23,12 +23,11 @@ from torch import Tensor
 
 from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.serving.registry import clip
-from models.data.images import load_rgb
+from models.data.images import load_rgb, upright_size
 
 FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"}  # MPO: multi-picture JPEG from cameras
 ACCEPTED = "JPEG, PNG, WebP, BMP or GIF"
 # EXIF orientations that rotate by 90 or 270 degrees, swapping width and height.
-SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 
 
 class ImageError(ValueError):
@@ -81,9 +80,7 @@ def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> D
             f"{max_pixels:,}: send a smaller image (the limit is D2L_MAX_IMAGE_PIXELS)",
             413,
         )
-    orientation = image.getexif().get(0x0112, 1)
-    if orientation in SWAPPING_ORIENTATIONS:
-        width, height = height, width
+    width, height = upright_size(image)
     try:
         image = load_rgb(image, min_side)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:

@@ -22,6 +22,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+# EXIF orientations that turn the picture a quarter: width and height swap once it is upright.
+SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image as a viewer shows it (EXIF orientation applied), read
+    from the header without decoding."""
+    width, height = image.size
+    if image.getexif().get(0x0112, 1) in SWAPPING_ORIENTATIONS:
+        return height, width
+    return width, height
+
+
 def load_rgb(image: Image.Image, min_side: int | None = None) -> Image.Image:
     """Decode an opened image: first frame, JPEGs at the smallest scale that keeps both sides
     at least ``min_side`` (when given), EXIF orientation applied, converted to RGB."""

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.data.images import load_rgb
+from models.data.images import load_rgb, upright_size
 from models.data.synthesize import IMAGE_SUFFIXES
 from models.ops import box_iou
 from models.vision.detection import (
@@ -33,7 +33,6 @@ from models.vision.ssd import TinySSD
 LABELS = Path(__file__).resolve().parent.parent / "data" / "labels"
 LABELLED_PHOTOS = LABELS / "sysu-logo-photos.csv"
 FOUND_IOU = 0.5
-SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 
 
 def _detect(
@@ -42,11 +41,9 @@ def _detect(
     """As the service does: decoded at the detector's ``decode_side`` (JPEG draft), boxes in
     the pixels of the photo as a viewer shows it."""
     with Image.open(path) as opened:
-        width, height = opened.size
-        if opened.getexif().get(0x0112, 1) in SWAPPING_ORIENTATIONS:
-            width, height = height, width
+        size = upright_size(opened)
         image = load_rgb(opened, getattr(detector, "decode_side", None))
-    (found,) = detector.detect([image], [(width, height)], thresholds=thresholds)
+    (found,) = detector.detect([image], [size], thresholds=thresholds)
     return found
 
 
