@@ -17,6 +17,8 @@ from models.manifest import sha256_of
 
 # Torch's first calls are slow, so no per-example deadline; enough examples to find edge cases.
 settings.register_profile("default", deadline=None, max_examples=60)
+# `pytest --hypothesis-profile=thorough tests/models`: hunts edge cases before they reach CI.
+settings.register_profile("thorough", deadline=None, max_examples=3000)
 settings.load_profile("default")
 
 

@@ -127,9 +127,14 @@ def nms(
         )
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
-    # batched_nms keeps classes apart by offsetting each by (max coordinate + 1), which holds
-    # only for non-negative coordinates; a translation makes them so and leaves IoU unchanged.
-    return tv_ops.batched_nms(boxes - boxes.min(), scores, labels, iou_threshold)
+    # One NMS per class rather than batched_nms's coordinate offsets: shifting boxes rounds
+    # their corners, so boxes that just touch could come out overlapping, or the reverse.
+    kept = []
+    for label in labels.unique():
+        members = (labels == label).nonzero().flatten()
+        kept.append(members[tv_ops.nms(boxes[members], scores[members], iou_threshold)])
+    keep = torch.cat(kept)
+    return keep[scores[keep].argsort(descending=True, stable=True)]
 
 
 def _check_format(fmt: str, name: str) -> None:

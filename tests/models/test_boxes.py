@@ -94,6 +94,18 @@ def test_nms_with_labels_keeps_classes_apart_with_negative_coordinates():
     assert keep.tolist() == [1, 0]
 
 
+def test_nms_with_labels_sees_the_slightest_overlap_wherever_the_boxes_are():
+    # Box 1 overlaps box 0 by 1e-16 px; shifting both by +1 (as batched_nms's offsets would
+    # after moving the boxes to non-negative coordinates) rounds the overlap away.
+    boxes = torch.tensor(
+        [[1.0, 0.5, 2.0, 1.5], [1.0, 0.0, 2.0, 0.5000000000000001], [0.0, -1.0, 1.0, 0.0]],
+        dtype=torch.float64,
+    )
+    scores = torch.tensor([0.5, 0.9, 0.1], dtype=torch.float64)
+    keep = nms(boxes, scores, 0.0, torch.tensor([0, 0, 0]))
+    assert keep.tolist() == nms(boxes, scores, 0.0).tolist() == [1, 2]
+
+
 def test_nms_of_nothing_keeps_nothing():
     assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).tolist() == []
     assert (
