@@ -88,3 +88,27 @@ def read_detection_csv(
     if not samples:
         raise DataError(f"{label_file} lists no image in the {split} split")
     return samples
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+
+def read_negative_images(root: Path, size: int) -> list[DetectionSample]:
+    """Every image under ``root`` (any depth) as a sample without objects, resized to ``size``:
+    photos known not to hold the object teach a detector what to leave alone."""
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"{root} holds no image ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    samples = []
+    for path in paths:
+        with Image.open(path) as opened:
+            image = TF.pil_to_tensor(opened.convert("RGB"))
+        samples.append(
+            DetectionSample(
+                name=str(path.relative_to(root)),
+                image=TF.resize(image, [size, size], antialias=True),
+                boxes=torch.zeros(0, 4),
+                labels=torch.zeros(0, dtype=torch.int64),
+            )
+        )
+    return samples

@@ -5,9 +5,10 @@
 
 Each epoch reports the book's figures on the training batches (class error, bbox MAE) and, on
 the validation split, the same two plus mAP@0.5 and mAP@[.5:.95] from torchmetrics'
-MeanAveragePrecision (pycocotools). The checkpoint holds the model, the optimizer, the epoch,
-the arguments, the class names, the anchor configuration, the input size and the metrics; a PNG
-of the training curves is written next to it.
+MeanAveragePrecision (pycocotools). The servable file holds the weights, the epoch, the
+arguments, the class names, the model's design (anchors or Faster R-CNN body) and the metrics;
+``.ckpt.pt`` beside it adds the optimizer and schedule for ``--resume``; a PNG of the training
+curves is written next to them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from typing import Any
 import torch
 from torchmetrics.detection import MeanAveragePrecision
 
-from models.data.detection_csv import DetectionSample, find_label_file, read_detection_csv
+from models.data.detection_csv import (
+    DetectionSample,
+    find_label_file,
+    read_detection_csv,
+    read_negative_images,
+)
 from models.data.hub import extract, locate
 from models.device import describe_device, resolve_device
 from models.manifest import sha256_of
@@ -37,7 +43,8 @@ from models.train.engine import (
     save_checkpoint,
 )
 from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
-from models.vision.rcnn import faster_rcnn
+from models.vision.detection import DetectionThresholds
+from models.vision.rcnn import RCNNDetector, faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
@@ -78,6 +85,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=[],
         help="more training folders in the same layout, all used for training "
         "(python -m models.data.synthesize writes them)",
+    )
+    parser.add_argument(
+        "--train-negatives",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="folders of photos without the object, trained on as images with no boxes "
+        "(keep them apart from --negatives, which measures false alarms)",
     )
     parser.add_argument(
         "--photos",
@@ -149,7 +164,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     train_set, val_set, source = _load_data(args)
-    num_classes = int(max(int(s.labels.max()) for s in train_set + val_set)) + 1
+    num_classes = max(int(s.labels.max()) for s in train_set + val_set if len(s.labels)) + 1
     names = (
         args.class_names.split(",")
         if args.class_names
@@ -219,9 +234,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
         save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
-        info = save_detector(args, model, optimizer, names, history, source)
-    if not info:  # resumed from a run that had finished: write the servable file once more
-        info = save_detector(args, model, optimizer, names, history, source)
+        save_detector(args, model, names, history, source)
+    rounded = None
+    if args.half:  # record what the float16 file does, not what the float32 model did
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.copy_(tensor.half())
+        rounded = evaluate(model, val_set, args.input_size, device)
+        rounded |= evaluate_photos(args, model, names, device)
+    info = save_detector(args, model, names, history, source, rounded)
 
     plot_curves(history, CURVES, args.output.with_suffix(".png"), log_scale=[1])
     list_in_manifest(args.manifest, args.name or args.output.stem, "detect", args.output, **info)
@@ -272,18 +294,28 @@ def rcnn_targets(labels: torch.Tensor, size: int) -> list[dict[str, torch.Tensor
 def evaluate_rcnn(
     model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
 ) -> dict[str, float]:
+    """COCO mAP through the serving wrapper, at the thresholds the test suite measures the
+    served model with (score 0.01, NMS 0.5, 100 boxes): what a client gets, not torchvision's
+    own post-processing."""
+    classes = model.roi_heads.box_predictor.cls_score.out_features - 1  # less the background
+    detector = RCNNDetector(model, [f"class_{i}" for i in range(classes)], device)
+    limits = DetectionThresholds(score_threshold=0.01, iou_threshold=0.5, max_detections=100)
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
     for start in range(0, len(samples), 16):
         chosen = samples[start : start + 16]
-        outputs = model([(s.image.float() / 255).to(device) for s in chosen])
+        found = detector.detect_inputs(
+            [s.image.float() / 255 for s in chosen],
+            [(size, size)] * len(chosen),
+            [limits] * len(chosen),
+        )
         metric.update(
             [
                 {
-                    "boxes": o["boxes"].cpu(),
-                    "scores": o["scores"].cpu(),
-                    "labels": o["labels"].cpu() - 1,
+                    "boxes": torch.tensor([d.box for d in boxes]).reshape(-1, 4),
+                    "scores": torch.tensor([d.score for d in boxes]),
+                    "labels": torch.tensor([d.class_id for d in boxes], dtype=torch.long),
                 }
-                for o in outputs
+                for boxes in found
             ],
             [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
         )
@@ -328,26 +360,36 @@ def evaluate(
     }
 
 
-def save_detector(args, model, optimizer, names, history, source) -> dict[str, Any]:
-    """The servable checkpoint (float16 weights with --half) with the optimizer, epoch,
-    arguments and what the manifest records; written after every epoch."""
+def save_detector(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    names: list[str],
+    history: list[dict[str, float]],
+    source: dict[str, Any],
+    rounded: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The servable file (float16 weights with --half): weights, epoch, arguments and what the
+    manifest records; the optimizer stays in the resumable ``.ckpt.pt``. ``rounded`` holds the
+    metrics of the float16 weights, measured after the last epoch."""
     state = {
         key: value.half() if args.half and value.is_floating_point() else value
         for key, value in model.state_dict().items()
     }
-    final = history[-1]
+    final = {**history[-1], **(rounded or {})}
+    weights = "float16" if args.half and rounded is not None else "float32"
     info = {
         "arch": args.arch,
         "class_names": names,
         "input_size": args.input_size,
         "tiling": args.tiling,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
-        **({"backbone": args.backbone, "roi_op": args.roi_op} if args.arch == "fasterrcnn" else {}),
+        **(_rcnn_design(args, model) if args.arch == "fasterrcnn" else {}),
         "data": source,
         "command": command_line("detect", args, NOT_RECORDED),
         "device": describe_device(next(model.parameters()).device),
         "metrics": {
             **{key: value for key, value in final.items() if key not in {"epoch", "seconds"}},
+            "measured_on": f"{weights} weights",
             **run_summary(history, "examples_per_second"),
         },
     }
@@ -355,7 +397,6 @@ def save_detector(args, model, optimizer, names, history, source) -> dict[str, A
     torch.save(
         {
             "model": state,
-            "optimizer": optimizer.state_dict(),
             "epoch": final["epoch"],
             "args": plain_args(args),
             **info,
@@ -363,6 +404,17 @@ def save_detector(args, model, optimizer, names, history, source) -> dict[str, A
         args.output,
     )
     return info
+
+
+def _rcnn_design(args: argparse.Namespace, model: torch.nn.Module) -> dict[str, Any]:
+    """What serving needs to rebuild a Faster R-CNN: its body, box head and input normalisation
+    (the backbone classifier's, which the state dict does not hold)."""
+    return {
+        "backbone": args.backbone,
+        "roi_op": args.roi_op,
+        "image_mean": list(model.transform.image_mean),
+        "image_std": list(model.transform.image_std),
+    }
 
 
 def _load_data(
@@ -389,4 +441,9 @@ def _load_data(
         source.setdefault("synthetic", []).append(
             {"folder": folder.name, "label_csv_sha256": sha256_of(label_file)}
         )
+    for folder in args.train_negatives:
+        negatives = read_negative_images(folder, size)
+        train += negatives
+        entry = {"folder": f"{folder.parent.name}/{folder.name}", "images": len(negatives)}
+        source.setdefault("negatives", []).append(entry)
     return train, read_detection_csv(args.data, size, "val", args.val_fraction), source

@@ -85,6 +85,9 @@ class RCNNDetector:
         backbone = checkpoint.get("backbone", "mobilenet_v3")
         model = faster_rcnn(len(names), backbone=backbone, roi_op=checkpoint.get("roi_op", "align"))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
+        if "image_mean" in checkpoint:  # the backbone classifier's normalisation
+            model.transform.image_mean = list(checkpoint["image_mean"])
+            model.transform.image_std = list(checkpoint["image_std"])
         return cls(model, names, device)
 
     def preprocess(self, image: Image.Image) -> Tensor:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from models.manifest import read_manifest, sha256_of
 from models.train import detect
+from models.vision.classifier import load_classifier_file
 from models.vision.detection import DetectionThresholds
 from models.vision.detector import Detector
 
@@ -46,10 +47,15 @@ def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares
         assert 0 <= info["metrics"][key] <= 1, key
     assert output.with_suffix(".png").stat().st_size > 10_000
     checkpoint = torch.load(output, weights_only=True)
-    assert {"model", "optimizer", "epoch", "args", "class_names", "anchors", "input_size"} <= set(
-        checkpoint
-    )
+    assert {"model", "epoch", "args", "class_names", "anchors", "input_size"} <= set(checkpoint)
+    assert "optimizer" not in checkpoint, "the optimizer stays in the resumable .ckpt.pt"
     assert checkpoint["model"]["class_heads.0.weight"].dtype == torch.float16
+    assert info["metrics"]["measured_on"] == "float16 weights"
+    # The recorded figures are those of the float16 file, measured again after rounding.
+    rounded = Detector.load(output, torch.device("cpu")).model
+    assert torch.equal(
+        rounded.class_heads[0].weight, checkpoint["model"]["class_heads.0.weight"].float()
+    )
     assert checkpoint["class_names"] == ["square"] and checkpoint["input_size"] == 64
     (entry,) = read_manifest(tmp_path / "manifest.json")
     assert entry.task == "detect" and entry.sha256 == sha256_of(output)
@@ -115,3 +121,39 @@ def test_synthetic_sets_real_photos_and_negatives_join_the_run(squares, tmp_path
     for key, value in checkpoint["model"].items():
         if "running_" not in key and "num_batches" not in key:  # batch-norm statistics move
             torch.testing.assert_close(second["model"][key], value)
+
+
+def test_a_faster_rcnn_trains_on_negatives_and_serves_with_its_backbones_normalisation(
+    squares, tmp_path
+):
+    from models.vision.rcnn import RCNNDetector
+
+    negatives = tmp_path / "negatives" / "nested"
+    negatives.mkdir(parents=True)
+    for index in range(3):
+        Image.effect_noise((80, 60), 30).convert("RGB").save(negatives / f"{index}.jpg")
+    classifier = Path("weights/resnet18-cifar10.safetensors")
+    output = tmp_path / "rcnn.pt"
+    args = detect.get_args_parser().parse_args(
+        ["--data", str(squares), "--class-names", "square", "--epochs", "1", "--batch-size", "8",
+         "--input-size", "64", "--val-fraction", "0.25", "--no-progress", "--no-augment",
+         "--arch", "fasterrcnn", "--backbone", "resnet18", "--backbone-weights", str(classifier),
+         "--lr", "0.001", "--train-negatives", str(tmp_path / "negatives"), "--half",
+         "--output", str(output)]
+    )  # fmt: skip
+    info = detect.main(args)
+    assert info["data"]["negatives"] == [{"folder": f"{tmp_path.name}/negatives", "images": 3}]
+    checkpoint = torch.load(output, weights_only=True)
+    assert checkpoint["backbone"] == "resnet18" and checkpoint["roi_op"] == "align"
+    _, card = load_classifier_file(classifier)
+    assert checkpoint["image_mean"] == list(card.spec.mean)
+    assert checkpoint["image_std"] == list(card.spec.std)
+    checkpoint["image_mean"], checkpoint["image_std"] = [0.5, 0.4, 0.3], [0.2, 0.3, 0.4]
+    detector = RCNNDetector.from_checkpoint(checkpoint, torch.device("cpu"))
+    assert detector.model.transform.image_mean == [0.5, 0.4, 0.3]
+    assert detector.model.transform.image_std == [0.2, 0.3, 0.4]
+    blank = Image.new("RGB", (120, 90))
+    (found,) = detector.detect([blank], thresholds=DetectionThresholds(0.0, 0.5, 5))
+    for d in found:
+        x1, y1, x2, y2 = d.box
+        assert 0 <= x1 <= x2 <= 120 and 0 <= y1 <= y2 <= 90
