@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 
 import httpx
-import torch
 
 from app.serving.intake import decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
+from models.device import describe_device, resolve_device
 from models.manifest import read_manifest
 from models.vision.detectors import load_detector
 
@@ -55,10 +55,11 @@ def main(args: argparse.Namespace) -> dict:
     entries = {e.name: e for e in read_manifest(ROOT / "weights" / "manifest.json")}
     small = sorted((DATA / "images").glob("*.jpg"))[:8]
     large = sorted((DATA / "unlabelled").glob("*.jpg"))
+    device = resolve_device("auto")  # as the service picks: a GPU where there is one
     rows = []
     for name in MODELS:
         entry = entries[name]
-        detector = load_detector(ROOT / entry.path, torch.device("cpu"))
+        detector = load_detector(ROOT / entry.path, device)
         module = detector.model
         decoded = [
             decode_image(path.read_bytes(), 40_000_000, min_side=detector.decode_side)
@@ -78,6 +79,7 @@ def main(args: argparse.Namespace) -> dict:
             {
                 "model": name,
                 "arch": entry.info.get("arch", "tinyssd"),
+                "device": describe_device(device),
                 "parameters": sum(p.numel() for p in module.parameters()),
                 "file_mb": round((ROOT / entry.path).stat().st_size / 1e6, 1),
                 **{key: metrics.get(key) for key in QUALITY},

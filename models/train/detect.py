@@ -122,6 +122,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", choices=("mobilenet_v3", "resnet18"), default="mobilenet_v3")
     parser.add_argument("--backbone-weights", type=Path, default=None, help="a classifier file")
     parser.add_argument("--roi-op", choices=("align", "pool"), default="align", help="box head")
+    parser.add_argument(
+        "--train-proposals",
+        type=int,
+        default=None,
+        help="fasterrcnn: region proposals per training image (default: the model's, 600 for "
+        "resnet18); as few as the box head samples (128) makes its negatives the RPN's most "
+        "object-like regions, a form of hard negative mining",
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.2, help="SGD learning rate (the book's)")
@@ -177,6 +185,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model = faster_rcnn(
             num_classes, pretrained, args.backbone, args.backbone_weights, args.roi_op
         )
+        if args.train_proposals is not None:
+            model.rpn._pre_nms_top_n["training"] = args.train_proposals
+            model.rpn._post_nms_top_n["training"] = args.train_proposals
     else:
         anchors = AnchorConfig()
         if args.anchor_sizes:

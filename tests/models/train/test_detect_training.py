@@ -139,10 +139,12 @@ def test_a_faster_rcnn_trains_on_negatives_and_serves_with_its_backbones_normali
          "--input-size", "64", "--val-fraction", "0.25", "--no-progress", "--no-augment",
          "--arch", "fasterrcnn", "--backbone", "resnet18", "--backbone-weights", str(classifier),
          "--lr", "0.001", "--train-negatives", str(tmp_path / "negatives"), "--half",
+         "--train-proposals", "64",
          "--output", str(output)]
     )  # fmt: skip
     info = detect.main(args)
     assert info["data"]["negatives"] == [{"folder": f"{tmp_path.name}/negatives", "images": 3}]
+    assert "--train-proposals 64" in info["command"]
     checkpoint = torch.load(output, weights_only=True)
     assert checkpoint["backbone"] == "resnet18" and checkpoint["roi_op"] == "align"
     _, card = load_classifier_file(classifier)
