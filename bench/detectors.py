@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> dict:
     rows = []
     for name in MODELS:
         entry = entries[name]
-        detector = load_detector(ROOT / entry.path, device)
+        detector = load_detector(entry.file, device)
         module = detector.model
         decoded = [
             decode_image(path.read_bytes(), 40_000_000, min_side=detector.decode_side)
@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> dict:
                 "arch": entry.info.get("arch", "tinyssd"),
                 "device": describe_device(device),
                 "parameters": sum(p.numel() for p in module.parameters()),
-                "file_mb": round((ROOT / entry.path).stat().st_size / 1e6, 1),
+                "file_mb": round(entry.file.stat().st_size / 1e6, 1),
                 **{key: metrics.get(key) for key in QUALITY},
                 "model_images_per_second": round(rate, 1),
                 "http": [],

@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 import torch
 
+from app.core.config import Settings
 from app.serving.intake import decode_image
 from bench.classify import photos_640x480
 from bench.peers.common import load_model, read_image
@@ -95,8 +96,9 @@ def write_bench_classifier(folder: Path) -> Path:
 def write_bench_manifest(folder: Path, classifier: Path) -> Path:
     """The bench classifier and a copy of the committed detector (with its batching hints),
     both in ``folder``: checkpoints must lie in the manifest's folder."""
+    default = Settings().default_detect_model  # what /detect serves without ?model=
     detector = next(
-        e for e in read_manifest(ROOT / "weights" / "manifest.json") if e.task == "detect"
+        e for e in read_manifest(ROOT / "weights" / "manifest.json") if e.name == default
     )
     shutil.copyfile(detector.file, folder / detector.file.name)
     models = [
