@@ -1,4 +1,4 @@
-"""Train TinySSD on a detection set in d2l's CSV layout.
+"""Train TinySSD or a Faster R-CNN on a detection set in d2l's CSV layout.
 
     python -m models.train detect --data ../shared/data/sysu-logo --class-names logo \\
         --epochs 20 --output weights/tinyssd-logo.pt
@@ -19,18 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchmetrics.detection import MeanAveragePrecision
 
-from models.data.detection_csv import (
-    DetectionSample,
-    find_label_file,
-    read_detection_csv,
-    read_negative_images,
-)
-from models.data.hub import extract, locate
 from models.device import describe_device, resolve_device
-from models.manifest import sha256_of
-from models.ops import multibox_nms
+from models.train.detect_data import collate, load_detection_data
+from models.train.detect_eval import evaluate
 from models.train.engine import (
     batch_starts,
     command_line,
@@ -43,8 +35,7 @@ from models.train.engine import (
     save_checkpoint,
 )
 from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
-from models.vision.detection import DetectionThresholds
-from models.vision.rcnn import RCNNDetector, faster_rcnn
+from models.vision.rcnn import faster_rcnn
 from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
@@ -171,7 +162,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
-    train_set, val_set, source = _load_data(args)
+    train_set, val_set, source = load_detection_data(args)
     num_classes = max(int(s.labels.max()) for s in train_set + val_set if len(s.labels)) + 1
     names = (
         args.class_names.split(",")
@@ -262,24 +253,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return info
 
 
-def collate(
-    samples: list[DetectionSample], augment: DetectionAugmentation | None, size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch: images [B, 3, S, S] in [0, 1] and labels [B, G, 5] padded with class -1."""
-    images, rows = [], []
-    for sample in samples:
-        image, boxes, labels = sample.image, sample.boxes, sample.labels
-        if augment is not None:
-            image, boxes, labels = augment(image, boxes, labels)
-        images.append(image)
-        rows.append(torch.cat((labels.unsqueeze(1).float(), boxes), dim=1))
-    most = max(1, max(len(r) for r in rows))
-    padded = torch.full((len(rows), most, 5), -1.0)
-    for index, row in enumerate(rows):
-        padded[index, : len(row)] = row
-    return torch.stack(images).float() / 255, padded
-
-
 def training_loss(
     args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -299,76 +272,6 @@ def rcnn_targets(labels: torch.Tensor, size: int) -> list[dict[str, torch.Tensor
         rows = rows[rows[:, 0] >= 0]
         targets.append({"boxes": rows[:, 1:] * size, "labels": rows[:, 0].long() + 1})
     return targets
-
-
-@torch.no_grad()
-def evaluate_rcnn(
-    model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
-) -> dict[str, float]:
-    """COCO mAP through the serving wrapper, at the thresholds the test suite measures the
-    served model with (score 0.01, NMS 0.5, 100 boxes): what a client gets, not torchvision's
-    own post-processing."""
-    classes = model.roi_heads.box_predictor.cls_score.out_features - 1  # less the background
-    detector = RCNNDetector(model, [f"class_{i}" for i in range(classes)], device)
-    limits = DetectionThresholds(score_threshold=0.01, iou_threshold=0.5, max_detections=100)
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
-    for start in range(0, len(samples), 16):
-        chosen = samples[start : start + 16]
-        found = detector.detect_inputs(
-            [s.image.float() / 255 for s in chosen],
-            [(size, size)] * len(chosen),
-            [limits] * len(chosen),
-        )
-        metric.update(
-            [
-                {
-                    "boxes": torch.tensor([d.box for d in boxes]).reshape(-1, 4),
-                    "scores": torch.tensor([d.score for d in boxes]),
-                    "labels": torch.tensor([d.class_id for d in boxes], dtype=torch.long),
-                }
-                for boxes in found
-            ],
-            [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
-        )
-    scores = metric.compute()
-    return {"map_50": float(scores["map_50"]), "map": float(scores["map"])}
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
-) -> dict[str, float]:
-    """COCO mAP on ``samples`` (no augmentation), and for TinySSD the book's class error and
-    bbox MAE."""
-    model.eval()
-    if not isinstance(model, TinySSD):
-        return evaluate_rcnn(model, samples, size, device)
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
-    class_error = bbox_mae = 0.0
-    for start in range(0, len(samples), 64):
-        chosen = samples[start : start + 64]
-        images, labels = collate(chosen, None, size)
-        cls_logits, offsets = model(images.to(device))
-        result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device))
-        class_error += result.class_error * len(chosen)
-        bbox_mae += result.bbox_mae * len(chosen)
-        detections = multibox_nms(
-            cls_logits.softmax(dim=-1), offsets, model.anchors, 0.01, 0.5, 100
-        )
-        metric.update(
-            [
-                {"boxes": d.boxes.cpu() * size, "scores": d.scores.cpu(), "labels": d.labels.cpu()}
-                for d in detections
-            ],
-            [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
-        )
-    scores = metric.compute()
-    return {
-        "val_class_error": class_error / len(samples),
-        "val_bbox_mae": bbox_mae / len(samples),
-        "map_50": float(scores["map_50"]),
-        "map": float(scores["map"]),
-    }
 
 
 def save_detector(
@@ -426,35 +329,3 @@ def _rcnn_design(args: argparse.Namespace, model: torch.nn.Module) -> dict[str, 
         "image_mean": list(model.transform.image_mean),
         "image_std": list(model.transform.image_std),
     }
-
-
-def _load_data(
-    args: argparse.Namespace,
-) -> tuple[list[DetectionSample], list[DetectionSample], dict[str, Any]]:
-    size = args.input_size
-    if args.data is None:  # the book's bananas: train and validation folders of their own
-        root = extract(locate("banana-detection"), "banana-detection")
-        train_dir = next(root.glob("**/bananas_train"))
-        val_dir = args.val_data or next(root.glob("**/bananas_val"))
-        source = {
-            "file": "banana-detection.zip",
-            "sha1": "5de26c8fce5ccdea9f91267273464dc968d20d72",
-        }
-        return read_detection_csv(train_dir, size), read_detection_csv(val_dir, size), source
-    source = {"folder": args.data.name, "label_csv_sha256": sha256_of(find_label_file(args.data))}
-    if args.val_data is not None:
-        return read_detection_csv(args.data, size), read_detection_csv(args.val_data, size), source
-    source["split"] = f"sha256(file name) < {args.val_fraction} of 2^64 is validation"
-    train = read_detection_csv(args.data, size, "train", args.val_fraction)
-    for folder in args.synthetic:
-        train += read_detection_csv(folder, size)
-        label_file = find_label_file(folder)
-        source.setdefault("synthetic", []).append(
-            {"folder": folder.name, "label_csv_sha256": sha256_of(label_file)}
-        )
-    for folder in args.train_negatives:
-        negatives = read_negative_images(folder, size)
-        train += negatives
-        entry = {"folder": f"{folder.parent.name}/{folder.name}", "images": len(negatives)}
-        source.setdefault("negatives", []).append(entry)
-    return train, read_detection_csv(args.data, size, "val", args.val_fraction), source

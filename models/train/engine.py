@@ -143,18 +143,23 @@ def plot_curves(
     log_scale: Sequence[int] = (),
 ) -> None:
     """One panel per group of ``(key, label)`` curves over the epochs (keys the history lacks
-    are left out); panels in ``log_scale`` get a logarithmic y axis."""
+    are left out, and so are panels left empty); panels in ``log_scale`` get a logarithmic y
+    axis."""
     import matplotlib  # noqa: PLC0415 - training only
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     epochs = [row["epoch"] for row in history]
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
-    for index, (axis, curves) in enumerate(zip(axes[0], panels, strict=True)):
+    shown = [
+        (index, [(key, label) for key, label in curves if key in history[0]])
+        for index, curves in enumerate(panels)
+    ]
+    shown = [(index, curves) for index, curves in shown if curves]
+    figure, axes = plt.subplots(1, len(shown), figsize=(4.4 * len(shown), 3.6), squeeze=False)
+    for axis, (index, curves) in zip(axes[0], shown, strict=True):
         for key, label in curves:
-            if key in history[0]:
-                axis.plot(epochs, [row[key] for row in history], marker="o", label=label)
+            axis.plot(epochs, [row[key] for row in history], marker="o", label=label)
         if index in log_scale:
             axis.set_yscale("log")
         axis.set_xlabel("epoch")

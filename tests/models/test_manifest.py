@@ -16,11 +16,12 @@ def test_the_committed_manifest_parses():
         assert entry.file.is_file(), f"{entry.name}: {entry.file} is listed but not committed"
 
 
-def test_the_committed_weights_stay_under_60_mb():
+def test_the_committed_weights_stay_under_100_mb():
+    """A clone stays quick to fetch: the budget the Faster R-CNN issue set for weights/."""
     total = sum(
         path.stat().st_size for path in (REPO_ROOT / "weights").rglob("*") if path.is_file()
     )
-    assert total < 60_000_000, f"weights/ holds {total:,} bytes"
+    assert total < 100_000_000, f"weights/ holds {total:,} bytes"
 
 
 def test_entries_resolve_files_next_to_the_manifest(tmp_path: Path):

@@ -1,0 +1,71 @@
+"""The detection command's data: the samples it trains and validates on, and their batches."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+from models.data.detection_csv import (
+    DetectionSample,
+    find_label_file,
+    read_detection_csv,
+    read_negative_images,
+)
+from models.data.hub import extract, locate
+from models.manifest import sha256_of
+from models.vision.transforms import DetectionAugmentation
+
+
+def load_detection_data(
+    args: argparse.Namespace,
+) -> tuple[list[DetectionSample], list[DetectionSample], dict[str, Any]]:
+    """Training and validation samples at ``--input-size``, and where they came from (what the
+    manifest records): the book's bananas, or a CSV set split by file-name hash, plus
+    ``--synthetic`` sets and ``--train-negatives`` photos in training only."""
+    size = args.input_size
+    if args.data is None:  # the book's bananas: train and validation folders of their own
+        root = extract(locate("banana-detection"), "banana-detection")
+        train_dir = next(root.glob("**/bananas_train"))
+        val_dir = args.val_data or next(root.glob("**/bananas_val"))
+        source = {
+            "file": "banana-detection.zip",
+            "sha1": "5de26c8fce5ccdea9f91267273464dc968d20d72",
+        }
+        return read_detection_csv(train_dir, size), read_detection_csv(val_dir, size), source
+    source = {"folder": args.data.name, "label_csv_sha256": sha256_of(find_label_file(args.data))}
+    if args.val_data is not None:
+        return read_detection_csv(args.data, size), read_detection_csv(args.val_data, size), source
+    source["split"] = f"sha256(file name) < {args.val_fraction} of 2^64 is validation"
+    train = read_detection_csv(args.data, size, "train", args.val_fraction)
+    for folder in args.synthetic:
+        train += read_detection_csv(folder, size)
+        label_file = find_label_file(folder)
+        source.setdefault("synthetic", []).append(
+            {"folder": folder.name, "label_csv_sha256": sha256_of(label_file)}
+        )
+    for folder in args.train_negatives:
+        negatives = read_negative_images(folder, size)
+        train += negatives
+        entry = {"folder": f"{folder.parent.name}/{folder.name}", "images": len(negatives)}
+        source.setdefault("negatives", []).append(entry)
+    return train, read_detection_csv(args.data, size, "val", args.val_fraction), source
+
+
+def collate(
+    samples: list[DetectionSample], augment: DetectionAugmentation | None, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch: images [B, 3, S, S] in [0, 1] and labels [B, G, 5] padded with class -1."""
+    images, rows = [], []
+    for sample in samples:
+        image, boxes, labels = sample.image, sample.boxes, sample.labels
+        if augment is not None:
+            image, boxes, labels = augment(image, boxes, labels)
+        images.append(image)
+        rows.append(torch.cat((labels.unsqueeze(1).float(), boxes), dim=1))
+    most = max(1, max(len(r) for r in rows))
+    padded = torch.full((len(rows), most, 5), -1.0)
+    for index, row in enumerate(rows):
+        padded[index, : len(row)] = row
+    return torch.stack(images).float() / 255, padded

@@ -1,0 +1,84 @@
+"""Validation figures of the detection command: COCO mAP (torchmetrics' MeanAveragePrecision)
+for both architectures, and the book's class error and bbox MAE for TinySSD."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.detection import MeanAveragePrecision
+
+from models.data.detection_csv import DetectionSample
+from models.ops import multibox_nms
+from models.train.detect_data import collate
+from models.vision.detection import DetectionThresholds
+from models.vision.rcnn import RCNNDetector
+from models.vision.ssd import TinySSD, ssd_loss
+
+
+@torch.no_grad()
+def evaluate_rcnn(
+    model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
+) -> dict[str, float]:
+    """COCO mAP through the serving wrapper, at the thresholds the test suite measures the
+    served model with (score 0.01, NMS 0.5, 100 boxes): what a client gets, not torchvision's
+    own post-processing."""
+    classes = model.roi_heads.box_predictor.cls_score.out_features - 1  # less the background
+    detector = RCNNDetector(model, [f"class_{i}" for i in range(classes)], device)
+    limits = DetectionThresholds(score_threshold=0.01, iou_threshold=0.5, max_detections=100)
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+    for start in range(0, len(samples), 16):
+        chosen = samples[start : start + 16]
+        found = detector.detect_inputs(
+            [s.image.float() / 255 for s in chosen],
+            [(size, size)] * len(chosen),
+            [limits] * len(chosen),
+        )
+        metric.update(
+            [
+                {
+                    "boxes": torch.tensor([d.box for d in boxes]).reshape(-1, 4),
+                    "scores": torch.tensor([d.score for d in boxes]),
+                    "labels": torch.tensor([d.class_id for d in boxes], dtype=torch.long),
+                }
+                for boxes in found
+            ],
+            [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
+        )
+    scores = metric.compute()
+    return {"map_50": float(scores["map_50"]), "map": float(scores["map"])}
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
+) -> dict[str, float]:
+    """COCO mAP on ``samples`` (no augmentation), and for TinySSD the book's class error and
+    bbox MAE."""
+    model.eval()
+    if not isinstance(model, TinySSD):
+        return evaluate_rcnn(model, samples, size, device)
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+    class_error = bbox_mae = 0.0
+    for start in range(0, len(samples), 64):
+        chosen = samples[start : start + 64]
+        images, labels = collate(chosen, None, size)
+        cls_logits, offsets = model(images.to(device))
+        result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device))
+        class_error += result.class_error * len(chosen)
+        bbox_mae += result.bbox_mae * len(chosen)
+        detections = multibox_nms(
+            cls_logits.softmax(dim=-1), offsets, model.anchors, 0.01, 0.5, 100
+        )
+        metric.update(
+            [
+                {"boxes": d.boxes.cpu() * size, "scores": d.scores.cpu(), "labels": d.labels.cpu()}
+                for d in detections
+            ],
+            [{"boxes": s.boxes * size, "labels": s.labels} for s in chosen],
+        )
+    scores = metric.compute()
+    return {
+        "val_class_error": class_error / len(samples),
+        "val_bbox_mae": bbox_mae / len(samples),
+        "map_50": float(scores["map_50"]),
+        "map": float(scores["map"]),
+    }
