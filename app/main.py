@@ -80,12 +80,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         device = resolve_device(settings.device)
-        placement = Placement(device, resolve_dtype(settings.dtype, device))
-        logger.info(
-            "serving on %s, image models in %s",
-            describe_device(device),
-            str(placement.dtype).removeprefix("torch."),
-        )
+        resolve_dtype(settings.dtype, device)  # a format the device cannot run stops the start
+        placement = Placement(device, dtype_setting=settings.dtype)
+        logger.info("serving on %s, D2L_DTYPE=%s", describe_device(device), settings.dtype)
         workers = settings.decode_workers or os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
         app.state.images = ImagePreparer(pool, settings.max_image_pixels, settings.max_batch_images)

@@ -51,12 +51,13 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 
 def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
-    """The floating-point type image models compute in: ``auto`` is float16 on a GPU and
-    float32 on the CPU; float16 on the CPU is refused (its kernels there are slow or missing:
-    bfloat16 is the CPU's half precision)."""
+    """The floating-point type ``spec`` names, checked against ``device``: float16 on the CPU
+    is refused (its kernels there are slow or missing: bfloat16 is the CPU's half precision).
+    ``auto`` gives float32, the reference; serving resolves ``auto`` per model from what each
+    was measured to keep its quality in (:func:`models.numerics.choose_dtype`)."""
     spec = spec.strip().lower()
     if spec == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        return torch.float32
     if spec not in DTYPES:
         raise InvalidInputError(f"dtype {spec!r} is not one of auto, {', '.join(DTYPES)}", "dtype")
     if spec == "float16" and device.type == "cpu":

@@ -31,8 +31,11 @@ class Settings(BaseSettings):
     )
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         default="auto",
-        description="What image models compute in: auto = float16 on a GPU, float32 on the CPU; "
-        "bfloat16 is fast on CPUs with AVX-512 BF16 or AMX. Channels-last is always used.",
+        description="What image models compute in. auto: per model, the fastest format the "
+        "device runs well (float16 or bfloat16 on a GPU, bfloat16 on CPUs with AVX-512 BF16 or "
+        "AMX) among those the model was measured to keep its quality in (the manifest's "
+        "numerics, python -m models.evaluate), else float32. A format name forces it. "
+        "Channels-last is always used.",
     )
     strict: bool = Field(
         default=False,

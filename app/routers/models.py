@@ -62,6 +62,7 @@ def model_info(registry: ModelRegistry, record: ModelRecord, device: str) -> Mod
         input_size=facts.input_size,
         device=device,
         dtype=str(task.dtype).removeprefix("torch.") if task is not None else None,
+        dtype_reason=record.served.dtype_reason if record.served is not None else None,
         batching=BatchingInfo(
             max_batch_size=batcher.config.max_batch_size,
             max_wait_ms=batcher.config.max_wait_ms,

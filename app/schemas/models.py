@@ -24,6 +24,11 @@ class ModelInfo(ModelStatus):
     )
     device: str = Field(description="Where the model runs.")
     dtype: str | None = Field(default=None, description="Floating-point type it computes in.")
+    dtype_reason: str | None = Field(
+        default=None,
+        description="Why it computes in that type: D2L_DTYPE, or auto's choice from the "
+        "model's quality measured in each format (the manifest's numerics).",
+    )
     batching: BatchingInfo | None = Field(
         default=None, description="Dynamic batching of an image model; none for word2vec."
     )

@@ -89,6 +89,7 @@ class ServedModel(Generic[TaskT]):
     name: str
     task: TaskT
     batcher: DynamicBatcher | None = None
+    dtype_reason: str | None = None
 
     def admit(self, units: int = 1) -> Ticket:
         """Take ``units`` images in before reading a request's body (see the batcher)."""
@@ -167,7 +168,14 @@ class ModelRegistry:
             try:
                 record.served = await self._serve(record.entry)
                 record.state, record.reason = ModelState.READY, None
-                logger.info("model %s ready on %s", record.entry.name, self.device)
+                reason = record.served.dtype_reason
+                logger.info(
+                    "model %s ready on %s in %s%s",
+                    record.entry.name,
+                    self.device,
+                    str(record.served.task.dtype).removeprefix("torch."),
+                    f" ({reason})" if reason else "",
+                )
             except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
                 record.state, record.reason = ModelState.FAILED, describe_failure(error)
                 logger.error("model %s failed to load: %s", record.entry.name, error)
@@ -224,14 +232,14 @@ class ModelRegistry:
         return sum(drained)
 
     async def _serve(self, entry: ManifestEntry) -> ServedModel:
-        task = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
+        task, reason = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
         if not task.batched:
-            return ServedModel(entry.name, task)
+            return ServedModel(entry.name, task, dtype_reason=reason)
         config = self._batching(entry, self.device)
         batcher = DynamicBatcher(entry.name, task.run_batch, config, self._observer)
-        return ServedModel(entry.name, task, batcher)
+        return ServedModel(entry.name, task, batcher, reason)
 
-    def _load(self, entry: ManifestEntry) -> ServedTask:
+    def _load(self, entry: ManifestEntry) -> tuple[ServedTask, str | None]:
         task_type = self.task_type(entry.task)
         if task_type is None:
             known = ", ".join(sorted(self._tasks)) or "none"
@@ -240,8 +248,14 @@ class ModelRegistry:
                 f"(known tasks: {known})"
             )
         path = verify_weights_file(entry, self.weights_root, self.limits.max_bytes)
+        placement, reason = (
+            self.placement.for_entry(entry)
+            if task_type.reduced_precision
+            else (self.placement, None)
+        )
         # The task reads the file that was verified, even if the link it came through changes.
-        return task_type.load(dataclasses.replace(entry, file=path), self.placement)
+        task = task_type.load(dataclasses.replace(entry, file=path), placement)
+        return task, reason
 
     def task_type(self, kind: str) -> type[ServedTask] | None:
         """The served-task class of the manifest task ``kind``."""

@@ -9,7 +9,7 @@ from torchmetrics.detection import MeanAveragePrecision
 from models.data.detection_csv import DetectionSample
 from models.ops import multibox_nms
 from models.train.detect_data import collate
-from models.vision.detection import DetectionThresholds
+from models.vision.detection import DetectionThresholds, ObjectDetector
 from models.vision.rcnn import RCNNDetector
 from models.vision.ssd import TinySSD, ssd_loss
 
@@ -18,11 +18,19 @@ from models.vision.ssd import TinySSD, ssd_loss
 def evaluate_rcnn(
     model: torch.nn.Module, samples: list[DetectionSample], size: int, device: torch.device
 ) -> dict[str, float]:
-    """COCO mAP through the serving wrapper, at the thresholds the test suite measures the
-    served model with (score 0.01, NMS 0.5, 100 boxes): what a client gets, not torchvision's
-    own post-processing."""
+    """COCO mAP of a Faster R-CNN through its serving wrapper."""
     classes = model.roi_heads.box_predictor.cls_score.out_features - 1  # less the background
     detector = RCNNDetector(model, [f"class_{i}" for i in range(classes)], device)
+    return served_map(detector, samples, size)
+
+
+@torch.no_grad()
+def served_map(
+    detector: ObjectDetector, samples: list[DetectionSample], size: int
+) -> dict[str, float]:
+    """COCO mAP@0.5 and mAP@[.5:.95] of a serving detector on ``size`` x ``size`` samples, at
+    the thresholds the test suite measures served models with (score 0.01, NMS 0.5, 100
+    boxes): what a client gets, not a model's own post-processing."""
     limits = DetectionThresholds(score_threshold=0.01, iou_threshold=0.5, max_detections=100)
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
     for start in range(0, len(samples), 16):

@@ -17,6 +17,7 @@ from app.serving.intake import decode_image
 from models.data.folders import read_image_folder
 from models.device import DTYPES
 from models.manifest import read_manifest, sha256_of
+from models.numerics import choose_dtype
 from models.vision.classifier import ImageClassifier
 from tests.app.test_batching import post_image
 from tests.devices import (
@@ -108,6 +109,7 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "input_size": 16,
         "device": SERVING_DEVICE_NAME,
         "dtype": SERVING_DTYPE,
+        "dtype_reason": choose_dtype("auto", SERVING_DEVICE, None).reason,
         "batching": {
             "max_batch_size": 32,
             "max_wait_ms": 2.0,
@@ -187,6 +189,9 @@ def test_the_committed_ants_and_bees_model_tells_real_photos_apart(client):
     model = next(
         m for m in client.get("/models").json()["models"] if m["name"] == "resnet18-hymenoptera"
     )
+    # ...and the one measured in the format it is served in (D2L_DTYPE=auto's evidence).
+    numerics = COMMITTED["resnet18-hymenoptera"].info["numerics"]
+    assert served == pytest.approx(numerics[model["dtype"]], abs=1.01 / len(paths))
     assert model["classes"] == ["ants", "bees"]
     assert model["metrics"]["val_accuracy"] >= 0.8
 
@@ -221,6 +226,8 @@ def test_the_committed_cifar10_model_has_its_recorded_test_accuracy(client):
     model = next(
         m for m in client.get("/models").json()["models"] if m["name"] == "resnet18-cifar10"
     )
+    numerics = COMMITTED["resnet18-cifar10"].info["numerics"]
+    assert served == pytest.approx(numerics[model["dtype"]], abs=2 / len(names))
     assert model["input_size"] == 32 and len(model["classes"]) == 10
 
 

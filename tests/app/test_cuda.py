@@ -13,8 +13,10 @@ from tests.images import BLUE, GREEN, RED
 pytestmark = needs_cuda
 
 
-def test_auto_serves_on_the_gpu_in_float16_channels_last(make_client, colour_manifest):
-    client = make_client(manifest_path=colour_manifest, default_classify_model="colours")
+def test_float16_serves_on_the_gpu_in_channels_last(make_client, colour_manifest):
+    client = make_client(
+        manifest_path=colour_manifest, default_classify_model="colours", dtype="float16"
+    )
     (model,) = client.get("/models").json()["models"]
     assert model["device"].startswith("cuda:0") and model["dtype"] == "float16"
     served = client.app.state.registry.get("colours", ClassifyTask).task.classifier

@@ -110,6 +110,10 @@ def test_the_served_model_has_the_quality_training_recorded(client, model):
     recorded = COMMITTED[model].info["metrics"]
     assert float(measured["map_50"]) == pytest.approx(recorded["map_50"], abs=0.01)
     assert float(measured["map"]) == pytest.approx(recorded["map"], abs=0.01)
+    # ...and the mAP measured in the format it is served in (D2L_DTYPE=auto's evidence).
+    served = next(m for m in client.get("/models").json()["models"] if m["name"] == model)
+    numerics = COMMITTED[model].info["numerics"]
+    assert float(measured["map"]) == pytest.approx(numerics[served["dtype"]], abs=0.005)
 
 
 PHOTOS = LOGO / "unlabelled"

@@ -9,16 +9,16 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app.core.config import Settings
+from app.core.config import REPO_ROOT, Settings
 from app.main import create_app
 from app.serving.registry import ModelRegistry, ModelState
 from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
 from app.serving.tasks.classify import ClassifyTask
 from models.errors import InvalidInputError
-from models.manifest import ManifestError, sha256_of
+from models.manifest import ManifestError, read_manifest, sha256_of
 from tests.app.test_batching import post_image
-from tests.devices import SERVING_DEVICE_NAME, SERVING_DTYPE
+from tests.devices import SERVING_DEVICE_NAME, entry_dtype
 from tests.images import RED
 
 
@@ -31,10 +31,12 @@ def test_live_and_ready_on_the_committed_manifest(client):
     listed = client.get("/models").json()["models"]
     status_keys = ("name", "task", "state", "reason")
     assert [{k: m[k] for k in status_keys} for m in listed] == ready.json()["models"]
+    manifest = read_manifest(REPO_ROOT / "weights" / "manifest.json")
+    committed = {entry.name: entry for entry in manifest}
     for model in listed:
         assert model["device"] == ready.json()["device"]
         assert len(model["sha256"]) == 64
-        assert model["dtype"] == SERVING_DTYPE
+        assert model["dtype"] == entry_dtype(committed[model["name"]])
         assert model["architecture"]
 
 

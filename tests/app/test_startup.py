@@ -71,9 +71,10 @@ def test_bfloat16_is_what_the_model_computes_in_and_keeps_its_classes(
     assert scores["bfloat16"] == pytest.approx(expected, abs=1e-6)
 
 
-def test_dtype_auto_is_half_on_a_gpu_and_float32_on_the_cpu():
+def test_dtype_names_are_checked_against_the_device():
     assert resolve_dtype("auto", torch.device("cpu")) is torch.float32
-    assert resolve_dtype("auto", torch.device("cuda", 0)) is torch.float16
+    assert resolve_dtype("auto", torch.device("cuda", 0)) is torch.float32
+    assert resolve_dtype("float16", torch.device("cuda", 0)) is torch.float16
     assert resolve_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
     with pytest.raises(InvalidInputError, match="float16 is for GPUs"):
         resolve_dtype("float16", torch.device("cpu"))

@@ -57,3 +57,15 @@ def test_bad_manifests_are_refused_with_the_reason(tmp_path: Path, content: str,
 def test_a_missing_manifest_names_the_setting(tmp_path: Path):
     with pytest.raises(ManifestError, match="D2L_MANIFEST_PATH"):
         read_manifest(tmp_path / "absent.json")
+
+
+def test_every_image_model_records_its_quality_per_numeric_format():
+    """What D2L_DTYPE=auto decides from (python -m models.evaluate NAME --dtype all --write)."""
+    for entry in read_manifest(REPO_ROOT / "weights" / "manifest.json"):
+        if entry.task not in {"classify", "detect"}:
+            continue
+        numerics = entry.info.get("numerics")
+        assert isinstance(numerics, dict), f"{entry.name} has no numerics"
+        assert numerics["metric"] in {"test_accuracy", "val_accuracy", "map"}, entry.name
+        assert 0 < numerics["float32"] <= 1, entry.name
+        assert numerics["command"].startswith("python -m models.evaluate "), entry.name

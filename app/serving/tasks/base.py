@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from app.serving.failures import ModelLoadError
 from models.manifest import ManifestEntry
+from models.numerics import choose_dtype
 
 JobT = TypeVar("JobT")
 ResultT = TypeVar("ResultT")
@@ -28,10 +29,23 @@ WARM_UP_BATCH = 32
 
 @dataclass(frozen=True)
 class Placement:
-    """Where models run and in what floating-point type."""
+    """Where models run and in what floating-point type.
+
+    With ``dtype_setting`` (``D2L_DTYPE``: ``auto`` or a format), each model's type is chosen
+    by :meth:`for_entry` from the setting and the model's measured ``numerics``; without it,
+    every model computes in ``dtype``.
+    """
 
     device: torch.device
     dtype: torch.dtype = torch.float32
+    dtype_setting: str | None = None
+
+    def for_entry(self, entry: ManifestEntry) -> tuple[Placement, str | None]:
+        """The placement of one model, and why it has that type (None: no choice was made)."""
+        if self.dtype_setting is None:
+            return self, None
+        choice = choose_dtype(self.dtype_setting, self.device, entry.info.get("numerics"))
+        return Placement(self.device, choice.dtype), choice.reason
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,8 @@ class ServedTask(ABC, Generic[JobT, ResultT]):
     kind: ClassVar[str]
     title: ClassVar[str]
     batched: ClassVar[bool] = True
+    # Whether the model can compute in a reduced floating-point type (D2L_DTYPE applies).
+    reduced_precision: ClassVar[bool] = True
     dtype: torch.dtype = torch.float32
 
     @classmethod

@@ -17,6 +17,7 @@ class WordVectorsTask(ServedTask[None, None]):
     kind: ClassVar[str] = "word2vec"
     title: ClassVar[str] = "word2vec"
     batched: ClassVar[bool] = False
+    reduced_precision: ClassVar[bool] = False
 
     def __init__(self, vectors: WordVectors) -> None:
         self.vectors = vectors
