@@ -1,23 +1,24 @@
-"""Serving benchmark: d2l-serve against LitServe and a naive FastAPI endpoint, same model, same
-machine, same run.
+"""Serving benchmark: d2l-serve against LitServe and a naive FastAPI endpoint, the same
+checkpoint file, same machine, same run.
 
 1. In-process ceilings on real 640x480 JPEGs: Pillow decode alone (one thread); d2l-serve's
-   pipeline (decode with JPEG draft, evaluation transform, channels-last model, top-k) at the
-   best of several batch sizes, in float32 and in ``--dtype``; the peers' pipeline
-   (torchvision transforms, float32 model) at batch 1.
-2. HTTP: d2l-serve (uvicorn, dynamic batching) on ``POST /classify`` and ``POST /detect`` at
-   concurrency 1, 8, 32 and 64; then d2l-serve, LitServe (``max_batch_size=8``,
-   ``batch_timeout=0.01``, one worker) and the naive endpoint on ``/classify`` at
-   ``--peer-connections`` (16): requests/s, p50/p95/p99, errors, and the ratios.
-3. Accuracy of the served classifiers in float32 and in ``--dtype`` (CIFAR-10 test, ants and
-   bees val), so the speed of the cheaper dtype is shown next to what it costs.
+   pipeline (decode with JPEG draft, evaluation transform, channels-last model, top-k) at
+   several batch sizes, in float32 and in the format it serves the model in; the peers'
+   pipeline (torchvision transforms, float32 model) at batch 1.
+2. HTTP: d2l-serve as ``make run`` starts it (its defaults: ``D2L_DTYPE=auto``, dynamic
+   batching) on ``POST /classify`` and ``POST /detect`` at concurrency 1, 8, 32 and 64; then
+   d2l-serve, LitServe (``max_batch_size=8``, ``batch_timeout=0.01``, one worker) in float32 as
+   a user writes it and again in d2l-serve's numeric format, and the naive endpoint (float32)
+   on ``/classify`` at ``--peer-connections`` (16): requests/s, p50/p95/p99, errors, ratios.
+3. Accuracy of the served classifiers in float32 and in that format (CIFAR-10 test, ants and
+   bees val), so the speed of the cheaper format is shown next to what it costs.
 
-The classifier is torchvision's ResNet-18 at 224x224 (the ImageNet architecture: resize 256,
-centre crop 224). ImageNet weights cannot be downloaded here, so the bench writes one with
-seeded random weights: the speed of a forward pass does not depend on the values of the weights
-(accuracy is measured on the trained models, step 3).
+The model (``--model``) is a classifier of the manifest, by default ``resnet18-hymenoptera``,
+the one ``/classify`` serves (CIFAR stem, 64 px input); every server loads its very file.
+``--model stand-in`` uses torchvision's ResNet-18 at 224x224 with seeded weights instead (no
+ImageNet weights here; a forward pass costs the same whatever the weights).
 
-    python -m bench.serving [--seconds 10] [--dtype bfloat16] [--skip-peers]
+    python -m bench.serving [--seconds 10] [--model NAME] [--dtype bfloat16] [--skip-peers]
 """
 
 from __future__ import annotations
@@ -61,7 +62,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--peer-connections", type=int, default=16)
     parser.add_argument(
-        "--dtype", choices=("float32", "bfloat16", "float16"), default=default_dtype()
+        "--model", default="resnet18-hymenoptera", help="a classifier of the manifest, or stand-in"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default=None,
+        help="force d2l-serve's format (default: its own choice, D2L_DTYPE=auto)",
     )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
     parser.add_argument("--skip-peers", action="store_true", help="d2l-serve only")
@@ -69,12 +76,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "serving.json")
     return parser
-
-
-def default_dtype() -> str:
-    if torch.cuda.is_available():
-        return "float16"
-    return "bfloat16" if torch.backends.mkldnn.is_available() else "float32"
 
 
 def write_bench_classifier(folder: Path) -> Path:
@@ -93,16 +94,28 @@ def write_bench_classifier(folder: Path) -> Path:
     return path
 
 
-def write_bench_manifest(folder: Path, classifier: Path) -> Path:
-    """The bench classifier and a copy of the committed detector (with its batching hints),
-    both in ``folder``: checkpoints must lie in the manifest's folder."""
-    default = Settings().default_detect_model  # what /detect serves without ?model=
-    detector = next(
-        e for e in read_manifest(ROOT / "weights" / "manifest.json") if e.name == default
-    )
-    shutil.copyfile(detector.file, folder / detector.file.name)
-    models = [
-        {
+def committed_copy(folder: Path, name: str) -> dict:
+    """The committed manifest entry ``name`` (its measured numerics and batching hints too),
+    its file copied into ``folder``: checkpoints must lie in the manifest's folder."""
+    entry = next(e for e in read_manifest(ROOT / "weights" / "manifest.json") if e.name == name)
+    shutil.copyfile(entry.file, folder / entry.file.name)
+    return {
+        **entry.info,
+        "name": entry.name,
+        "task": entry.task,
+        "file": entry.file.name,
+        "sha256": entry.sha256,
+    }
+
+
+def write_bench_manifest(folder: Path, classifier: Path | None = None) -> Path:
+    """A classifier (the stand-in at ``classifier``, else the committed default of /classify)
+    and the committed default detector, all in ``folder``."""
+    settings = Settings()  # what /classify and /detect serve without ?model=
+    if classifier is None:
+        served = committed_copy(folder, settings.default_classify_model)
+    else:
+        served = {
             "name": BENCH_MODEL,
             "task": "classify",
             "file": str(classifier),
@@ -111,21 +124,16 @@ def write_bench_manifest(folder: Path, classifier: Path) -> Path:
             "input_size": 224,
             # Measured here: 16 images per pass is the CPU's best (bfloat16; float32: 8).
             "batching": {"cpu": {"max_batch_size": 16}},
-        },
-        {
-            **detector.info,
-            "name": detector.name,
-            "task": "detect",
-            "file": detector.file.name,
-            "sha256": detector.sha256,
-        },
-    ]
+        }
+    models = [served, committed_copy(folder, settings.default_detect_model)]
     path = folder / "manifest.json"
     path.write_text(json.dumps({"models": models}))
     return path
 
 
-def ceilings(classifier_path: Path, photos: list[bytes], args: argparse.Namespace) -> dict:
+def ceilings(
+    classifier_path: Path, photos: list[bytes], args: argparse.Namespace, served_dtype: str
+) -> dict:
     """Images/s in this process: decode alone, d2l-serve's pipeline by dtype and batch size,
     the peers' pipeline."""
     device = torch.device(args.device)
@@ -140,7 +148,7 @@ def ceilings(classifier_path: Path, photos: list[bytes], args: argparse.Namespac
             images_per_second(lambda: read_image(next_photo()).load(), 1, seconds), 1
         )
     }
-    for dtype_name in dict.fromkeys(("float32", args.dtype)):
+    for dtype_name in dict.fromkeys(("float32", served_dtype)):
         classifier = ImageClassifier.load(classifier_path, device, DTYPES[dtype_name])
         by_batch = {}
         for size in args.batch_sizes:
@@ -225,25 +233,33 @@ def accuracy(dtype_names: list[str], device: torch.device) -> list[dict]:
 
 def main(args: argparse.Namespace) -> dict:
     photos = photos_640x480(32)
-    result: dict = {
-        "machine": machine(),
-        "dtype": args.dtype,
-        "model": "torchvision ResNet-18, 224x224",
-    }
+    stand_in = args.model == "stand-in"
+    result: dict = {"machine": machine()}
     with tempfile.TemporaryDirectory() as folder:
-        classifier = write_bench_classifier(Path(folder))
-        manifest = write_bench_manifest(Path(folder), classifier)
-        print("in-process ceilings (images/s):", flush=True)
-        result["ceilings"] = ceilings(classifier, photos, args)
-        print(json.dumps(result["ceilings"], indent=1), flush=True)
+        if stand_in:
+            classifier = write_bench_classifier(Path(folder))
+            manifest = write_bench_manifest(Path(folder), classifier)
+            name, result["model"] = BENCH_MODEL, "torchvision ResNet-18, 224x224, seeded weights"
+        else:
+            if args.model != Settings().default_classify_model:
+                raise SystemExit("--model takes stand-in or the default classifier of /classify")
+            manifest = write_bench_manifest(Path(folder))
+            name = result["model"] = args.model
+            classifier = next(e.file for e in read_manifest(manifest) if e.name == name)
         ours_env = {
             "D2L_MANIFEST_PATH": str(manifest),
-            "D2L_DEFAULT_CLASSIFY_MODEL": BENCH_MODEL,
-            "D2L_DTYPE": args.dtype,
+            "D2L_DEFAULT_CLASSIFY_MODEL": name,
             "D2L_DEVICE": args.device,
+            **({"D2L_DTYPE": args.dtype} if args.dtype else {}),
         }
-        print(f"d2l-serve ({args.dtype}, dynamic batching):", flush=True)
+        shown = f"D2L_DTYPE={args.dtype}" if args.dtype else "defaults"
+        print(f"d2l-serve ({shown}, dynamic batching):", flush=True)
         with running_server(env=ours_env) as base_url:
+            served = httpx.get(f"{base_url}/models").json()["models"]
+            model_info = next(m for m in served if m["name"] == name)
+            served_dtype = result["dtype"] = model_info["dtype"]
+            result["dtype_reason"] = model_info["dtype_reason"]
+            print(f"  {name} served in {served_dtype}: {model_info['dtype_reason']}", flush=True)
             result["d2l_serve"] = {
                 "classify": http_runs(base_url, "/classify", photos, args.levels, args.seconds),
                 "detect": http_runs(base_url, "/detect", photos, args.levels, args.seconds),
@@ -252,27 +268,35 @@ def main(args: argparse.Namespace) -> dict:
             result["d2l_serve"]["classify_at_peer_connections"] = http_runs(
                 base_url, "/classify", photos, peers_level, args.seconds
             )[0]
+        print("in-process ceilings (images/s):", flush=True)
+        result["ceilings"] = ceilings(classifier, photos, args, served_dtype)
+        print(json.dumps(result["ceilings"], indent=1), flush=True)
         if not args.skip_peers:
             peers = {
                 "naive_fastapi": ["-m", "bench.peers.naive_fastapi"],
                 "litserve": ["-m", "bench.peers.litserve_server"],
             }
-            for name, command in peers.items():
-                print(f"{name}:", flush=True)
+            if served_dtype != "float32":
+                peers[f"litserve_{served_dtype}"] = [
+                    "-m", "bench.peers.litserve_server", "--dtype", served_dtype
+                ]  # fmt: skip
+            for peer, command in peers.items():
+                print(f"{peer}:", flush=True)
                 full = [*command, "--model", str(classifier), "--port", "{port}"]
                 with running_server(command=full, ready_path="/health") as base_url:
-                    result[name] = http_runs(
+                    result[peer] = http_runs(
                         base_url, "/classify", photos, peers_level, args.seconds
                     )[0]
             ours = result["d2l_serve"]["classify_at_peer_connections"]["requests_per_second"]
             result["ratios"] = {
-                f"d2l_serve_over_{name}": round(ours / result[name]["requests_per_second"], 2)
-                for name in peers
+                f"d2l_serve_over_{peer}": round(ours / result[peer]["requests_per_second"], 2)
+                for peer in peers
             }
             print(f"ratios at {args.peer_connections} connections: {result['ratios']}")
     if not args.skip_accuracy:
-        dtypes = list(dict.fromkeys(("float32", args.dtype)))
-        result["accuracy"] = accuracy(dtypes, torch.device(args.device))
+        result["accuracy"] = accuracy(
+            list(dict.fromkeys(("float32", served_dtype))), torch.device(args.device)
+        )
     write_result(result, args.output)
     print_table(result)
     return result
@@ -284,7 +308,7 @@ def print_table(result: dict) -> None:
     for endpoint in ("classify", "detect"):
         for row in result["d2l_serve"][endpoint]:
             print(_row("d2l-serve", endpoint, row))
-    for name in ("naive_fastapi", "litserve"):
+    for name in ("naive_fastapi", "litserve", "litserve_bfloat16", "litserve_float16"):
         if name in result:
             print(_row(name, "classify", result[name]))
     if "classify_at_peer_connections" in result["d2l_serve"]:

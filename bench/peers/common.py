@@ -1,5 +1,6 @@
-"""What both peers share: the bench checkpoint as a plain model, torchvision's evaluation
-transform, and the answer's shape (top-5 classes with softmax probabilities)."""
+"""What both peers share: the bench checkpoint as a plain model (float32 as a user writes it, or
+the numeric format d2l-serve chose, to compare runtimes beyond numerics), torchvision's
+evaluation transform, and the answer's shape (top-5 classes with softmax probabilities)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from torchvision import transforms
 
 from models.vision.classifier import load_classifier_file
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
-def load_model(path: Path) -> tuple[torch.nn.Module, list[str], transforms.Compose]:
+
+def load_model(
+    path: Path, dtype: torch.dtype = torch.float32
+) -> tuple[torch.nn.Module, list[str], transforms.Compose]:
+    """The checkpoint's model in ``dtype`` (its inputs must be cast to it) and its transform."""
     model, card = load_classifier_file(path)
+    model = model.to(dtype)
     transform = transforms.Compose(
         [
             transforms.Resize(card.spec.resize_size),
@@ -31,7 +38,7 @@ def read_image(data: bytes) -> Image.Image:
 
 
 def top5(probabilities: torch.Tensor, classes: list[str]) -> dict:
-    scores, indices = probabilities.topk(5)
+    scores, indices = probabilities.topk(min(5, len(classes)))
     return {
         "predictions": [
             {"label": classes[i], "class_id": i, "score": s}

@@ -13,16 +13,17 @@ from pathlib import Path
 import litserve as ls
 import torch
 
-from bench.peers.common import load_model, read_image, top5
+from bench.peers.common import DTYPES, load_model, read_image, top5
 
 
 class ClassifierAPI(ls.LitAPI):
-    def __init__(self, model_path: Path, **options) -> None:
+    def __init__(self, model_path: Path, dtype: torch.dtype = torch.float32, **options) -> None:
         super().__init__(**options)
         self.model_path = model_path
+        self.dtype = dtype
 
     def setup(self, device: str) -> None:
-        model, self.classes, self.transform = load_model(self.model_path)
+        model, self.classes, self.transform = load_model(self.model_path, self.dtype)
         self.model = model.to(device)
         self.device = device
 
@@ -34,7 +35,8 @@ class ClassifierAPI(ls.LitAPI):
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return self.model(batch.to(self.device)).softmax(dim=1).cpu()
+            logits = self.model(batch.to(self.device, self.dtype))
+            return logits.float().softmax(dim=1).cpu()
 
     def unbatch(self, output: torch.Tensor) -> list[torch.Tensor]:
         return list(output)
@@ -48,8 +50,15 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--port", type=int, default=8002)
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
     args = parser.parse_args()
-    api = ClassifierAPI(args.model, max_batch_size=8, batch_timeout=0.01, api_path="/classify")
+    api = ClassifierAPI(
+        args.model,
+        DTYPES[args.dtype],
+        max_batch_size=8,
+        batch_timeout=0.01,
+        api_path="/classify",
+    )
     server = ls.LitServer(api, accelerator=args.accelerator, workers_per_device=1, timeout=120)
     server.run(port=args.port, host="127.0.0.1", generate_client_file=False)
 
