@@ -45,6 +45,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.detect
 	$(BIN)/python -m bench.classify
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.speedups
 	$(BIN)/python -m bench.overload
 
 # The web stack for the GPU machines (Python 3.12, no internet there): bench/gpu.py --wheels.
