@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -134,6 +136,7 @@ def server_process(
         env={**os.environ, "D2L_LOG_LEVEL": "warning", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stopped with every child it starts
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -149,12 +152,22 @@ def server_process(
             time.sleep(0.2)
         yield base_url, server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_group(server)
+
+
+def stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, then SIGKILL to whatever is left of it after 30 s
+    or once the server is gone: LitServe's workers outlive a terminated parent otherwise."""
+    _signal_group(server, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=30)
+    _signal_group(server, signal.SIGKILL)
+    server.wait()
+
+
+def _signal_group(server: subprocess.Popen, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(server.pid, number)
 
 
 def cpu_seconds(process: subprocess.Popen) -> float:
