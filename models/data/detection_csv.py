@@ -1,9 +1,10 @@
 """Detection data in d2l's CSV layout: ``label.csv`` with ``img_name,label,xmin,ymin,xmax,ymax``
 (pixel corners, label ids from 0), the images beside it or in ``images/``.
 
-Images of any size are resized to the model's square input; boxes are kept normalised to
-[0, 1], so they follow the resize for free. Every image is decoded once and kept in memory as
-uint8 (900 images of 256x256 take 177 MB).
+Images of any size are resized to the model's square input (TinySSD), or with ``keep_aspect`` to
+their shorter side at the input size (Faster R-CNN, which serves photos that way); boxes are kept
+normalised to [0, 1], so they follow the resize for free. Every image is decoded once and kept in
+memory as uint8 (900 images of 256x256 take 177 MB).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from models.data.hub import DataError
 @dataclass(frozen=True)
 class DetectionSample:
     name: str
-    image: Tensor  # uint8 [3, S, S]
+    image: Tensor  # uint8 [3, S, S], or [3, H, W] with the shorter side S (keep_aspect)
     boxes: Tensor  # float32 [G, 4] normalised xyxy
     labels: Tensor  # int64 [G]
 
@@ -37,6 +38,15 @@ def find_label_file(root: Path) -> Path:
     raise DataError(f"{root} holds no label.csv (d2l's detection layout)")
 
 
+def fit_to_input(image: Tensor, size: int, keep_aspect: bool = False) -> Tensor:
+    """uint8 [3, H, W] -> [3, size, size], or with ``keep_aspect`` the shorter side at ``size``
+    and the longer at most ``2 * size``: what torchvision's detection transform makes of an image
+    with ``min_size=size, max_size=2*size``, so a detector trains on the shapes it serves."""
+    if keep_aspect:
+        return TF.resize(image, [size], max_size=2 * size, antialias=True)
+    return TF.resize(image, [size, size], antialias=True)
+
+
 def validation_split(name: str, fraction: float) -> bool:
     """Whether ``name`` is in the validation split: a hash of the file name, so the split is
     the same on every machine and does not move when images are added."""
@@ -45,15 +55,20 @@ def validation_split(name: str, fraction: float) -> bool:
 
 
 def read_detection_csv(
-    root: Path, size: int, split: str = "all", val_fraction: float = 0.1
+    root: Path,
+    size: int,
+    split: str = "all",
+    val_fraction: float = 0.1,
+    keep_aspect: bool = False,
 ) -> list[DetectionSample]:
-    """Samples of ``root``, resized to ``size`` x ``size``.
+    """Samples of ``root``, resized by :func:`fit_to_input`.
 
     Args:
         root: folder holding ``label.csv`` (or one sub-folder holding it).
         size: input side of the model.
         split: ``train``, ``val`` (by :func:`validation_split`) or ``all``.
         val_fraction: share of images in the validation split.
+        keep_aspect: keep each image's aspect ratio (shorter side ``size``).
     """
     if split not in {"train", "val", "all"}:
         raise DataError(f"split must be train, val or all, got {split!r}")
@@ -80,7 +95,7 @@ def read_detection_csv(
         samples.append(
             DetectionSample(
                 name=name,
-                image=TF.resize(image, [size, size], antialias=True),
+                image=fit_to_input(image, size, keep_aspect),
                 boxes=(table[:, 1:] / scale).clamp(0, 1),
                 labels=table[:, 0].long(),
             )
@@ -93,9 +108,10 @@ def read_detection_csv(
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
-def read_negative_images(root: Path, size: int) -> list[DetectionSample]:
-    """Every image under ``root`` (any depth) as a sample without objects, resized to ``size``:
-    photos known not to hold the object teach a detector what to leave alone."""
+def read_negative_images(root: Path, size: int, keep_aspect: bool = False) -> list[DetectionSample]:
+    """Every image under ``root`` (any depth) as a sample without objects, resized by
+    :func:`fit_to_input`: photos known not to hold the object teach a detector what to leave
+    alone."""
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"{root} holds no image ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -106,7 +122,7 @@ def read_negative_images(root: Path, size: int) -> list[DetectionSample]:
         samples.append(
             DetectionSample(
                 name=str(path.relative_to(root)),
-                image=TF.resize(image, [size, size], antialias=True),
+                image=fit_to_input(image, size, keep_aspect),
                 boxes=torch.zeros(0, 4),
                 labels=torch.zeros(0, dtype=torch.int64),
             )

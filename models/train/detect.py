@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
+from models.data.detection_csv import DetectionSample
 from models.device import describe_device, resolve_device
-from models.train.detect_data import collate, load_detection_data
+from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
 from models.train.engine import (
     batch_starts,
@@ -141,6 +142,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         "0.42,0.52;0.66,0.84' (default: the book's)",
     )
     parser.add_argument("--input-size", type=int, default=256)
+    parser.add_argument(
+        "--input-shape",
+        choices=("square", "photo"),
+        default=None,
+        help="training images squashed to input-size squares, or in their own shape with the "
+        "shorter side at input-size (default: square for tinyssd, photo for fasterrcnn: each "
+        "as it is served)",
+    )
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
@@ -161,6 +170,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
+    if args.input_shape is None:
+        args.input_shape = "photo" if args.arch == "fasterrcnn" else "square"
+    if args.input_shape == "photo" and args.arch != "fasterrcnn":
+        raise SystemExit("--input-shape photo needs --arch fasterrcnn (TinySSD sees squares)")
     device = resolve_device(args.device)
     train_set, val_set, source = load_detection_data(args)
     num_classes = max(int(s.labels.max()) for s in train_set + val_set if len(s.labels)) + 1
@@ -193,7 +206,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     schedule = make_schedule("cosine" if args.cosine else "constant", optimizer, args.epochs)
-    augment = None if args.no_augment else DetectionAugmentation(args.input_size)
+    augment = (
+        None
+        if args.no_augment
+        else DetectionAugmentation(args.input_size, keep_aspect=args.input_shape == "photo")
+    )
     print(
         f"{args.arch}: {len(train_set)} training and {len(val_set)} validation images, "
         f"{num_classes} class(es), on {describe_device(device)}"
@@ -214,8 +231,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         batches = batch_starts(len(order), args.batch_size, epoch, args.epochs, args.no_progress)
         for start in batches:
             chosen = [train_set[i] for i in order[start : start + args.batch_size]]
-            images, labels = collate(chosen, augment, args.input_size)
-            loss, figures = training_loss(args, model, images.to(device), labels.to(device))
+            loss, figures = training_loss(args, model, chosen, augment, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -254,24 +270,24 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def training_loss(
-    args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    samples: list[DetectionSample],
+    augment: DetectionAugmentation | None,
+    device: torch.device,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of a batch, and the book's figures for TinySSD."""
+    """The loss of a batch of samples (augmented), and the book's figures for TinySSD."""
     if args.arch == "fasterrcnn":
-        losses = model(list(images), rcnn_targets(labels, args.input_size))
+        images, targets = rcnn_batch(samples, augment)
+        losses = model(
+            [image.to(device) for image in images],
+            [{key: value.to(device) for key, value in t.items()} for t in targets],
+        )
         return sum(losses.values()), {}
-    cls_logits, offsets = model(images)
-    result = ssd_loss(cls_logits, offsets, model.anchors, labels, args.hard_negatives)
+    images, labels = collate(samples, augment, args.input_size)
+    cls_logits, offsets = model(images.to(device))
+    result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device), args.hard_negatives)
     return result.loss, {"class_error": result.class_error, "bbox_mae": result.bbox_mae}
-
-
-def rcnn_targets(labels: torch.Tensor, size: int) -> list[dict[str, torch.Tensor]]:
-    """Padded [B, G, 5] labels as torchvision's targets: pixel boxes, classes from 1."""
-    targets = []
-    for rows in labels:
-        rows = rows[rows[:, 0] >= 0]
-        targets.append({"boxes": rows[:, 1:] * size, "labels": rows[:, 0].long() + 1})
-    return targets
 
 
 def save_detector(

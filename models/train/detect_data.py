@@ -23,8 +23,11 @@ def load_detection_data(
 ) -> tuple[list[DetectionSample], list[DetectionSample], dict[str, Any]]:
     """Training and validation samples at ``--input-size``, and where they came from (what the
     manifest records): the book's bananas, or a CSV set split by file-name hash, plus
-    ``--synthetic`` sets and ``--train-negatives`` photos in training only."""
+    ``--synthetic`` sets and ``--train-negatives`` photos in training only. With
+    ``--input-shape photo`` the training images keep their aspect ratio; validation images are
+    square inputs either way (the mAP is measured on ``size`` x ``size`` frames)."""
     size = args.input_size
+    keep = args.input_shape == "photo"
     if args.data is None:  # the book's bananas: train and validation folders of their own
         root = extract(locate("banana-detection"), "banana-detection")
         train_dir = next(root.glob("**/bananas_train"))
@@ -33,24 +36,43 @@ def load_detection_data(
             "file": "banana-detection.zip",
             "sha1": "5de26c8fce5ccdea9f91267273464dc968d20d72",
         }
-        return read_detection_csv(train_dir, size), read_detection_csv(val_dir, size), source
+        train = read_detection_csv(train_dir, size, keep_aspect=keep)
+        return train, read_detection_csv(val_dir, size), source
     source = {"folder": args.data.name, "label_csv_sha256": sha256_of(find_label_file(args.data))}
     if args.val_data is not None:
-        return read_detection_csv(args.data, size), read_detection_csv(args.val_data, size), source
+        train = read_detection_csv(args.data, size, keep_aspect=keep)
+        return train, read_detection_csv(args.val_data, size), source
     source["split"] = f"sha256(file name) < {args.val_fraction} of 2^64 is validation"
-    train = read_detection_csv(args.data, size, "train", args.val_fraction)
+    train = read_detection_csv(args.data, size, "train", args.val_fraction, keep)
     for folder in args.synthetic:
-        train += read_detection_csv(folder, size)
+        train += read_detection_csv(folder, size, keep_aspect=keep)
         label_file = find_label_file(folder)
         source.setdefault("synthetic", []).append(
             {"folder": folder.name, "label_csv_sha256": sha256_of(label_file)}
         )
     for folder in args.train_negatives:
-        negatives = read_negative_images(folder, size)
+        negatives = read_negative_images(folder, size, keep)
         train += negatives
         entry = {"folder": f"{folder.parent.name}/{folder.name}", "images": len(negatives)}
         source.setdefault("negatives", []).append(entry)
     return train, read_detection_csv(args.data, size, "val", args.val_fraction), source
+
+
+def rcnn_batch(
+    samples: list[DetectionSample], augment: DetectionAugmentation | None
+) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """A Faster R-CNN batch: float images [3, H, W] in [0, 1], each of its own shape, and
+    torchvision's targets (pixel xyxy boxes, classes from 1: 0 is the background)."""
+    images, targets = [], []
+    for sample in samples:
+        image, boxes, labels = sample.image, sample.boxes, sample.labels
+        if augment is not None:
+            image, boxes, labels = augment(image, boxes, labels)
+        height, width = image.shape[-2:]
+        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        images.append(image.float() / 255)
+        targets.append({"boxes": boxes.float() * scale, "labels": labels.long() + 1})
+    return images, targets
 
 
 def collate(

@@ -3,7 +3,9 @@ v2 transforms move and clip boxes with the pixels); the shared evaluation transf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -19,12 +21,40 @@ def to_model_input(image: Tensor, size: int) -> Tensor:
     return TF.to_dtype(TF.resize(image, [size, size], antialias=True), torch.float32, scale=True)
 
 
+class AspectKeepingCrop(v2.Transform):
+    """A random crop of a share of the area in ``scale`` with the image's own aspect ratio,
+    resized so its shorter side is ``size`` (the longer at most ``2 * size``): the crop step for
+    a detector that serves photos in their own shape (Faster R-CNN)."""
+
+    def __init__(self, size: int, scale: tuple[float, float] = (0.6, 1.0)) -> None:
+        super().__init__()
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+        self.size = size
+        self.scale = scale
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        image = next(item for item in flat_inputs if isinstance(item, tv_tensors.Image))
+        height, width = image.shape[-2:]
+        side = math.sqrt(torch.empty(1).uniform_(*self.scale).item())
+        crop_height = max(1, round(height * side))
+        crop_width = max(1, min(width, round(crop_height * width / height)))
+        top = int(torch.randint(0, height - crop_height + 1, (1,)))
+        left = int(torch.randint(0, width - crop_width + 1, (1,)))
+        return {"top": top, "left": left, "height": crop_height, "width": crop_width}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        cropped = TF.crop(inpt, **params)
+        return TF.resize(cropped, [self.size], max_size=2 * self.size, antialias=True)
+
+
 class DetectionAugmentation:
     """Random horizontal flip, colour jitter, and a random crop (60-100% of the area, then
-    resized back) with the boxes clipped to it; boxes left with almost no area are dropped.
-    Each step can be switched off (to test them one by one).
+    resized back: to a square, or with ``keep_aspect`` in the image's own shape) with the boxes
+    clipped to it; boxes left with almost no area are dropped. Each step can be switched off (to
+    test them one by one).
 
-    Call with a uint8 image [3, S, S], normalised xyxy boxes [G, 4] and labels [G].
+    Call with a uint8 image [3, H, W], normalised xyxy boxes [G, 4] and labels [G].
     """
 
     def __init__(
@@ -34,6 +64,7 @@ class DetectionAugmentation:
         jitter: bool = True,
         crop: bool = True,
         crop_scale: tuple[float, float] = (0.6, 1.0),
+        keep_aspect: bool = False,
     ) -> None:
         self.size = size
         steps: list[v2.Transform] = []
@@ -41,7 +72,9 @@ class DetectionAugmentation:
             steps.append(v2.RandomHorizontalFlip(p=0.5))
         if jitter:
             steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05))
-        if crop:
+        if crop and keep_aspect:
+            steps.append(AspectKeepingCrop(size, crop_scale))
+        elif crop:
             steps.append(
                 v2.RandomResizedCrop(size, scale=crop_scale, ratio=(3 / 4, 4 / 3), antialias=True)
             )

@@ -7,7 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from models.data.detection_csv import read_detection_csv, validation_split
+from models.data.detection_csv import (
+    fit_to_input,
+    read_detection_csv,
+    read_negative_images,
+    validation_split,
+)
 from models.data.hub import DataError
 
 SHARED = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
@@ -41,6 +46,21 @@ def test_images_of_any_size_are_resized_and_boxes_normalised(tmp_path: Path, ima
     assert wide.labels.tolist() == [0, 2]
     assert tall.image.shape == (3, 32, 32)  # grey converted to RGB
     torch.testing.assert_close(tall.boxes, torch.tensor([[0.0, 0.0, 0.5, 0.5]]))
+
+
+def test_keep_aspect_sets_the_shorter_side_and_caps_the_longer_at_twice_it(tmp_path: Path):
+    write_set(tmp_path)
+    tall, wide = read_detection_csv(tmp_path, size=32, keep_aspect=True)
+    assert wide.image.shape == (3, 32, 64) and tall.image.shape == (3, 51, 32)
+    # Normalised boxes do not depend on the frame they are drawn in.
+    torch.testing.assert_close(
+        wide.boxes, torch.tensor([[0.1, 0.1, 0.6, 0.6], [0.75, 0.5, 1.0, 1.0]])
+    )
+    panorama = torch.zeros(3, 10, 50, dtype=torch.uint8)
+    assert fit_to_input(panorama, 32, keep_aspect=True).shape == (3, 12, 64)  # at most 2 x 32
+    assert fit_to_input(panorama, 32).shape == (3, 32, 32)
+    (negative,) = read_negative_images(tmp_path / "images", 32, keep_aspect=True)[1:]
+    assert negative.image.shape == (3, 32, 64) and negative.boxes.shape == (0, 4)
 
 
 def test_the_split_is_a_fixed_function_of_the_file_name():

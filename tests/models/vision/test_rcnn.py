@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from models.data.detection_csv import DetectionSample
 from models.manifest import sha256_of
-from models.train.detect import rcnn_targets, training_loss
+from models.train.detect import training_loss
+from models.train.detect_data import rcnn_batch
 from models.train.photo_eval import evaluate_photos
 from models.vision.classifier import ClassifierCard, InputSpec, build_resnet18, save_classifier
 from models.vision.detection import DetectionThresholds
@@ -37,24 +39,36 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def test_the_training_loss_is_torchvisions_sum_of_losses():
+def test_the_training_loss_is_torchvisions_sum_of_losses_on_images_of_their_own_shape():
     torch.manual_seed(0)
     model = faster_rcnn(num_classes=2).train()
-    labels = torch.tensor(
-        [
-            [[1, 0.1, 0.1, 0.5, 0.6], [-1, 0, 0, 0, 0]],
-            [[0, 0.2, 0.3, 0.9, 0.8], [1, 0, 0, 0.3, 0.3]],
-        ]
-    )
-    targets = rcnn_targets(labels, 128)
+    samples = [
+        DetectionSample(
+            "wide",
+            torch.randint(0, 256, (3, 128, 192), dtype=torch.uint8),
+            torch.tensor([[0.1, 0.1, 0.5, 0.6]]),
+            torch.tensor([1]),
+        ),
+        DetectionSample(
+            "square",
+            torch.randint(0, 256, (3, 128, 128), dtype=torch.uint8),
+            torch.tensor([[0.2, 0.3, 0.9, 0.8], [0.0, 0.0, 0.3, 0.3]]),
+            torch.tensor([0, 1]),
+        ),
+        DetectionSample("empty", torch.zeros(3, 96, 128, dtype=torch.uint8), torch.zeros(0, 4),
+                        torch.zeros(0, dtype=torch.int64)),
+    ]  # fmt: skip
+    images, targets = rcnn_batch(samples, None)
+    assert [tuple(image.shape) for image in images] == [(3, 128, 192), (3, 128, 128), (3, 96, 128)]
     assert targets[0]["labels"].tolist() == [2] and targets[1]["labels"].tolist() == [1, 2]
-    torch.testing.assert_close(targets[0]["boxes"], torch.tensor([[12.8, 12.8, 64.0, 76.8]]))
+    # Pixel boxes in each image's own frame: x by the width, y by the height.
+    torch.testing.assert_close(targets[0]["boxes"], torch.tensor([[19.2, 12.8, 96.0, 76.8]]))
+    assert targets[2]["boxes"].shape == (0, 4) and targets[2]["labels"].tolist() == []
     args = argparse.Namespace(arch="fasterrcnn", input_size=128)
-    images = torch.rand(2, 3, 128, 128)
     torch.manual_seed(1)  # the RPN and the box head sample proposals at random
-    loss, figures = training_loss(args, model, images, labels)
+    loss, figures = training_loss(args, model, samples, None, torch.device("cpu"))
     torch.manual_seed(1)
-    parts = model(list(images), targets)
+    parts = model(images, targets)
     assert set(parts) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
     torch.testing.assert_close(loss, sum(parts.values()))
     assert loss > 0 and figures == {}

@@ -62,6 +62,21 @@ def test_crop_clips_boxes_to_the_visible_part_of_the_object():
         assert out_boxes[0].tolist() == pytest.approx(red_extent(out), abs=2.5 / SIZE)
 
 
+def test_the_aspect_keeping_crop_keeps_the_shape_and_the_boxes_on_the_object():
+    crop = DetectionAugmentation(SIZE, flip=False, jitter=False, crop=True, keep_aspect=True)
+    wide = torch.zeros(3, SIZE, 2 * SIZE - 32, dtype=torch.uint8)  # 64 x 96
+    wide[0, 20:44, 30:60] = 255
+    boxes = torch.tensor([[30 / 96, 20 / 64, 60 / 96, 44 / 64]])
+    for _ in range(30):
+        out, out_boxes, _ = crop(wide, boxes, torch.tensor([0]))
+        # The crop keeps 3:2 (to a pixel of rounding), the shorter side back at 64.
+        assert out.shape[:2] == (3, SIZE) and abs(out.shape[2] - 96) <= 1
+        if len(out_boxes) == 0:
+            assert (out[0].float() > 127).sum() < 4 * 4
+            continue
+        assert out_boxes[0].tolist() == pytest.approx(red_extent(out), abs=2.5 / SIZE)
+
+
 def test_all_steps_together_and_the_shared_model_input():
     augment = DetectionAugmentation(SIZE)
     image, boxes, labels = scene(16, 16, 48, 48)
