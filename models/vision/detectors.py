@@ -15,8 +15,9 @@ def load_detector(
     path: Path, device: torch.device, dtype: torch.dtype = torch.float32
 ) -> ObjectDetector:
     """Any checkpoint of ``python -m models.train detect``, by its ``arch``; tensors and plain
-    data only (``weights_only=True``). Faster R-CNN always computes in float32."""
+    data only (``weights_only=True``). A Faster R-CNN computes its backbone in ``dtype``, its
+    heads in float32."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint.get("arch") == "fasterrcnn":
-        return RCNNDetector.from_checkpoint(checkpoint, device)
+        return RCNNDetector.from_checkpoint(checkpoint, device, dtype)
     return Detector.from_checkpoint(checkpoint, device, dtype)

@@ -3,6 +3,7 @@ second detection backend trained by the same command and served by the same endp
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -64,23 +65,52 @@ def faster_rcnn(
     )
 
 
+class ReducedPrecisionBackbone(torch.nn.Module):
+    """A detection backbone (body and FPN: most of a Faster R-CNN's compute) run in ``dtype``
+    under autocast, channels-last, handing float32 features on: the RPN and the box head stay in
+    float32, so box coordinates keep their precision (bfloat16 steps by 2 px at 300 px)."""
+
+    def __init__(self, backbone: torch.nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.backbone = backbone.to(memory_format=torch.channels_last)
+        self.out_channels = backbone.out_channels
+        self.dtype = dtype
+
+    def forward(self, images: Tensor) -> OrderedDict[str, Tensor]:
+        with torch.autocast(images.device.type, dtype=self.dtype):
+            features = self.backbone(images.contiguous(memory_format=torch.channels_last))
+        return OrderedDict((name, value.float()) for name, value in features.items())
+
+
 class RCNNDetector:
     """Serves a Faster R-CNN with the thresholds of each request: the model keeps every
-    candidate (no score floor, no suppression) and the request's per-class NMS runs after."""
+    candidate (no score floor, no suppression) and the request's per-class NMS runs after.
+    With a ``dtype`` other than float32 the backbone computes in it
+    (:class:`ReducedPrecisionBackbone`)."""
 
-    def __init__(self, model: FasterRCNN, class_names: list[str], device: torch.device) -> None:
+    def __init__(
+        self,
+        model: FasterRCNN,
+        class_names: list[str],
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         model.roi_heads.score_thresh = 0.0
         model.roi_heads.nms_thresh = 1.0
         model.roi_heads.detections_per_img = 1000
+        if dtype != torch.float32:
+            model.backbone = ReducedPrecisionBackbone(model.backbone, dtype)
         self.model = model.to(device).eval()
         self.class_names = class_names
         self.device = device
-        self.dtype = torch.float32
+        self.dtype = dtype
         self.input_size = INPUT_SIZE
         self.decode_side = INPUT_SIZE
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict, device: torch.device) -> RCNNDetector:
+    def from_checkpoint(
+        cls, checkpoint: dict, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> RCNNDetector:
         names = list(checkpoint["class_names"])
         backbone = checkpoint.get("backbone", "mobilenet_v3")
         model = faster_rcnn(len(names), backbone=backbone, roi_op=checkpoint.get("roi_op", "align"))
@@ -88,7 +118,7 @@ class RCNNDetector:
         if "image_mean" in checkpoint:  # the backbone classifier's normalisation
             model.transform.image_mean = list(checkpoint["image_mean"])
             model.transform.image_std = list(checkpoint["image_std"])
-        return cls(model, names, device)
+        return cls(model, names, device, dtype)
 
     def preprocess(self, image: Image.Image) -> Tensor:
         return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)

@@ -19,7 +19,7 @@ from models.train.photo_eval import evaluate_photos
 from models.vision.classifier import ClassifierCard, InputSpec, build_resnet18, save_classifier
 from models.vision.detection import DetectionThresholds
 from models.vision.detectors import load_detector
-from models.vision.rcnn import RCNNDetector, faster_rcnn
+from models.vision.rcnn import RCNNDetector, ReducedPrecisionBackbone, faster_rcnn
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +168,24 @@ def test_a_resnet18_faster_rcnn_starts_from_this_projects_classifier(tmp_path, r
     assert type(served.model.roi_heads.box_roi_pool).__name__ == (
         "MultiScaleRoIPool" if roi_op == "pool" else "MultiScaleRoIAlign"
     )
+
+
+def test_a_bfloat16_backbone_hands_float32_features_to_float32_heads(checkpoint):
+    exact = load_detector(checkpoint, torch.device("cpu"))
+    reduced = load_detector(checkpoint, torch.device("cpu"), torch.bfloat16)
+    assert isinstance(reduced, RCNNDetector) and reduced.dtype == torch.bfloat16
+    assert isinstance(reduced.model.backbone, ReducedPrecisionBackbone)
+    assert reduced.model.roi_heads.box_predictor.bbox_pred.weight.dtype == torch.float32
+    image = torch.rand(3, 160, 240)
+    with torch.inference_mode():
+        features = reduced.model.backbone(image.unsqueeze(0))
+        reference = exact.model.backbone(image.unsqueeze(0))
+    assert list(features) == list(reference)
+    for name, value in features.items():
+        assert value.dtype == torch.float32 and value.shape == reference[name].shape
+        # Computed in bfloat16 (8 bits of mantissa): close to float32, not equal to it.
+        assert not torch.equal(value, reference[name])
+        torch.testing.assert_close(value, reference[name], atol=0.1, rtol=0.05)
+    limits = [DetectionThresholds(0.0, 1.0, 20)]
+    (boxes,) = reduced.detect_inputs([image], [(240, 160)], limits)
+    assert boxes and all(0 <= d.box[0] <= d.box[2] <= 240 for d in boxes)
