@@ -4,8 +4,9 @@ The model alone (preprocessed 64 px inputs, the committed ``resnet18-hymenoptera
 at batch 1 and 16, images/s, for: eager float32 and bfloat16 (what serving runs today,
 channels-last), ``torch.compile`` (Inductor; gcc builds its kernels) of each, and int8 (PyTorch
 2 export quantization with torchao's X86 Inductor quantizer, calibrated on the training photos,
-then compiled); then the
-accuracy of every variant on the model's validation photos, so a speed-up is only adopted with
+then compiled), TorchScript frozen and optimised for inference (``+jit``: oneDNN's conv, batch
+norm and ReLU fusion), and one intra-op thread (``@1thread``: what each of two single-threaded
+workers would get on a 2-core machine); then the accuracy of every variant on the model's validation photos, so a speed-up is only adopted with
 its quality (the tolerance of :mod:`models.numerics`).
 
     python -m bench.speedups [--model resnet18-hymenoptera] [--seconds 5]
@@ -24,7 +25,16 @@ from models.data.folders import read_image_folder, resolve_image_folder
 from models.manifest import read_manifest
 from models.vision.classifier import ImageClassifier
 
-VARIANTS = ("float32", "bfloat16", "float32+compile", "bfloat16+compile", "int8+compile")
+VARIANTS = (
+    "float32",
+    "bfloat16",
+    "float32+compile",
+    "bfloat16+compile",
+    "int8+compile",
+    "float32+jit",
+    "bfloat16+jit",
+    "bfloat16@1thread",
+)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -43,9 +53,12 @@ def build(
     """The classifier of ``variant`` and the seconds its compilation took (0 when eager)."""
     dtype = torch.bfloat16 if variant.startswith("bfloat16") else torch.float32
     classifier = ImageClassifier.load(entry_file, torch.device("cpu"), dtype)
+    started = time.perf_counter()
+    if variant.endswith("+jit"):
+        classifier.model = frozen(classifier)
+        return classifier, time.perf_counter() - started
     if not variant.endswith("+compile"):
         return classifier, 0.0
-    started = time.perf_counter()
     if variant.startswith("int8"):
         classifier.model = quantized(classifier, calibration)
     classifier.model = torch.compile(classifier.model)
@@ -53,6 +66,16 @@ def build(
     for size in (1, 16):  # compile for the batch sizes measured (dynamic shapes after two)
         classifier.predict(torch.zeros(size, 3, side, side, dtype=torch.uint8))
     return classifier, time.perf_counter() - started
+
+
+def frozen(classifier: ImageClassifier) -> torch.nn.Module:
+    """The classifier's model traced, frozen and optimised for inference (oneDNN fusion)."""
+    side = classifier.input_size
+    example = torch.zeros(16, 3, side, side, dtype=classifier.dtype)
+    example = example.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        traced = torch.jit.trace(classifier.model.eval(), example)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
 
 def quantized(classifier: ImageClassifier, calibration: list[torch.Tensor]) -> torch.nn.Module:
@@ -97,7 +120,9 @@ def main(args: argparse.Namespace) -> dict:
     calibration = read_image_folder(
         photos, "train", first.preprocess, first.decode_side, first.classes
     ).images
+    threads = torch.get_num_threads()
     for variant in args.variants:
+        torch.set_num_threads(1 if variant.endswith("@1thread") else threads)
         classifier, compile_seconds = build(entry.file, variant, calibration)
         side = classifier.input_size
         row: dict = {"compile_seconds": round(compile_seconds, 1)}
@@ -116,6 +141,7 @@ def main(args: argparse.Namespace) -> dict:
         row["accuracy"] = round(right / len(images), 4)
         result["variants"][variant] = row
         print(f"{variant}: {row}", flush=True)
+    torch.set_num_threads(threads)
     write_result(result, args.output)
     return result
 

@@ -120,8 +120,8 @@ def measure_detector(
     photos: Path | None = None,
     negatives: Path | None = None,
 ) -> dict[str, Any]:
-    """COCO mAP on the detector's validation split in each format it computes in (a Faster
-    R-CNN only in float32); with ``photos``/``negatives``, also what it finds in the labelled
+    """COCO mAP on the detector's validation split in each format (a Faster R-CNN's
+    backbone in the reduced one, its heads in float32); with ``photos``/``negatives``, also what it finds in the labelled
     real photos and the boxes it draws on photos without the object (default thresholds)."""
     report: dict[str, Any] = {"metric": "map"}
     checkpoint = torch.load(entry.file, map_location="cpu", weights_only=True)
