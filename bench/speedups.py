@@ -6,8 +6,9 @@ channels-last), ``torch.compile`` (Inductor; gcc builds its kernels) of each, an
 2 export quantization with torchao's X86 Inductor quantizer, calibrated on the training photos,
 then compiled), TorchScript frozen and optimised for inference (``+jit``: oneDNN's conv, batch
 norm and ReLU fusion), and one intra-op thread (``@1thread``: what each of two single-threaded
-workers would get on a 2-core machine); then the accuracy of every variant on the model's validation photos, so a speed-up is only adopted with
-its quality (the tolerance of :mod:`models.numerics`).
+workers would get on a 2-core machine); then the accuracy of every variant on the model's
+validation photos, so a speed-up is only adopted with its quality (the tolerance of
+:mod:`models.numerics`).
 
     python -m bench.speedups [--model resnet18-hymenoptera] [--seconds 5]
 """

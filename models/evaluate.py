@@ -15,7 +15,6 @@ on a GPU).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import time
@@ -33,11 +32,12 @@ from models.data.folders import (
     resolve_image_folder,
 )
 from models.device import DTYPES, describe_device, resolve_device
-from models.manifest import ManifestEntry, read_manifest, upsert_entry
+from models.manifest import ManifestEntry, read_manifest, update_entry
 from models.numerics import dtype_name, fast_dtypes
 from models.train.detect_eval import served_map
 from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
 from models.vision.classifier import ImageClassifier
+from models.vision.detection import served_thresholds
 from models.vision.detectors import load_detector
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         }
         reports[name] = report
         if args.write:
-            _record(args.manifest, name, report)
+            update_entry(args.manifest, name, {"numerics": report})
     return reports
 
 
@@ -120,14 +120,16 @@ def measure_detector(
     photos: Path | None = None,
     negatives: Path | None = None,
 ) -> dict[str, Any]:
-    """COCO mAP on the detector's validation split in each format (a Faster R-CNN's
-    backbone in the reduced one, its heads in float32); with ``photos``/``negatives``, also what it finds in the labelled
-    real photos and the boxes it draws on photos without the object (default thresholds)."""
+    """COCO mAP on the detector's validation split in each format (a Faster R-CNN's backbone
+    in the reduced one, its heads in float32); with ``photos``/``negatives``, also what it finds
+    in the labelled real photos and the boxes it draws on photos without the object, at the
+    thresholds it is served with (the entry's ``thresholds``, else the defaults)."""
     report: dict[str, Any] = {"metric": "map"}
+    thresholds = served_thresholds(entry.info)  # what a request naming none gets
     checkpoint = torch.load(entry.file, map_location="cpu", weights_only=True)
     size = int(checkpoint["input_size"])
     samples = read_detection_csv(
-        _detection_folder(checkpoint), size, "val", _val_fraction(checkpoint)
+        detection_folder(checkpoint), size, "val", validation_fraction(checkpoint)
     )
     for dtype in dtypes:
         detector = load_detector(entry.file, device, dtype)
@@ -141,11 +143,13 @@ def measure_detector(
         report[f"{dtype_name(dtype)}_map_50"] = scores["map_50"]
         found: dict[str, Any] = {}
         if photos is not None:
-            found |= labelled_photos(detector, LABELLED_PHOTOS, photos)
+            found |= labelled_photos(detector, LABELLED_PHOTOS, photos, thresholds)
         if negatives is not None:
-            found |= false_alarms(detector, negatives)
+            found |= false_alarms(detector, negatives, thresholds)
         if found:
-            report[f"{dtype_name(dtype)}_photos"] = found
+            report[f"{dtype_name(dtype)}_photos"] = found | {
+                "score_threshold": thresholds.score_threshold
+            }
             print(f"{entry.name} {dtype_name(dtype)}: {found}")
         _say(entry.name, dtype, "map", scores["map"], len(samples), started)
     return report
@@ -186,7 +190,7 @@ def _classifier_data(entry: ManifestEntry, classifier: ImageClassifier) -> Label
     return read_image_folder(resolve_image_folder(name), "eval", prepare, side, classifier.classes)
 
 
-def _detection_folder(checkpoint: dict[str, Any]) -> Path:
+def detection_folder(checkpoint: dict[str, Any]) -> Path:
     """The training set of a detector: under $D2L_DATA_DIR by its folder name, else the path
     its training command was given."""
     trained_on = Path(str(checkpoint["args"]["data"]))
@@ -197,17 +201,8 @@ def _detection_folder(checkpoint: dict[str, Any]) -> Path:
     return trained_on
 
 
-def _val_fraction(checkpoint: dict[str, Any]) -> float:
+def validation_fraction(checkpoint: dict[str, Any]) -> float:
     return float(checkpoint["args"].get("val_fraction", 0.1))
-
-
-def _record(manifest: Path, name: str, report: dict[str, Any]) -> None:
-    document_entry = next(entry for entry in _raw_entries(manifest) if entry.get("name") == name)
-    upsert_entry(manifest, {**document_entry, "numerics": report})
-
-
-def _raw_entries(manifest: Path) -> list[dict[str, Any]]:
-    return json.loads(manifest.read_text(encoding="utf-8"))["models"]
 
 
 def _say(

@@ -132,3 +132,12 @@ def verify_weights_file(entry: ManifestEntry, root: Path, max_bytes: int) -> Pat
             f"replaced or damaged; update the manifest entry or restore the file"
         )
     return resolved
+
+
+def update_entry(path: Path, name: str, fields: dict[str, Any]) -> None:
+    """Set ``fields`` in the entry ``name`` of the manifest at ``path``, keeping the rest."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    entry = next((model for model in document["models"] if model.get("name") == name), None)
+    if entry is None:
+        raise ManifestError(f"manifest {path} has no model {name!r}")
+    upsert_entry(path, {**entry, **fields})

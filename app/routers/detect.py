@@ -8,6 +8,7 @@ own thresholds.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 import torch
@@ -33,19 +34,44 @@ router = image_task_router(DetectTask, "detection")
 DetectModel = Annotated[ModelInUse[DetectTask], Depends(model_dependency(DetectTask))]
 
 
+@dataclass(frozen=True)
+class RequestedThresholds:
+    """The thresholds a request names; the model's own (``/models``) stand in for the rest."""
+
+    score_threshold: float | None
+    iou_threshold: float | None
+    max_detections: int | None
+
+    def over(self, defaults: DetectionThresholds) -> DetectionThresholds:
+        named = {key: value for key, value in vars(self).items() if value is not None}
+        return replace(defaults, **named)
+
+
+_MODEL_DEFAULT = " Default: the model's own (its `thresholds` in `/models`)"
+
+
 def get_thresholds(
-    score_threshold: Annotated[float, Query(ge=0, le=1, description="Minimum class score.")] = 0.5,
+    score_threshold: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="Minimum class score." + _MODEL_DEFAULT + ", else 0.5."),
+    ] = None,
     iou_threshold: Annotated[
-        float, Query(ge=0, le=1, description="NMS IoU threshold, per class.")
-    ] = 0.5,
+        float | None,
+        Query(
+            ge=0, le=1, description="NMS IoU threshold, per class." + _MODEL_DEFAULT + ", else 0.5."
+        ),
+    ] = None,
     max_detections: Annotated[
-        int, Query(ge=1, le=1000, description="At most this many boxes.")
-    ] = 100,
-) -> DetectionThresholds:
-    return DetectionThresholds(score_threshold, iou_threshold, max_detections)
+        int | None,
+        Query(
+            ge=1, le=1000, description="At most this many boxes." + _MODEL_DEFAULT + ", else 100."
+        ),
+    ] = None,
+) -> RequestedThresholds:
+    return RequestedThresholds(score_threshold, iou_threshold, max_detections)
 
 
-Thresholds = Annotated[DetectionThresholds, Depends(get_thresholds)]
+Thresholds = Annotated[RequestedThresholds, Depends(get_thresholds)]
 
 
 @router.post(
@@ -94,8 +120,9 @@ async def detect_batch(
 
 
 async def _detect(
-    model: ModelInUse[DetectTask], images: list[PreparedImage], thresholds: DetectionThresholds
+    model: ModelInUse[DetectTask], images: list[PreparedImage], requested: RequestedThresholds
 ) -> list[list[Detection]]:
+    thresholds = requested.over(model.task.thresholds)
     return await model.run(
         [
             DetectJob(image.input, (image.decoded.width, image.decoded.height), thresholds)

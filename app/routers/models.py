@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from app.core.deps import RegistryDep
 from app.schemas.common import ErrorMessage
-from app.schemas.models import BatchingInfo, ModelInfo, ModelList
+from app.schemas.models import BatchingInfo, DetectionDefaults, ModelInfo, ModelList
 from app.serving.registry import ModelRecord, ModelRegistry
 from app.serving.tasks.base import ServedTask
 from models.device import describe_device
@@ -72,5 +72,6 @@ def model_info(registry: ModelRegistry, record: ModelRecord, device: str) -> Mod
         if batcher is not None
         else None,
         metrics=facts.metrics,
+        thresholds=DetectionDefaults(**facts.thresholds) if facts.thresholds else None,
         sha256=record.entry.sha256,
     )

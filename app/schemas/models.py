@@ -16,6 +16,12 @@ class BatchingInfo(BaseModel):
     )
 
 
+class DetectionDefaults(BaseModel):
+    score_threshold: float = Field(ge=0, le=1, description="Minimum class score.")
+    iou_threshold: float = Field(ge=0, le=1, description="NMS IoU threshold, per class.")
+    max_detections: int = Field(ge=1, description="At most this many boxes.")
+
+
 class ModelInfo(ModelStatus):
     architecture: str | None = Field(default=None, description="e.g. resnet18, tinyssd, skipgram.")
     classes: list[str] | None = Field(default=None, description="Class names, by class id.")
@@ -34,6 +40,12 @@ class ModelInfo(ModelStatus):
     )
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Figures measured when it was trained."
+    )
+    thresholds: DetectionDefaults | None = Field(
+        default=None,
+        description="A detector's thresholds for requests to /detect that name none: its "
+        "manifest's (chosen on its validation split by python -m models.calibrate), else the "
+        "service's defaults.",
     )
     sha256: str = Field(description="SHA-256 of the weights file.")
 

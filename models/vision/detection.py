@@ -7,8 +7,9 @@ nothing of each other; ``detectors.py`` picks one by a checkpoint's ``arch``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import torch
 from PIL import Image
@@ -25,6 +26,39 @@ class DetectionThresholds:
 
 
 DEFAULT_THRESHOLDS = DetectionThresholds()
+_THRESHOLD_RANGES = {
+    "score_threshold": (float, 0.0, 1.0),
+    "iou_threshold": (float, 0.0, 1.0),
+    "max_detections": (int, 1, 1000),
+}
+
+
+def served_thresholds(info: Mapping[str, Any]) -> DetectionThresholds:
+    """The thresholds a request gets when it names none: a manifest entry's ``thresholds``
+    (e.g. ``{"score_threshold": 0.98}``, which ``python -m models.calibrate`` writes), each
+    missing one from :data:`DEFAULT_THRESHOLDS`.
+
+    Raises:
+        ValueError: ``thresholds`` is not an object, names an unknown threshold, or holds a
+            value of the wrong type or out of its range.
+    """
+    given = info.get("thresholds", {})
+    if not isinstance(given, Mapping):
+        raise ValueError(f"thresholds must be an object, got {type(given).__name__}")
+    chosen: dict[str, Any] = {}
+    for name, value in given.items():
+        if name not in _THRESHOLD_RANGES:
+            raise ValueError(
+                f"thresholds: unknown {name!r}, expected some of {', '.join(_THRESHOLD_RANGES)}"
+            )
+        kind, low, high = _THRESHOLD_RANGES[name]
+        number_types = (int, float) if kind is float else (int,)
+        if isinstance(value, bool) or not isinstance(value, number_types):
+            raise ValueError(f"thresholds: {name} must be a {kind.__name__}, got {value!r}")
+        if not low <= value <= high:
+            raise ValueError(f"thresholds: {name} must lie in [{low}, {high}], got {value!r}")
+        chosen[name] = kind(value)
+    return replace(DEFAULT_THRESHOLDS, **chosen)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,8 @@ NEGATIVES = LOGO.parent / "hymenoptera" / "val"
 def test_on_real_photos_the_service_finds_what_training_recorded(client, model):
     """The 9 real photos through /detect at the default thresholds, against this project's hand
     labels (never trained on): seals found (IoU >= 0.5) by difficulty and false boxes equal the
-    figures the training command recorded; so do the boxes on 153 photos without the seal."""
+    figures the manifest records for the served format; so do the boxes on 153 photos without
+    the seal."""
     labels = PHOTO_LABELS.read_text().splitlines()[1:]
     seals: dict[str, list[tuple[list[float], str]]] = {}
     for line in labels:
@@ -155,7 +156,10 @@ def test_on_real_photos_the_service_finds_what_training_recorded(client, model):
         )
         assert response.status_code == 200, response.text
         negative_boxes += len(response.json()["detections"])
-    recorded = COMMITTED[model].info["metrics"]
+    # What python -m models.evaluate measured at the served thresholds, in the served format.
+    served = next(m for m in client.get("/models").json()["models"] if m["name"] == model)
+    recorded = COMMITTED[model].info["numerics"][f"{served['dtype']}_photos"]
+    assert recorded["score_threshold"] == served["thresholds"]["score_threshold"]
     assert found["clear"] == recorded["photos_clear_found"]
     assert found["hard"] == recorded["photos_hard_found"]
     assert false_boxes == recorded["photos_false_boxes"]
@@ -163,6 +167,37 @@ def test_on_real_photos_the_service_finds_what_training_recorded(client, model):
         recorded["negatives_photos"],
         recorded["negatives_false_boxes"],
     )
+
+
+@pytest.mark.skipif(not NEGATIVES.is_dir(), reason="the photos are absent")
+def test_a_request_naming_no_threshold_gets_the_model_s_own(client):
+    """fasterrcnn-logo's calibrated score threshold (the manifest's, shown in /models) drops the
+    boxes it draws on a photo of bees; naming a threshold brings them back, and a threshold
+    named over the model's own still applies."""
+    listed = {m["name"]: m for m in client.get("/models").json()["models"]}
+    calibrated = COMMITTED["fasterrcnn-logo"].info["thresholds"]["score_threshold"]
+    assert calibrated > 0.5
+    assert listed["fasterrcnn-logo"]["thresholds"] == {
+        "score_threshold": calibrated,
+        "iou_threshold": 0.5,
+        "max_detections": 100,
+    }
+    assert listed["tinyssd-logo"]["thresholds"]["score_threshold"] == 0.5
+    assert listed["resnet18-hymenoptera"]["thresholds"] is None
+    bees = upload((NEGATIVES / "bees" / "2668391343_45e272cd07.jpg").read_bytes())
+    own = client.post("/detect", files=bees, params={"model": "fasterrcnn-logo"})
+    assert own.status_code == 200, own.text
+    assert own.json()["detections"] == []
+    named = client.post(
+        "/detect", files=bees, params={"model": "fasterrcnn-logo", "score_threshold": 0.5}
+    ).json()["detections"]
+    assert len(named) >= 2 and all(0.5 < d["score"] <= calibrated for d in named)
+    one = client.post(
+        "/detect",
+        files=bees,
+        params={"model": "fasterrcnn-logo", "score_threshold": 0.5, "max_detections": 1},
+    ).json()["detections"]
+    assert len(one) == 1 and one[0]["score"] == pytest.approx(named[0]["score"], abs=1e-3)
 
 
 @needs_logo

@@ -56,6 +56,8 @@ class TaskFacts:
     classes: list[str] | None = None
     input_size: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # A detector's thresholds for requests that name none (its manifest ``thresholds``).
+    thresholds: dict[str, float] | None = None
 
 
 class ServedTask(ABC, Generic[JobT, ResultT]):

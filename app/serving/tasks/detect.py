@@ -4,22 +4,29 @@ thresholds in a shared batch."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, Self
 
 import torch
 from PIL import Image
 from torch import Tensor
 
+from app.serving.failures import ModelLoadError
 from app.serving.tasks.base import (
     Placement,
     ServedTask,
+    TaskFacts,
     require_finite,
     require_finite_weights,
     warm_up_batch,
 )
 from models.manifest import ManifestEntry
-from models.vision.detection import Detection, DetectionThresholds, ObjectDetector
+from models.vision.detection import (
+    Detection,
+    DetectionThresholds,
+    ObjectDetector,
+    served_thresholds,
+)
 from models.vision.detector import Detector
 from models.vision.detectors import load_detector
 
@@ -38,12 +45,20 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
     kind: ClassVar[str] = "detect"
     title: ClassVar[str] = "detection"
 
-    def __init__(self, detector: ObjectDetector) -> None:
+    def __init__(
+        self, detector: ObjectDetector, thresholds: DetectionThresholds | None = None
+    ) -> None:
         self.detector = detector
         self.dtype = detector.dtype
+        # What a request that names no threshold gets: the manifest's, else the defaults.
+        self.thresholds = thresholds or DetectionThresholds()
 
     @classmethod
     def load(cls, entry: ManifestEntry, placement: Placement) -> Self:
+        try:
+            thresholds = served_thresholds(entry.info)
+        except ValueError as error:
+            raise ModelLoadError(f"the manifest entry's {error}; fix it and reload") from None
         detector = load_detector(entry.file, placement.device, placement.dtype)
         require_finite_weights(detector.model)
         size = detector.input_size
@@ -52,9 +67,18 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
             cls_probs, offsets = detector.predict(torch.stack(batch))
             require_finite([("class scores", cls_probs), ("offsets", offsets)], "the warm-up's")
         else:
-            thresholds = [DetectionThresholds()] * len(batch)
-            detector.detect_inputs(batch, [(size, size)] * len(batch), thresholds)
-        return cls(detector)
+            warm_up = [DetectionThresholds()] * len(batch)
+            detector.detect_inputs(batch, [(size, size)] * len(batch), warm_up)
+        return cls(detector, thresholds)
+
+    @classmethod
+    def describe(cls, entry: ManifestEntry) -> TaskFacts:
+        facts = super().describe(entry)
+        try:
+            thresholds = asdict(served_thresholds(entry.info))
+        except ValueError:  # the entry cannot load; its state and reason say why
+            return facts
+        return replace(facts, thresholds=thresholds)
 
     @property
     def input_size(self) -> int:
