@@ -15,6 +15,7 @@ import pytest
 from app.serving.tasks import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from tests.devices import ON_GPU, SCORE_TOLERANCE
+from tests.gates import opened_on_exit
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 
@@ -78,7 +79,7 @@ def test_concurrent_requests_get_exactly_the_answers_they_get_one_by_one(
     ]
     gated.gate.clear()
     gated.batches.clear()
-    with ThreadPoolExecutor(len(requests) + 1) as pool:
+    with ThreadPoolExecutor(len(requests) + 1) as pool, opened_on_exit(gated.gate):
         blocker = pool.submit(post_image, client, RED)  # holds the model busy
         wait_until(lambda: gated.batches == [1], "the model is busy")
         answers = [
@@ -111,7 +112,7 @@ def test_a_model_at_capacity_answers_503_with_retry_after_and_the_taken_requests
         max_wait_ms=0,
         max_queue=3,  # the running image counts too
     )
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(3) as pool, opened_on_exit(gated.gate):
         running = pool.submit(post_image, client, RED)
         gated.started.wait(timeout=600)
         queued = [pool.submit(post_image, client, c) for c in (GREEN, BLUE)]
@@ -149,7 +150,7 @@ def test_a_request_still_queued_at_its_timeout_gets_504_and_a_started_one_is_ans
         max_wait_ms=0,
         request_timeout_s=0.3,
     )
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool, opened_on_exit(gated.gate):
         started = pool.submit(post_image, client, RED)
         gated.started.wait(timeout=600)
         # The gate holds the model until this request has timed out: it cannot start in time.

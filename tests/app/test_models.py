@@ -15,6 +15,7 @@ from app.serving.tasks.classify import ClassifyTask
 from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier
 from tests.app.test_batching import post_image, wait_until
+from tests.gates import opened_on_exit
 from tests.images import GREEN, RED
 
 ADMIN = "operator-secret"
@@ -75,7 +76,7 @@ def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_
     )
     client.headers["X-Admin-Key"] = ADMIN
     new = shouting_copy(colour_classifier, tmp_path / "shouting.safetensors")
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool, opened_on_exit(gated.gate):
         in_flight = pool.submit(post_image, client, RED)
         gated.started.wait(timeout=600)
         point_manifest_at(colour_manifest, new)
@@ -205,7 +206,7 @@ def test_a_second_reload_while_one_runs_is_409(make_client, colour_manifest):
         tasks={**TASKS, "classify": GatedAfterStart},
     )
     client.headers["X-Admin-Key"] = ADMIN
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool, opened_on_exit(gate):
         first = pool.submit(client.post, "/models/colours/reload")
         assert reloading.wait(600)
         second = client.post("/models/colours/reload")

@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.app.test_batching import post_image, wait_until
+from tests.gates import opened_on_exit
 from tests.images import RED
 
 IOU = {"boxes1": [[0, 0, 2, 2]], "boxes2": [[1, 1, 3, 3]]}
@@ -25,7 +26,7 @@ def test_geometry_beyond_its_capacity_is_refused_before_the_body_is_read(
     pool = client.app.state.geometry
     gate = threading.Event()
     busy = pool.executor.submit(gate.wait, 600)  # the one geometry worker is busy
-    with ThreadPoolExecutor(2) as senders:
+    with ThreadPoolExecutor(2) as senders, opened_on_exit(gate):
         taken = [senders.submit(client.post, "/geometry/iou", json=IOU) for _ in range(2)]
         wait_until(lambda: pool.capacity.in_use == 2, "two geometry requests are taken in")
         refused = client.post(

@@ -28,8 +28,8 @@ def test_a_folder_reads_with_sorted_classes_and_every_format(colour_folder: Path
     train = read_image_folder(colour_folder, "train")
     assert train.classes == ["blue", "green", "red"]
     assert train.split == "train"
-    assert len(train) == 36
-    assert train.labels.tolist() == [0] * 12 + [1] * 12 + [2] * 12
+    assert len(train) == 72
+    assert train.labels.tolist() == [0] * 24 + [1] * 24 + [2] * 24
     assert {Path(name).suffix for name in train.files} == {".jpg", ".png", ".gif"}
     assert all(image.dtype == torch.uint8 and image.shape[0] == 3 for image in train.images)
     # The class colour dominates each image: the labels belong to the right pixels.

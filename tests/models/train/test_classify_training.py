@@ -33,12 +33,12 @@ def test_training_from_scratch_learns_and_records_everything(
     assert card.stem == "cifar"
     assert (card.spec.input_size, card.spec.resize_size) == (16, 18)
     assert card.info["metrics"]["val_accuracy"] >= 0.9  # the colours are easy
-    assert len(card.info["metrics"]["epochs"]) == 5
+    assert len(card.info["metrics"]["epochs"]) == 6
     assert card.info["command"].startswith("python -m models.train classify --data ")
     assert card.info["source"] == {"pretrained": "none"}
     assert colour_classifier.with_suffix(".png").stat().st_size > 1000
     state = torch.load(colour_classifier.with_suffix(".ckpt.pt"), weights_only=True)
-    assert state["epoch"] == 5 and len(state["history"]) == 5
+    assert state["epoch"] == 6 and len(state["history"]) == 6
     assert state["args"]["data"] == str(colour_folder)
     assert {"model", "optimizer", "schedule"} <= state.keys()
 
