@@ -33,6 +33,7 @@ from app.middleware.access import AccessMiddleware
 from app.middleware.body_limit import BodySizeLimitMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
 from app.routers import classify, detect, geometry, health, metrics, models, words
+from app.routers.ui import install_ui
 from app.serving.admission import WorkPool
 from app.serving.batcher import BatchingConfig
 from app.serving.intake import ImagePreparer
@@ -121,6 +122,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_ui from local files, not from a CDN
+        redoc_url=None,
     )
     # Last added runs first: CORS outermost, so even errors carry its headers; keys are checked
     # before the body is read or limited, and every answer is observed.
@@ -158,6 +161,7 @@ def create_app(
     app.include_router(words.router, dependencies=protected)
     app.include_router(detect.router, dependencies=protected)
     app.include_router(classify.router, dependencies=protected)
+    install_ui(app)
     return app
 
 

@@ -23,8 +23,17 @@ from app.core.deps import SettingsDep
 
 OPEN_PATHS = frozenset(
     {"/health/live", "/health/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}
-    | {"/openapi.json"}
+    | {"/openapi.json", "/"}
 )
+# The web UI's and the documentation's static files: the page asks for the key itself.
+OPEN_PREFIXES = ("/ui/", "/docs-assets/")
+
+
+def is_open(path: str) -> bool:
+    """Whether ``path`` answers without an API key (probes, documentation, the UI's files)."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
 ADMIN_PATH = re.compile(r"/models/[^/]+/reload")
 
 API_KEY_HEADER = APIKeyHeader(

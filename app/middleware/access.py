@@ -12,9 +12,9 @@ from app.core.security import (
     CHALLENGE,
     MISSING_ADMIN_KEY,
     MISSING_KEY,
-    OPEN_PATHS,
     WRONG_ADMIN_KEY,
     WRONG_KEY,
+    is_open,
     key_problem,
 )
 
@@ -28,7 +28,7 @@ class AccessMiddleware:
         self.admin_key = admin_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         if ADMIN_PATH.fullmatch(scope["path"]):

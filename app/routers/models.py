@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.core.deps import RegistryDep
+from app.core.config import Settings
+from app.core.deps import RegistryDep, SettingsDep
 from app.schemas.common import ErrorMessage
 from app.schemas.models import BatchingInfo, DetectionDefaults, ModelInfo, ModelList
 from app.serving.registry import ModelRecord, ModelRegistry
@@ -18,9 +19,11 @@ admin_router = APIRouter(tags=["models"])
 
 
 @router.get("/models", summary="The models in the manifest: what they are, state, figures")
-async def list_models(registry: RegistryDep) -> ModelList:
+async def list_models(registry: RegistryDep, settings: SettingsDep) -> ModelList:
     device = describe_device(registry.device)
-    return ModelList(models=[model_info(registry, record, device) for record in registry.records])
+    return ModelList(
+        models=[model_info(registry, record, device, settings) for record in registry.records]
+    )
 
 
 @admin_router.post(
@@ -42,12 +45,14 @@ async def list_models(registry: RegistryDep) -> ModelList:
         },
     },
 )
-async def reload_model(name: str, registry: RegistryDep) -> ModelInfo:
+async def reload_model(name: str, registry: RegistryDep, settings: SettingsDep) -> ModelInfo:
     record = await registry.reload(name)
-    return model_info(registry, record, describe_device(registry.device))
+    return model_info(registry, record, describe_device(registry.device), settings)
 
 
-def model_info(registry: ModelRegistry, record: ModelRecord, device: str) -> ModelInfo:
+def model_info(
+    registry: ModelRegistry, record: ModelRecord, device: str, settings: Settings
+) -> ModelInfo:
     task_type = registry.task_type(record.entry.task) or ServedTask
     facts = task_type.describe(record.entry)
     task = record.task
@@ -57,6 +62,7 @@ def model_info(registry: ModelRegistry, record: ModelRecord, device: str) -> Mod
         task=record.entry.task,
         state=record.state.value,
         reason=record.reason,
+        default=settings.default_model(record.entry.task) == record.entry.name,
         architecture=facts.architecture,
         classes=facts.classes,
         input_size=facts.input_size,

@@ -23,6 +23,10 @@ class DetectionDefaults(BaseModel):
 
 
 class ModelInfo(ModelStatus):
+    default: bool = Field(
+        default=False,
+        description="Requests of its task that name no model go to it (D2L_DEFAULT_*_MODEL).",
+    )
     architecture: str | None = Field(default=None, description="e.g. resnet18, tinyssd, skipgram.")
     classes: list[str] | None = Field(default=None, description="Class names, by class id.")
     input_size: int | None = Field(

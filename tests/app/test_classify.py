@@ -104,6 +104,7 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "task": "classify",
         "state": "ready",
         "reason": None,
+        "default": True,  # D2L_DEFAULT_CLASSIFY_MODEL
         "architecture": "resnet18",
         "classes": ["blue", "green", "red"],
         "input_size": 16,
@@ -207,8 +208,8 @@ CIFAR10_ZIP = DATA / "cifar10" / "cifar10-jpeg.zip"
 @pytest.mark.slow
 def test_the_committed_cifar10_model_has_its_recorded_test_accuracy(client):
     """All 5,000 held-out test images, uploaded as the JPEGs they are, through the service in
-    batches of 32: the accuracy training recorded, to within two images (its evaluation ran the
-    same files through the same transform)."""
+    batches of 32: the accuracy recorded for the format it is served in, to within two images
+    in float32 (the evaluation ran the same files through the same transform)."""
     with zipfile.ZipFile(CIFAR10_ZIP) as archive:
         names = sorted(n for n in archive.namelist() if "/test/" in n and n.endswith(".jpg"))
         uploads = [(Path(n).name, archive.read(n)) for n in names]
@@ -221,14 +222,17 @@ def test_the_committed_cifar10_model_has_its_recorded_test_accuracy(client):
         labels += [r["predictions"][0]["label"] for r in response.json()["results"]]
     truth = [Path(n).parent.name for n in names]
     served = sum(a == b for a, b in zip(labels, truth, strict=True)) / len(names)
-    recorded = COMMITTED["resnet18-cifar10"].info["metrics"]["test_accuracy"]
-    assert served == pytest.approx(recorded, abs=2 / len(names))
     assert served >= 0.90
     model = next(
         m for m in client.get("/models").json()["models"] if m["name"] == "resnet18-cifar10"
     )
+    # What `models.evaluate` measured in the served format; bfloat16's last bits depend on the
+    # batch's shape (oneDNN picks kernels by it), which moves a few of 5,000 answers.
     numerics = COMMITTED["resnet18-cifar10"].info["numerics"]
-    assert served == pytest.approx(numerics[model["dtype"]], abs=2 / len(names))
+    images = 2 if model["dtype"] == "float32" else 5
+    assert served == pytest.approx(numerics[model["dtype"]], abs=images / len(names))
+    recorded = COMMITTED["resnet18-cifar10"].info["metrics"]["test_accuracy"]
+    assert numerics["float32"] == pytest.approx(recorded, abs=2 / len(names))
     assert model["input_size"] == 32 and len(model["classes"]) == 10
 
 

@@ -155,9 +155,7 @@ def test_half_records_the_accuracy_of_the_float16_file_it_writes(colour_folder, 
     """The recorded val accuracy is measured on the weights as stored (float16), here checked
     by serving the written file on the validation images, as the service would."""
     output = tmp_path / "half.safetensors"
-    info = train(
-        colour_folder, output, "--stem", "cifar", "--epochs", "1", "--lr", "0.001", "--half"
-    )
+    info = train(colour_folder, output, "--stem", "cifar", "--epochs", "1", "--lr", "0", "--half")
     model, card = load_classifier_file(output)
     classifier = ImageClassifier(model, card, torch.device("cpu"))
     paths = sorted((colour_folder / "val").glob("*/*"))
@@ -167,4 +165,6 @@ def test_half_records_the_accuracy_of_the_float16_file_it_writes(colour_folder, 
     assert info["dtype"] == "float16"
     assert served / len(paths) == pytest.approx(info["metrics"]["val_accuracy"], abs=1e-6)
     assert "val_accuracy_float32" in info["metrics"]
-    assert 0 < served < len(paths), "a model that gets some wrong: the count is informative"
+    # lr 0: the initial weights (BatchNorm statistics still learn), right on some photos only,
+    # so the equality above is informative.
+    assert 0 < served < len(paths)

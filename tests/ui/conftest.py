@@ -1,0 +1,83 @@
+"""A real server as `make run` starts it and Debian's Chromium driven by Playwright.
+
+Playwright's own browser download cannot work here, so the tests launch the system Chromium
+(``apt-get install chromium``; ``D2L_CHROMIUM`` names another). Where it is missing the browser
+tests are skipped with the reason, unless ``D2L_REQUIRE_BROWSER=1`` (CI sets it) makes that a
+failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+
+from bench.server import running_server
+
+
+def chromium_path() -> str | None:
+    named = os.environ.get("D2L_CHROMIUM")
+    return named or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        message = "Chromium is not installed (apt-get install chromium, or set D2L_CHROMIUM)"
+        if os.environ.get("D2L_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """The service on the committed manifest, ready (every model loaded and warm)."""
+    with running_server(timeout=600) as base_url:
+        yield base_url
+
+
+@dataclass
+class WatchedPage:
+    """A page and what it did: every request's URL, console errors and uncaught exceptions."""
+
+    page: object
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def foreign_requests(self) -> list[str]:
+        return [
+            url
+            for url in self.requests
+            if urlsplit(url).scheme not in {"data", "blob"}
+            and f"{urlsplit(url).scheme}://{urlsplit(url).netloc}" != self.origin
+        ]
+
+
+@pytest.fixture
+def watched(browser, live_server: str) -> Iterator[WatchedPage]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    # Generous: a busy CI machine; the tests wait on what the page shows, never on a clock.
+    page.set_default_timeout(120_000)
+    seen = WatchedPage(page, live_server)
+    page.on("request", lambda request: seen.requests.append(request.url))
+    page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    yield seen
+    context.close()
