@@ -25,9 +25,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.core.config import BatchingOverride, Settings
+from app.core.cors import cors_summary
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import ServiceMetrics
+from app.core.openapi import install_openapi
 from app.core.security import AdminKeyDep, APIKeyDep
 from app.middleware.access import AccessMiddleware
 from app.middleware.body_limit import BodySizeLimitMiddleware
@@ -84,6 +86,7 @@ def create_app(
         resolve_dtype(settings.dtype, device)  # a format the device cannot run stops the start
         placement = Placement(device, dtype_setting=settings.dtype)
         logger.info("serving on %s, D2L_DTYPE=%s", describe_device(device), settings.dtype)
+        logger.info("%s", cors_summary(settings.cors_origins))
         workers = settings.decode_workers or os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
         app.state.images = ImagePreparer(pool, settings.max_image_pixels, settings.max_batch_images)
@@ -124,6 +127,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by install_ui from local files, not from a CDN
         redoc_url=None,
+        # Operation ids are the handlers' names (detect, similar...): what generated clients call.
+        generate_unique_id_function=lambda route: route.name,
     )
     # Last added runs first: CORS outermost, so even errors carry its headers; keys are checked
     # before the body is read or limited, and every answer is observed.
@@ -162,6 +167,7 @@ def create_app(
     app.include_router(detect.router, dependencies=protected)
     app.include_router(classify.router, dependencies=protected)
     install_ui(app)
+    install_openapi(app)
     return app
 
 

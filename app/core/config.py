@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.cors import check_origin
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -179,7 +181,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, list):
+            return [check_origin(o) if isinstance(o, str) else o for o in value]
         return value
 
     @field_validator("api_key", "admin_key", mode="before")

@@ -1,9 +1,10 @@
 """One place that turns errors into JSON answers ``{"detail": ...}``, never a stack trace.
 
-Validation errors keep FastAPI's shape (``detail`` is a list of ``{loc, msg, type}``, which the
-OpenAPI schema declares for every 422), with messages that say how to fix the request and
-without echoing the input back: a piece of the request an error must name (a path, a field or
-model name) is cut to 64 characters. Other errors carry a sentence in ``detail``.
+Every answer has one shape, ``ErrorMessage`` (``app/schemas/common.py``): ``detail`` is always a
+sentence; a 422 adds ``errors``, FastAPI's list of ``{loc, msg, type}``, and an unknown word's
+404 adds ``suggestions``. Messages say how to fix the request without echoing the input back: a
+piece of the request an error must name (a path, a field or model name) is cut to 64
+characters.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> JSONRe
                 "The JSON body nests arrays or objects too deeply to be read (about 1,000 "
                 "levels at most): send the shape the schema at /docs describes"
             )
-            item = {"loc": ["body"], "msg": message, "type": "json_too_deep"}
-            return JSONResponse({"detail": [item]}, status_code=422)
+            return invalid([{"loc": ["body"], "msg": message, "type": "json_too_deep"}])
         detail = (
             "The body could not be decoded: send JSON encoded as UTF-8 with "
             "Content-Type: application/json"
@@ -78,21 +78,37 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> JSONRe
     return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
 
 
+def invalid(items: list[dict[str, Any]]) -> JSONResponse:
+    """A 422: the first problem as the sentence in ``detail``, every one in ``errors``."""
+    first = items[0] if items else {"loc": [], "msg": "The request is not valid"}
+    where = _place(first["loc"])
+    named = not where or first["msg"].startswith(where.split("[")[0])  # it names its field
+    detail = first["msg"] if named else f"{where}: {first['msg']}"
+    if len(items) > 1:
+        detail += f" (and {len(items) - 1} more: see errors)"
+    return JSONResponse({"detail": detail, "errors": items}, status_code=422)
+
+
+def _place(loc: list[Any]) -> str:
+    """``["body", "boxes1", 0]`` as ``boxes1[0]``, ``["query", "k"]`` as ``k``."""
+    place = ""
+    for part in loc[1:]:
+        place += f"[{part}]" if isinstance(part, int) else f".{part}" if place else str(part)
+    return place
+
+
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-    return JSONResponse({"detail": [_describe(item) for item in error.errors()]}, status_code=422)
+    return invalid([_describe(item) for item in error.errors()])
 
 
 async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResponse:
     loc = ["body", error.field] if error.field else ["body"]
-    return JSONResponse(
-        {"detail": [{"loc": loc, "msg": str(error), "type": "value_error"}]}, status_code=422
-    )
+    return invalid([{"loc": loc, "msg": str(error), "type": "value_error"}])
 
 
 async def _bad_image(request: Request, error: ImageError) -> JSONResponse:
-    if error.status_code == 422:  # the shape OpenAPI declares for every 422
-        item = {"loc": ["body", "file"], "msg": str(error), "type": "value_error"}
-        return JSONResponse({"detail": [item]}, status_code=422)
+    if error.status_code == 422:
+        return invalid([{"loc": ["body", "file"], "msg": str(error), "type": "value_error"}])
     return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
 

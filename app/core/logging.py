@@ -44,6 +44,9 @@ class JsonFormatter(logging.Formatter):
 JsonFormatter.converter = time.gmtime  # timestamps in UTC, as the Z says
 
 
+HANDLER_NAME = "d2l-serve"
+
+
 def configure_logging(level: str, log_format: str) -> None:
     """Root logging for the service: JSON lines (or plain text) on stderr."""
     handler = logging.StreamHandler()
@@ -51,6 +54,8 @@ def configure_logging(level: str, log_format: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers = [handler]
+    # Replaces its own handler of an earlier app (tests build many), keeps others' (pytest's).
+    root.handlers = [h for h in root.handlers if h.get_name() != HANDLER_NAME] + [handler]
     root.setLevel(level.upper())

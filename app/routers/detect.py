@@ -24,6 +24,7 @@ from app.serving.intake import (
     BATCH_DESCRIPTION,
     IMAGE_FILE,
     DecodedImage,
+    ImagePreparer,
     PreparedImage,
 )
 from app.serving.tasks.detect import DetectJob, DetectTask
@@ -74,30 +75,62 @@ def get_thresholds(
 Thresholds = Annotated[RequestedThresholds, Depends(get_thresholds)]
 
 
+PNG = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+
+
 @router.post(
     "/detect",
     summary="Detect objects in an image",
-    description="Boxes in the uploaded image's pixels, by decreasing score. With "
-    "`render=true` the answer is the image as PNG with the boxes drawn.",
+    description="Boxes in the uploaded image's pixels, by decreasing score. For the image with "
+    "the boxes drawn, use `POST /detect/render`.",
     response_model=DetectionResult,
-    responses={200: {"content": {"image/png": {}}, "description": "JSON, or PNG with render=true"}},
+    responses={200: {"content": PNG, "description": "JSON; PNG with the deprecated render=true"}},
 )
 async def detect(
     file: Annotated[UploadFile, IMAGE_FILE],
     model: DetectModel,
     images: ImagesDep,
     thresholds: Thresholds,
-    render: Annotated[bool, Query(description="Answer with the annotated image (PNG).")] = False,
+    render: Annotated[
+        bool, Query(deprecated=True, description="Use POST /detect/render instead.")
+    ] = False,
 ):
-    # Rendering draws on the full-size image; otherwise a JPEG may be decoded at reduced size.
-    task = model.task
-    min_side = None if render else task.decode_side
-    prepared = await images.prepare(file, min_side, task.preprocess)
-    (found,) = await _detect(model, [prepared], thresholds)
     if render:
-        png = await images.run(render_png, prepared.decoded, found)
-        return Response(png, media_type="image/png")
+        return await _render(file, model, images, thresholds)
+    task = model.task
+    prepared = await images.prepare(file, task.decode_side, task.preprocess)
+    (found,) = await _detect(model, [prepared], thresholds)
     return _result(model.name, prepared.decoded, found)
+
+
+@router.post(
+    "/detect/render",
+    summary="Draw the detected objects on the image",
+    description="The uploaded image as PNG, at its own size, with each box, label and score "
+    "drawn: what `POST /detect` finds with the same thresholds.",
+    response_class=Response,
+    responses={200: {"content": PNG, "description": "The image with the boxes drawn."}},
+)
+async def detect_render(
+    file: Annotated[UploadFile, IMAGE_FILE],
+    model: DetectModel,
+    images: ImagesDep,
+    thresholds: Thresholds,
+) -> Response:
+    return await _render(file, model, images, thresholds)
+
+
+async def _render(
+    file: UploadFile,
+    model: ModelInUse[DetectTask],
+    images: ImagePreparer,
+    thresholds: RequestedThresholds,
+) -> Response:
+    # Drawn on the full-size image, where /detect may decode a JPEG at reduced size.
+    prepared = await images.prepare(file, None, model.task.preprocess)
+    (found,) = await _detect(model, [prepared], thresholds)
+    png = await images.run(render_png, prepared.decoded, found)
+    return Response(png, media_type="image/png")
 
 
 @router.post(

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # Validate JSON values as the schema reads: strict types (no `true` for a number, no "1" for 1)
 # and no NaN or Infinity, which Python's JSON parser would otherwise let through.
 STRICT_JSON = ConfigDict(allow_inf_nan=False, strict=True)
 
 
+class FieldError(BaseModel):
+    """One invalid part of a request (FastAPI's validation error item)."""
+
+    loc: list[str | int] = Field(description='Where: e.g. ["body", "boxes1"] or ["query", "k"].')
+    msg: str = Field(description="What is wrong with it and how to fix it.")
+    type: str = Field(description="A machine-readable kind, e.g. missing or value_error.")
+
+
 class ErrorMessage(BaseModel):
-    detail: str
+    """Every error answer (4xx and 5xx) has this shape: ``detail`` is always one sentence."""
+
+    detail: str = Field(description="What was wrong and how to fix it, in plain words.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 only: each invalid part of the request."
+    )
+    suggestions: list[str] | None = Field(
+        default=None, description="404 of an unknown word only: close spellings in the vocabulary."
+    )
 
 
 # Errors any endpoint with a JSON body can answer besides 422, for the OpenAPI schema.

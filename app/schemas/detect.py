@@ -10,7 +10,9 @@ from app.schemas.common import ImageSize
 
 
 class DetectedObject(BaseModel):
-    box: list[float] = Field(description="[x1, y1, x2, y2] in the uploaded image's pixels.")
+    box: tuple[float, float, float, float] = Field(
+        description="[x1, y1, x2, y2] in the uploaded image's pixels."
+    )
     score: float = Field(description="Class probability, in [0, 1].")
     label: str
     class_id: int

@@ -289,16 +289,16 @@ def test_thresholds_and_caps(client):
 def test_bad_uploads_are_clear_4xx(client, data, status, text):
     response = client.post("/detect", files=upload(data, "upload.bin"))
     assert response.status_code == status
-    detail = response.json()["detail"]
-    message = detail if status != 422 else detail[0]["msg"]  # 422s keep FastAPI's list shape
-    assert text in message and "upload.bin" in message
-    if status == 422:
-        assert detail[0]["loc"] == ["body", "file"]
+    answer = response.json()
+    assert text in answer["detail"] and "upload.bin" in answer["detail"]  # always a sentence
+    if status == 422:  # and each invalid part in errors
+        assert answer["errors"][0]["loc"] == ["body", "file"]
+        assert text in answer["errors"][0]["msg"]
 
 
 def test_missing_file_and_unknown_model(client):
     missing = client.post("/detect")
-    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "file"]
+    assert missing.status_code == 422 and missing.json()["errors"][0]["loc"] == ["body", "file"]
     unknown = client.post(
         "/detect", files=upload(png(Image.new("RGB", (8, 8)))), params={"model": "yolo"}
     )

@@ -40,7 +40,7 @@ def test_wrong_method_is_a_json_405_naming_the_allowed_one(client):
 def test_malformed_json_says_where(client):
     response = client.post("/geometry/iou", content='{"boxes1": [[0, 0, 1, 1]],', headers=JSON)
     assert response.status_code == 422
-    (error,) = response.json()["detail"]
+    (error,) = response.json()["errors"]
     assert error["type"] == "json_invalid"
     assert "not valid JSON" in error["msg"] and "at character" in error["msg"]
 
@@ -54,10 +54,10 @@ def test_a_body_that_is_not_utf8_is_a_clear_400(client):
 def test_missing_and_non_object_bodies(client):
     missing = client.post("/geometry/iou")
     assert missing.status_code == 422
-    assert "A JSON request body is required" in missing.json()["detail"][0]["msg"]
+    assert "A JSON request body is required" in missing.json()["errors"][0]["msg"]
     listed = client.post("/geometry/iou", content="[1, 2]", headers=JSON)
     assert listed.status_code == 422
-    assert "must be a JSON object" in listed.json()["detail"][0]["msg"]
+    assert "must be a JSON object" in listed.json()["errors"][0]["msg"]
     text = client.post("/geometry/iou", content="boxes", headers={"content-type": "text/plain"})
     assert text.status_code == 422
 
@@ -67,13 +67,13 @@ def test_nan_and_infinity_are_refused_everywhere(client):
         body = f'{{"boxes1": [[0, 0, {literal}, 1]], "boxes2": [[0, 0, 1, 1]]}}'
         response = client.post("/geometry/iou", content=body, headers=JSON)
         assert response.status_code == 422, literal
-        (error,) = response.json()["detail"]
+        (error,) = response.json()["errors"]
         assert error["loc"] == ["body", "boxes1", 0, 2]
         assert "finite number" in error["msg"]
     nested = '{"input": [[0, 1], [2, NaN]], "kernel": [[0, 1], [2, 3]]}'
     response = client.post("/geometry/conv-transpose", content=nested, headers=JSON)
     assert response.status_code == 422
-    assert "input[1][1]" in response.json()["detail"][0]["msg"]
+    assert "input[1][1]" in response.json()["errors"][0]["msg"]
     threshold = '{"boxes": [], "scores": [], "iou_threshold": NaN}'
     assert client.post("/geometry/nms", content=threshold, headers=JSON).status_code == 422
 
@@ -82,7 +82,7 @@ def test_unknown_fields_are_refused_as_likely_typos(client):
     body = {"boxes": [], "scores": [], "iou_treshold": 0.5}
     response = client.post("/geometry/nms", json=body)
     assert response.status_code == 422
-    messages = [error["msg"] for error in response.json()["detail"]]
+    messages = [error["msg"] for error in response.json()["errors"]]
     assert "Unknown field 'iou_treshold': remove it (see the schema at /docs)" in messages
 
 
@@ -90,7 +90,7 @@ def test_validation_errors_do_not_echo_the_input(client):
     response = client.post("/geometry/iou", json={"boxes1": "x" * 10_000, "boxes2": []})
     assert response.status_code == 422
     assert len(response.content) < 1_000
-    assert set(response.json()["detail"][0]) == {"loc", "msg", "type"}
+    assert set(response.json()["errors"][0]) == {"loc", "msg", "type"}
 
 
 def test_body_over_the_limit_is_a_json_413(make_client):
@@ -132,7 +132,7 @@ def test_long_inputs_are_never_echoed_whole(colour_client):
         text = answer.text
         assert "x" * 65 not in text, text[:200]
     assert "x" * 63 + "…" in answers[0].json()["detail"], "a long name is cut, not dropped"
-    assert answers[1].json()["detail"][0]["msg"].startswith("x" * 63 + "…: ")
+    assert answers[1].json()["errors"][0]["msg"].startswith("x" * 63 + "…: ")
 
 
 def test_an_unknown_word_is_not_echoed_whole(client):
@@ -145,12 +145,12 @@ def test_json_nested_too_deeply_is_a_422_that_says_so(client):
     deep = "[" * 10_000 + "]" * 10_000
     answer = client.post("/geometry/iou", content=deep, headers=JSON)
     assert answer.status_code == 422
-    (error,) = answer.json()["detail"]
+    (error,) = answer.json()["errors"]
     assert error["type"] == "json_too_deep"
     assert "nests arrays or objects too deeply" in error["msg"]
     shallow = client.post("/geometry/iou", content="[" * 50 + "]" * 50, headers=JSON)
     assert shallow.status_code == 422
-    assert "must be a JSON object" in shallow.json()["detail"][0]["msg"]
+    assert "must be a JSON object" in shallow.json()["errors"][0]["msg"]
 
 
 @pytest.mark.parametrize("value", ["true", '"1"', "null", "[1]"])
@@ -158,7 +158,7 @@ def test_types_are_strict_a_boolean_or_a_string_is_not_a_number(client, value):
     body = f'{{"boxes1": [[0, 0, {value}, 1]], "boxes2": [[0, 0, 1, 1]]}}'
     answer = client.post("/geometry/iou", content=body, headers=JSON)
     assert answer.status_code == 422
-    (error,) = answer.json()["detail"]
+    (error,) = answer.json()["errors"]
     assert error["loc"] == ["body", "boxes1", 0, 2]
     labels = client.post(
         "/geometry/nms",

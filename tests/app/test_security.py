@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
 
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
 from tests.app.test_batching import post_image
 from tests.images import RED
 
@@ -122,3 +126,39 @@ def test_cors_lets_the_configured_origins_call_from_browsers(make_client, colour
 def test_without_cors_origins_no_cors_headers_are_sent(colour_client):
     response = colour_client.get("/models", headers={"Origin": "https://app.example.com"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_the_allowed_origins_are_said_at_start_up_with_the_localhost_trap(
+    make_client, colour_manifest, caplog
+):
+    with caplog.at_level(logging.INFO, logger="app"):
+        client = make_client(
+            manifest_path=colour_manifest,
+            default_classify_model="colours",
+            cors_origins="http://localhost:3000",
+        )
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CORS")]
+    assert line.startswith("CORS: pages on http://localhost:3000 may call the API")
+    assert "http://127.0.0.1:3000 is refused" in line
+    # And so it is: the browser's Origin is matched exactly.
+    twin = client.get("/models", headers={"Origin": "http://127.0.0.1:3000"})
+    assert "Access-Control-Allow-Origin" not in twin.headers
+
+
+def test_cors_off_is_said_too_and_a_malformed_origin_stops_the_start(
+    make_client, colour_manifest, caplog
+):
+    with caplog.at_level(logging.INFO, logger="app"):
+        make_client(manifest_path=colour_manifest, default_classify_model="colours")
+    assert "CORS off: only pages served by this service (the web UI at /)" in caplog.text
+    for wrong in ("http://localhost:3000/", "localhost:3000", "https://app.example.com/path"):
+        with pytest.raises(ValidationError, match="is not an origin: write scheme://host"):
+            Settings(cors_origins=wrong)
+    assert Settings(cors_origins="*").cors_origins == ["*"]
+
+
+def test_the_web_ui_and_the_docs_open_without_the_key_the_api_does_not(keyed_client):
+    for path in ("/", "/ui/main.js", "/docs", "/redoc", "/docs-assets/swagger-ui.css"):
+        assert keyed_client.get(path).status_code == 200, path
+    assert keyed_client.get("/models").status_code == 401
+    assert keyed_client.get("/models", headers={"X-API-Key": KEY}).status_code == 200

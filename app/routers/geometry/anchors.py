@@ -111,7 +111,7 @@ def _decode_offsets(body: DecodeOffsetsRequest) -> BoxesResponse:
     description="The book's rows in the book's order; `nms_threshold` is honoured.",
     response_model=DetectResponse,
 )
-async def detect(body: DetectRequest, pool: GeometryPool) -> Response:
+async def multibox_detect(body: DetectRequest, pool: GeometryPool) -> Response:
     return await answer(pool, _detect, body)
 
 

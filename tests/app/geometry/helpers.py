@@ -5,7 +5,9 @@ from __future__ import annotations
 
 def errors(response) -> list[dict]:
     assert response.status_code == 422, response.text
-    return response.json()["detail"]
+    answer = response.json()
+    assert isinstance(answer["detail"], str) and answer["detail"], "a sentence, always"
+    return answer["errors"]
 
 
 def messages(response) -> str:

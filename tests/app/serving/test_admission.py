@@ -71,4 +71,4 @@ def test_geometry_answers_are_the_same_through_the_pool(colour_client):
     assert nms.json() == {"keep": [0]}
     bad = colour_client.post("/geometry/iou", json={"boxes1": [[0, 0, 1]], "boxes2": []})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"][:2] == ["body", "boxes1"]
+    assert bad.json()["errors"][0]["loc"][:2] == ["body", "boxes1"]

@@ -2,7 +2,7 @@
 
 Playwright's own browser download cannot work here, so the tests launch the system Chromium
 (``apt-get install chromium``; ``D2L_CHROMIUM`` names another). Where it is missing the browser
-tests are skipped with the reason, unless ``D2L_REQUIRE_BROWSER=1`` (CI sets it) makes that a
+tests are skipped with the reason, unless ``D2L_REQUIRE_FRONTEND=1`` (CI sets it) makes that a
 failure.
 """
 
@@ -29,7 +29,7 @@ def chromium() -> str:
     path = chromium_path()
     if path is None:
         message = "Chromium is not installed (apt-get install chromium, or set D2L_CHROMIUM)"
-        if os.environ.get("D2L_REQUIRE_BROWSER") == "1":
+        if os.environ.get("D2L_REQUIRE_FRONTEND") == "1":
             pytest.fail(message)
         pytest.skip(message)
     return path

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ui.conftest import WatchedPage
+from tests.frontend.conftest import WatchedPage
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 PHOTO = DATA / "sysu-logo" / "unlabelled" / "1.jpg"
@@ -164,6 +164,10 @@ def test_geometry_computes_iou_anchors_and_nms_step_by_step(watched: WatchedPage
     )
     assert states == {"0": "kept", "1": "suppressed", "2": "kept", "3": "suppressed"}
     assert "keeps 0, 2" in page.inner_text(hook("nms-explain"))
+    page.fill(hook("iou-box1"), "10,10,110,110")
+    page.fill(hook("iou-box2"), "60,60,160,160")
+    page.press(hook("iou-box1"), "Enter")
+    page.wait_for_selector(f'{hook("iou-value")}:text("0.1429")')
     shoot(page, "geometry")
     assert_clean(watched)
 
