@@ -52,7 +52,7 @@ bench: $(BENCH_STAMP)
 gpu-wheels: $(STAMP)
 	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version 3.12 \
 		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d bench/wheels \
-		fastapi uvicorn pydantic-settings python-multipart prometheus-client
+		fastapi fastapi-offline uvicorn pydantic-settings python-multipart prometheus-client
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

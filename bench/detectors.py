@@ -1,10 +1,12 @@
 """TinySSD and Faster R-CNN side by side: quality as training recorded it, size, and speed on
 this machine, the model alone and over HTTP, measured in one run.
 
-- Quality: the manifest's figures (real photos, seal-free photos, synthetic validation mAP),
-  each of which the test suite measures again through ``/detect``.
+- Quality: the manifest's figures (real photos, seal-free photos, synthetic validation mAP)
+  at the thresholds and in the format the model is served with (its ``numerics``, written by
+  ``python -m models.evaluate``), each of which the test suite measures again via ``/detect``.
 - Model alone: images/s of ``detect`` on decoded 256x256 validation images, one at a time
-  (the detector's own preprocessing, forward pass and NMS; no HTTP, no decoding).
+  (the detector's own preprocessing, forward pass and NMS in the served format; no HTTP, no
+  decoding).
 - HTTP: ``POST /detect?model=NAME`` against one ``python -m app.server`` started here with
   its defaults, at concurrency 1 and 4, on the 256x256 images and on the 700-1,900 px photos.
 
@@ -24,6 +26,7 @@ from app.serving.intake import decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.device import describe_device, resolve_device
 from models.manifest import read_manifest
+from models.numerics import choose_dtype, dtype_name
 from models.vision.detectors import load_detector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
@@ -59,7 +62,10 @@ def main(args: argparse.Namespace) -> dict:
     rows = []
     for name in MODELS:
         entry = entries[name]
-        detector = load_detector(entry.file, device)
+        numerics = entry.info.get("numerics") or {}
+        # As `make run` serves it: the format `auto` picks, at the model's own thresholds.
+        dtype = choose_dtype("auto", device, numerics).dtype
+        detector = load_detector(entry.file, device, dtype)
         module = detector.model
         decoded = [
             decode_image(path.read_bytes(), 40_000_000, min_side=detector.decode_side)
@@ -74,12 +80,25 @@ def main(args: argparse.Namespace) -> dict:
                 detector.detect([image], [size])
 
         rate = images_per_second(one_by_one, len(images), args.seconds)
-        metrics = entry.info["metrics"]
+        name_of = dtype_name(dtype)
+        # Quality at the served thresholds, as `python -m models.evaluate` measured it in this
+        # format; the training's own figures (at 0.5) where it was never measured.
+        metrics = {
+            **entry.info["metrics"],
+            **numerics.get(f"{name_of}_photos", {}),
+            **(
+                {"map": numerics[name_of], "map_50": numerics[f"{name_of}_map_50"]}
+                if f"{name_of}_map_50" in numerics
+                else {}
+            ),
+        }
         rows.append(
             {
                 "model": name,
                 "arch": entry.info.get("arch", "tinyssd"),
                 "device": describe_device(device),
+                "dtype": name_of,
+                "score_threshold": metrics.get("score_threshold", 0.5),
                 "parameters": sum(p.numel() for p in module.parameters()),
                 "file_mb": round(entry.file.stat().st_size / 1e6, 1),
                 **{key: metrics.get(key) for key in QUALITY},

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from app.core.logging import HANDLER_NAME
 from app.serving.tasks import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from tests.app.test_batching import post_image
@@ -182,7 +183,8 @@ def test_an_unexpected_error_is_a_json_500_without_the_trace_and_logged_with_the
         manifest_path=colour_manifest,
         default_classify_model="colours",
     )
-    (handler,) = logging.getLogger().handlers  # the app's own logging set-up (JSON lines)
+    # The app's own logging set-up (JSON lines), beside pytest's capture handlers.
+    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == HANDLER_NAME]
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:
