@@ -3,7 +3,8 @@ as in the tests, do not mix their figures); ``GET /metrics`` serves them.
 
 Requests are counted by route template (``/classify``, not the full URL: bounded label values),
 method and status. Model figures come from the batchers (batch sizes, inference time) and, at
-scrape time, from the model registry (queue depth, models by state) and the GPU.
+scrape time, from the model registry (queue depth, each model's state) and the GPU; the process
+and platform collectors add memory, CPU, open files and the Python version.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -28,6 +36,11 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # The process's memory, CPU time, open files and start time (Linux), Python's version and
+        # garbage collections: what an alert on a leaking or stuck replica needs.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.requests = Counter(
             "d2l_http_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -110,9 +123,20 @@ class _RegistryCollector(Collector):
         states = GaugeMetricFamily(
             "d2l_models", "Models by state (loading, ready, failed).", labels=["state"]
         )
+        # One series per model and state, 1 for the state it is in: an alert can name the model.
+        model_state = GaugeMetricFamily(
+            "d2l_model_state",
+            "1 for the state each model is in (loading, ready, failed), 0 for the others.",
+            labels=["model", "task", "state"],
+        )
         counts = dict.fromkeys(ModelState, 0)
         for record in registry.records:
             counts[record.state] += 1
+            for state in ModelState:
+                model_state.add_metric(
+                    [record.entry.name, record.entry.task, state.value],
+                    1 if record.state is state else 0,
+                )
             batcher = record.served.batcher if record.served is not None else None
             if batcher is not None:
                 depth.add_metric([record.entry.name], batcher.depth)
@@ -122,6 +146,7 @@ class _RegistryCollector(Collector):
         yield depth
         yield in_progress
         yield states
+        yield model_state
         device = registry.device
         if device.type == "cuda":
             memory = GaugeMetricFamily(

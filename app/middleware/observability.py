@@ -2,7 +2,8 @@
 
 Every request gets an id: the client's ``X-Request-ID`` when it sends a sensible one, else a new
 one; it is echoed in the response and attached to every log line written while the request is
-served. Each request is logged once (method, route, status, duration) and counted in the
+served. Each request is logged once (method, route, status, duration; successful probes and
+scrapes at debug) and counted in the
 metrics by its route template. An error no handler took (a bug) is logged here, with its trace
 and the request id, and answered with a plain 500 that carries the id but not the trace.
 """
@@ -26,6 +27,8 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 logger = logging.getLogger("app.requests")
 errors_logger = logging.getLogger("app.core.errors")
+# Orchestrators' probes and Prometheus' scrapes: routine, so not logged at info.
+QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/metrics"})
 INTERNAL_ERROR = "Internal error: the request could not be completed; it has been logged."
 
 
@@ -69,7 +72,10 @@ class RequestObservationMiddleware:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(route, scope["method"], status, seconds)
-            logger.info(
+            # Probes and scrapes come every few seconds: logged at debug while they succeed.
+            quiet = route in QUIET_ROUTES and status < 400
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %d",
                 scope["method"],
                 scope["path"],

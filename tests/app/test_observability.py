@@ -33,6 +33,12 @@ def test_metrics_count_requests_batches_queue_and_models(colour_client):
     assert _sample(text, "d2l_geometry_in_progress") == 0
     assert _sample(text, 'd2l_models{state="ready"}') == 1
     assert _sample(text, 'd2l_models{state="failed"}') == 0
+    ready = 'd2l_model_state{model="colours",state="ready",task="classify"}'
+    assert _sample(text, ready) == 1, "each model's state, by name"
+    assert _sample(text, 'd2l_model_state{model="colours",state="failed",task="classify"}') == 0
+    assert _sample(text, "process_resident_memory_bytes") > 0
+    assert _sample(text, "process_open_fds") > 0
+    assert "python_info{" in text
     assert ("d2l_gpu_memory_bytes" in text) == ON_GPU, "GPU memory is reported on a GPU only"
 
 
@@ -72,8 +78,8 @@ def request_log():
 
 def test_each_request_is_logged_as_json_with_its_id(colour_client, request_log):
     post_image(colour_client, RED, query="?top_k=2")
-    colour_client.get("/health/live", headers={"X-Request-ID": "probe-7"})
-    classify, probe = request_log()[-2:]
+    colour_client.get("/models", headers={"X-Request-ID": "front-end-7"})
+    classify, listing = request_log()[-2:]
     assert classify["message"] == "POST /classify 200"
     assert classify["route"] == "/classify"
     assert classify["status"] == 200
@@ -81,5 +87,19 @@ def test_each_request_is_logged_as_json_with_its_id(colour_client, request_log):
     assert len(classify["request_id"]) == 32
     assert classify["level"] == "info"
     assert classify["time"].endswith("Z")
-    assert probe["request_id"] == "probe-7"
-    assert probe["path"] == "/health/live"
+    assert listing["request_id"] == "front-end-7"
+    assert listing["path"] == "/models"
+
+
+def test_probes_and_scrapes_are_logged_at_debug_unless_they_fail(colour_client, request_log):
+    for path in ("/health/live", "/health/ready", "/metrics"):
+        assert colour_client.get(path).status_code == 200
+    assert request_log() == [], "a probe every few seconds would flood the info log"
+    logger = logging.getLogger("app.requests")
+    logger.setLevel(logging.DEBUG)
+    try:
+        colour_client.get("/health/ready", headers={"X-Request-ID": "probe-7"})
+    finally:
+        logger.setLevel(logging.NOTSET)
+    (probe,) = request_log()
+    assert (probe["level"], probe["request_id"], probe["status"]) == ("debug", "probe-7", 200)
