@@ -43,6 +43,8 @@ while IFS='=' read -r key value; do
     [ -n "$key" ] || continue
     for item in $value; do
         path=${item#file://}
+        # A local index (…/simple) points at files beside it: mount its parent.
+        [ "$(basename "$path")" != simple ] || path=$(dirname "$path")
         if [ -e "$path" ] && [ "$engine" = podman ]; then
             build_flags+=(-v "$path:$path:ro")
         elif [ -e "$path" ]; then
