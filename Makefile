@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+BASE_IMAGE ?= python:3.11-slim
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -14,7 +15,7 @@ export D2L_DATA_DIR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install run test lint bench gpu-wheels clean
+.PHONY: install run test lint bench image-test gpu-wheels clean
 
 install: $(STAMP)
 
@@ -47,6 +48,12 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.speedups
 	$(BIN)/python -m bench.overload
+	$(BIN)/python -m bench.failover
+
+# Build the image (podman or docker), run it, check health, /detect and a stop under load.
+# Where Docker Hub is unreachable: make image-test BASE_IMAGE=$$(deploy/base-image.sh)
+image-test:
+	BASE_IMAGE=$(BASE_IMAGE) deploy/image-test.sh
 
 # The web stack for the GPU machines (Python 3.12, no internet there): bench/gpu.py --wheels.
 gpu-wheels: $(STAMP)
