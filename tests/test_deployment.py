@@ -39,7 +39,7 @@ def test_dockerfile_is_lean_non_root_healthchecked_and_runs_like_make_run():
 
 def test_compose_is_local_by_default_needs_the_gpu_and_serves_the_weights(client):
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    (service,) = compose["services"].values()
+    service = compose["services"]["d2l-serve"]
     assert service["ports"] == ["${D2L_PUBLISH:-127.0.0.1}:8000:8000"], "localhost unless told"
     assert service["environment"]["D2L_DEVICE"] == "cuda", "no silent CPU fallback on a GPU host"
     assert any(volume.startswith("./weights:") for volume in service["volumes"])
@@ -52,3 +52,16 @@ def test_compose_is_local_by_default_needs_the_gpu_and_serves_the_weights(client
     )
     assert service["environment"]["D2L_MANIFEST_PATH"] == f"{workdir}/weights/manifest.json"
     assert client.get("/health/ready").status_code == 200  # the route the healthcheck probes
+
+
+def test_the_replicas_profile_balances_like_the_tested_haproxy_settings():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    replica, balancer = compose["services"]["d2l-replica"], compose["services"]["balancer"]
+    assert replica["profiles"] == balancer["profiles"] == ["replicas"]
+    assert replica["deploy"]["replicas"] == "${D2L_REPLICAS:-2}"
+    assert balancer["ports"] == ["${D2L_PUBLISH:-127.0.0.1}:8080:8000"]
+    config = (ROOT / "deploy/haproxy.cfg").read_text()
+    tested = (ROOT / "bench/failover.py").read_text()
+    for line in ("retry-on conn-failure empty-response", "option httpchk GET /health/ready"):
+        assert line in config and line in tested, "the profile uses what bench/failover tests"
+    assert "d2l-replica:8000" in config
