@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -115,6 +116,7 @@ def balanced_replicas(replicas: int = 2):
                 pass
             if balancer.poll() is not None:
                 raise RuntimeError("haproxy exited: check its configuration")
+            time.sleep(0.1)  # HAProxy checks every 500 ms: no need to ask faster
         yield url, stats_url, [process for _, process in servers]
 
 
