@@ -22,24 +22,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import ResNet
 
-from models.data.folders import (
-    CIFAR10_ZIP,
-    LabelledImages,
-    download_cifar10,
-    locate_cifar10,
-    read_image_folder,
-    resolve_image_folder,
-)
-from models.data.hub import sha1_of
-from models.device import describe_device, resolve_device
-from models.manifest import sha256_of
+from models.data.folders import LabelledImages
+from models.device import describe_device
+from models.train import distributed
+from models.train.classify_data import build_model, load_data
+from models.train.distributed import Runtime, example_rng
 from models.train.engine import (
     SCHEDULES,
     batch_starts,
@@ -56,16 +50,15 @@ from models.vision.classifier import (
     ClassifierCard,
     InputSpec,
     build_resnet18,
-    imagenet_resnet18,
-    load_classifier_file,
     param_groups,
     replace_head,
     save_classifier,
 )
-from models.vision.transforms import classification_augmentation, shorter_side_at_most
+from models.vision.transforms import classification_augmentation
 
 # Options that do not change the weights, left out of the recorded command.
 NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint"})
+DEFAULT_BATCH = 128
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -92,7 +85,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         "(default: imagenet, torchvision's); otherwise the source model's",
     )
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help="images per step over all processes (under torchrun each takes its share)",
+    )
     parser.add_argument("--lr", type=float, default=5e-5, help="learning rate of the body")
     parser.add_argument(
         "--head-lr-mult",
@@ -154,6 +152,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", type=Path, default=None, help="also list the model here")
     parser.add_argument("--name", default=None, help="model name in the manifest")
     parser.add_argument("--no-progress", action="store_true")
+    distributed.add_arguments(parser, batchnorm=True)
     return parser
 
 
@@ -162,8 +161,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("--epochs must be at least 1")
     if not 0.0 <= args.random_erasing <= 1.0:
         raise SystemExit(f"--random-erasing {args.random_erasing}: a probability, 0 to 1")
+    runtime = distributed.start(args.device)
+    info = train(args, runtime)
+    runtime.close()
+    return info
+
+
+def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
+    """The run on this process (one of ``runtime.world_size``); rank 0 writes the files."""
     torch.manual_seed(args.seed)
-    device = resolve_device(args.device)
+    device = runtime.device
+    local_batch = runtime.local_batch(args.batch_size)
     model, stem, spec, source_info = build_model(args)
     train_set, eval_set, data_info = load_data(args, spec)
     if train_set.classes != eval_set.classes:
@@ -175,11 +183,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.freeze_body:
         for name, parameter in model.named_parameters():
             parameter.requires_grad = name.startswith("fc.")
+    model = distributed.prepare(model, runtime, args.sync_bn)
     model = model.to(device=device, memory_format=torch.channels_last)
 
+    lr = distributed.scaled_lr(args, DEFAULT_BATCH)
     optimizer = torch.optim.SGD(
-        param_groups(model, args.lr, args.head_lr_mult),
-        lr=args.lr,
+        param_groups(model, lr, args.head_lr_mult),
+        lr=lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
     )
@@ -192,26 +202,32 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint = args.checkpoint or args.output.with_suffix(".ckpt.pt")
     if args.resume and checkpoint.is_file():
         history = resume(checkpoint, device, model, optimizer, schedule)
+    trained = runtime.wrap(model)
     print(
         f"ResNet-18 ({stem} stem, source {source_info['pretrained']}): {len(train_set)} "
         f"training and {len(eval_set)} {eval_set.split} images, {len(train_set.classes)} "
-        f"classes, input {spec.input_size}px, on {describe_device(device)}"
+        f"classes, input {spec.input_size}px, on {runtime.describe()}, "
+        f"{describe_device(device)}; batch {args.batch_size} = {runtime.world_size} x "
+        f"{local_batch}, lr {lr:g} (scaling {args.lr_scaling})"
     )
 
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    quiet = args.no_progress or not runtime.is_main
     for epoch in range(len(history), args.epochs):
         started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train_set)).tolist()
+        trained.train()
+        order = runtime.shard(len(train_set), args.seed, epoch)
         loss_sum = correct = 0.0
-        batches = batch_starts(len(order), args.batch_size, epoch, args.epochs, args.no_progress)
+        batches = batch_starts(len(order), local_batch, epoch, args.epochs, quiet)
         for start in batches:
-            chosen = order[start : start + args.batch_size]
-            images = torch.stack([augment(train_set.images[i]) for i in chosen]).to(device)
+            chosen = order[start : start + local_batch]
+            images = torch.stack(
+                [augmented(augment, train_set.images[i], args.seed, epoch, i) for i in chosen]
+            ).to(device)
             labels = train_set.labels[chosen].to(device)
             inputs = spec.normalize(images).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-                logits = model(inputs)
+                logits = trained(inputs)
                 loss = loss_fn(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -220,12 +236,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             loss_sum += loss.item() * len(chosen)
             correct += (logits.argmax(dim=1) == labels).sum().item()
             batches.set_postfix(loss=f"{loss.item():.4f}")
+        loss_sum, correct, seen = runtime.sum([loss_sum, correct, len(order)])
         seconds = time.perf_counter() - started
         row = {
             "epoch": epoch + 1,
-            "train_loss": loss_sum / len(train_set),
-            "train_accuracy": correct / len(train_set),
-            f"{eval_set.split}_accuracy": accuracy(model, eval_set, spec, device),
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            f"{eval_set.split}_accuracy": accuracy(model, eval_set, spec, device, runtime),
             "seconds": round(seconds, 2),
             "images_per_second": round(len(train_set) / seconds, 1),
         }
@@ -235,14 +252,28 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             f"{row['train_accuracy']:.4f}, {eval_set.split} accuracy "
             f"{row[f'{eval_set.split}_accuracy']:.4f} ({seconds:.0f} s)"
         )
-        save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
+        if runtime.is_main:
+            save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
 
-    info = finish(args, model, stem, spec, train_set.classes, eval_set, history, device)
+    info = finish(args, model, stem, spec, train_set.classes, eval_set, history, runtime)
     info["data"] = data_info
     info["source"] = source_info
-    card = ClassifierCard(train_set.classes, stem, spec, info)
+    info["distributed"] = runtime.record(args, lr, DEFAULT_BATCH)
+    if runtime.is_main:
+        card = ClassifierCard(train_set.classes, stem, spec, info)
+        write_outputs(args, model, card, history, eval_set.split)
+    return info
+
+
+def write_outputs(
+    args: argparse.Namespace,
+    model: nn.Module,
+    card: ClassifierCard,
+    history: list[dict[str, float]],
+    split: str,
+) -> None:
+    """The servable file, the curves beside it and the manifest entry."""
     save_classifier(args.output, model, card, half=args.half)
-    split = eval_set.split
     curves = [
         [("train_loss", "training loss")],
         [("train_accuracy", "train accuracy"), (f"{split}_accuracy", f"{split} accuracy")],
@@ -254,103 +285,51 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "classify",
         args.output,
         architecture="resnet18",
-        classes=train_set.classes,
-        input_size=spec.input_size,
-        **info,
+        classes=card.classes,
+        input_size=card.spec.input_size,
+        **card.info,
     )
     print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
-    return info
 
 
-def build_model(args: argparse.Namespace) -> tuple[ResNet, str, InputSpec, dict[str, Any]]:
-    """The source network, its stem, the input spec and where it came from (with the source's
-    classes when known: training on the same classes keeps its output layer)."""
-    size = dict(input_size=args.image_size, resize_size=args.resize_size)
-    if args.pretrained == "none":
-        stem = args.stem or "imagenet"
-        return build_resnet18(1000, stem), stem, InputSpec.for_size(**size), {"pretrained": "none"}
-    if args.pretrained == "imagenet":
-        source = {"pretrained": "imagenet", "weights": "torchvision ResNet18_Weights.IMAGENET1K_V1"}
-        return (
-            imagenet_resnet18(not args.no_progress),
-            "imagenet",
-            InputSpec.for_size(**size),
-            source,
-        )
-    path = Path(args.pretrained)
-    if not path.is_file():
-        raise SystemExit(f"--pretrained {path}: no such file (or use none or imagenet)")
-    source = {"pretrained": path.name, "sha256": sha256_of(path)}
-    if path.suffix == ".safetensors":
-        model, card = load_classifier_file(path)
-        source |= {"classes": card.classes, "command": card.info.get("command")}
-        # The source's normalisation: its features were learned on inputs scaled that way.
-        spec = InputSpec.for_size(**size, mean=card.spec.mean, std=card.spec.std)
-        return model, card.stem, spec, source
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
-    stem = "cifar" if state["conv1.weight"].shape[-1] == 3 else "imagenet"
-    model = build_resnet18(state["fc.weight"].shape[0], stem)
-    model.load_state_dict(state)
-    return model, stem, InputSpec.for_size(**size), source
-
-
-def load_data(
-    args: argparse.Namespace, spec: InputSpec
-) -> tuple[LabelledImages, LabelledImages, dict[str, Any]]:
-    """Both splits in memory: training images at a size the augmentation needs, evaluation
-    images already through the evaluation transform (decoded exactly as serving decodes)."""
-    # Random resized crops need some pixels to spare; padded crops start from the eval view.
-    keep = (
-        spec.eval_transform
-        if args.train_crop == "padded"
-        else shorter_side_at_most(2 * spec.resize_size)
-    )
-
-    if args.data == "cifar10":
-        local = locate_cifar10()
-        if local is None:
-            train = download_cifar10("train", keep)
-            test = download_cifar10("test", spec.eval_transform)
-            return train, test, {"name": "CIFAR-10", "source": "torchvision CIFAR10"}
-        data = Path(local)
-        info = {"name": "CIFAR-10", "file": CIFAR10_ZIP.file, "sha1": CIFAR10_ZIP.sha1}
-    else:
-        data = resolve_image_folder(args.data)
-        info = {"name": data.stem if data.is_file() else data.name}
-        if data.is_file():
-            info["sha1"] = sha1_of(data)
-    train = read_image_folder(data, "train", keep, min_side=2 * spec.resize_size)
-    evaluation = read_image_folder(
-        data, "eval", spec.eval_transform, min_side=spec.resize_size, classes=train.classes
-    )
-    info |= {"train_images": len(train), f"{evaluation.split}_images": len(evaluation)}
-    return train, evaluation, info
+def augmented(
+    augment: Callable[[Tensor], Tensor], image: Tensor, seed: int, epoch: int, index: int
+) -> Tensor:
+    """Example ``index``'s augmentation in ``epoch``: the same on whichever process draws it."""
+    with example_rng(seed, epoch, index):
+        return augment(image)
 
 
 @torch.no_grad()
 def logits_of(
-    model: nn.Module, images: LabelledImages, spec: InputSpec, device: torch.device
+    model: nn.Module, images: Sequence[Tensor], spec: InputSpec, device: torch.device
 ) -> Tensor:
     model.eval()
     outputs = []
     for start in range(0, len(images), 256):
-        batch = torch.stack(images.images[start : start + 256]).to(device)
+        batch = torch.stack(list(images[start : start + 256])).to(device)
         inputs = spec.normalize(batch).contiguous(memory_format=torch.channels_last)
         outputs.append(model(inputs).float().cpu())
-    return torch.cat(outputs)
+    return torch.cat(outputs) if outputs else torch.zeros(0, 0)
 
 
 def accuracy(
-    model: nn.Module, images: LabelledImages, spec: InputSpec, device: torch.device
+    model: nn.Module,
+    images: LabelledImages,
+    spec: InputSpec,
+    device: torch.device,
+    runtime: Runtime | None = None,
 ) -> float:
-    """Top-1 accuracy on images already through the evaluation transform."""
-    return (
-        (logits_of(model, images, spec, device).argmax(dim=1) == images.labels)
-        .float()
-        .mean()
-        .item()
+    """Top-1 accuracy on images already through the evaluation transform; under torchrun each
+    process scores its share and the counts are summed."""
+    rank, world = (runtime.rank, runtime.world_size) if runtime else (0, 1)
+    share = images.images[rank::world]
+    labels = images.labels[rank::world]
+    right = (
+        (logits_of(model, share, spec, device).argmax(dim=1) == labels).sum().item() if share else 0
     )
+    right, total = runtime.sum([right, len(share)]) if runtime else (right, len(share))
+    return right / total
 
 
 def finish(
@@ -361,10 +340,11 @@ def finish(
     classes: list[str],
     eval_set: LabelledImages,
     history: list[dict[str, float]],
-    device: torch.device,
+    runtime: Runtime,
 ) -> dict[str, Any]:
     """The card's record: metrics (and, with --half, the accuracy of the float16 weights that
-    are stored), the command, the device, the time."""
+    are stored), the command, the device, the time, how many processes shared the run."""
+    device = runtime.device
     key = f"{eval_set.split}_accuracy"
     metrics: dict[str, Any] = {key: history[-1][key]}
     if args.half:
@@ -377,7 +357,7 @@ def finish(
         )
         metrics[f"{key}_float32"] = metrics[key]
         metrics[key] = accuracy(
-            rounded.to(device, memory_format=torch.channels_last), eval_set, spec, device
+            rounded.to(device, memory_format=torch.channels_last), eval_set, spec, device, runtime
         )
     metrics |= {
         "train_accuracy": history[-1]["train_accuracy"],
@@ -393,7 +373,8 @@ def finish(
             "std": list(spec.std),
         },
         "dtype": "float16" if args.half else "float32",
-        "command": command_line("classify", args, NOT_RECORDED),
+        "command": command_line("classify", args, NOT_RECORDED, runtime.launcher()),
         "device": describe_device(device),
+        "world_size": runtime.world_size,
         "metrics": metrics,
     }

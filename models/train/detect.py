@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from models.data.detection_csv import DetectionSample
-from models.device import describe_device, resolve_device
+from models.device import describe_device
+from models.train import distributed
 from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
+from models.train.detect_model import build_detector, rcnn_design
+from models.train.distributed import Runtime, example_rng
 from models.train.engine import (
     batch_starts,
     command_line,
@@ -36,11 +40,11 @@ from models.train.engine import (
     save_checkpoint,
 )
 from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
-from models.vision.rcnn import faster_rcnn
-from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
+from models.vision.ssd import TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
 NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint", "photo_labels"})
+DEFAULT_BATCH = 32
 CURVES = [
     [("loss", "training loss")],
     [
@@ -123,7 +127,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         "object-like regions, a form of hard negative mining",
     )
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help="images per step over all processes (under torchrun each takes its share)",
+    )
     parser.add_argument("--lr", type=float, default=0.2, help="SGD learning rate (the book's)")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--momentum", type=float, default=0.0)
@@ -165,16 +174,29 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--no-progress", action="store_true")
+    distributed.add_arguments(parser, batchnorm=True)
     return parser
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    torch.manual_seed(args.seed)
+    if args.epochs < 1:
+        raise SystemExit("--epochs must be at least 1")
     if args.input_shape is None:
         args.input_shape = "photo" if args.arch == "fasterrcnn" else "square"
     if args.input_shape == "photo" and args.arch != "fasterrcnn":
         raise SystemExit("--input-shape photo needs --arch fasterrcnn (TinySSD sees squares)")
-    device = resolve_device(args.device)
+    runtime = distributed.start(args.device)
+    info = train(args, runtime)
+    runtime.close()
+    return info
+
+
+def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
+    """The run on this process (one of ``runtime.world_size``): all of them train, rank 0
+    evaluates (mAP and photo recall go through the serving path on whole sets) and writes."""
+    torch.manual_seed(args.seed)
+    device = runtime.device
+    local_batch = runtime.local_batch(args.batch_size)
     train_set, val_set, source = load_detection_data(args)
     num_classes = max(int(s.labels.max()) for s in train_set + val_set if len(s.labels)) + 1
     names = (
@@ -184,26 +206,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     if len(names) != num_classes:
         raise SystemExit(f"--class-names gives {len(names)} names for {num_classes} label ids")
-    if args.arch == "fasterrcnn":
-        pretrained = None if args.pretrained == "none" else args.pretrained
-        model = faster_rcnn(
-            num_classes, pretrained, args.backbone, args.backbone_weights, args.roi_op
-        )
-        if args.train_proposals is not None:
-            model.rpn._pre_nms_top_n["training"] = args.train_proposals
-            model.rpn._post_nms_top_n["training"] = args.train_proposals
-    else:
-        anchors = AnchorConfig()
-        if args.anchor_sizes:
-            sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
-            anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
-        model = TinySSD(num_classes, args.input_size, anchors)
-    if args.init is not None:
-        state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
-        model.load_state_dict({key: value.float() for key, value in state.items()})
-    model = model.to(device)
+    model = build_detector(args, num_classes)
+    model = distributed.prepare(model, runtime, args.sync_bn).to(device)
+    lr = distributed.scaled_lr(args, DEFAULT_BATCH)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+        model.parameters(), lr=lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     schedule = make_schedule("cosine" if args.cosine else "constant", optimizer, args.epochs)
     augment = (
@@ -211,27 +218,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.no_augment
         else DetectionAugmentation(args.input_size, keep_aspect=args.input_shape == "photo")
     )
-    print(
-        f"{args.arch}: {len(train_set)} training and {len(val_set)} validation images, "
-        f"{num_classes} class(es), on {describe_device(device)}"
-    )
-
-    if args.epochs < 1:
-        raise SystemExit("--epochs must be at least 1")
     history: list[dict[str, float]] = []
     checkpoint = args.checkpoint or args.output.with_suffix(".ckpt.pt")
     if args.resume and checkpoint.is_file():
         history = resume(checkpoint, device, model, optimizer, schedule)
-    info: dict[str, Any] = {}
+    trained = runtime.wrap(model)
+    print(
+        f"{args.arch}: {len(train_set)} training and {len(val_set)} validation images, "
+        f"{num_classes} class(es), on {runtime.describe()}, {describe_device(device)}; batch "
+        f"{args.batch_size} = {runtime.world_size} x {local_batch}, lr {lr:g} "
+        f"(scaling {args.lr_scaling})"
+    )
+
+    quiet = args.no_progress or not runtime.is_main
     for epoch in range(len(history), args.epochs):
         started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train_set)).tolist()
+        trained.train()
+        order = runtime.shard(len(train_set), args.seed, epoch)
         totals: dict[str, float] = {}
-        batches = batch_starts(len(order), args.batch_size, epoch, args.epochs, args.no_progress)
+        batches = batch_starts(len(order), local_batch, epoch, args.epochs, quiet)
         for start in batches:
-            chosen = [train_set[i] for i in order[start : start + args.batch_size]]
-            loss, figures = training_loss(args, model, chosen, augment, device)
+            indices = order[start : start + local_batch]
+            chosen = [augmented(augment, train_set[i], args.seed, epoch, i) for i in indices]
+            loss, figures = training_loss(args, trained, model, chosen, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -239,10 +248,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 totals[key] = totals.get(key, 0.0) + value * len(chosen)
             batches.set_postfix(loss=f"{loss.item():.4f}")
         schedule.step()
+        keys = sorted(totals)
+        *sums, seen = runtime.sum([totals[key] for key in keys] + [len(order)])
         seconds = time.perf_counter() - started
-        row = {key: value / len(train_set) for key, value in totals.items()}
-        row |= evaluate(model, val_set, args.input_size, device)
-        row |= evaluate_photos(args, model, names, device)
+        row = {key: value / seen for key, value in zip(keys, sums, strict=True)}
+        row |= runtime.share(validation(args, model, val_set, names, device, runtime))
         row |= {
             "epoch": epoch + 1,
             "seconds": round(seconds, 2),
@@ -251,41 +261,75 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         history.append(row)
         shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
-        save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
-        save_detector(args, model, names, history, source)
-    rounded = None
-    if args.half:  # record what the float16 file does, not what the float32 model did
-        with torch.no_grad():
-            for tensor in model.state_dict().values():
-                if tensor.is_floating_point():
-                    tensor.copy_(tensor.half())
-        rounded = evaluate(model, val_set, args.input_size, device)
-        rounded |= evaluate_photos(args, model, names, device)
-    info = save_detector(args, model, names, history, source, rounded)
+        if runtime.is_main:
+            save_checkpoint(checkpoint, model, optimizer, args, history, schedule)
+            save_detector(args, model, names, history, source, runtime, lr)
+    info = None
+    if runtime.is_main:
+        rounded = None
+        if args.half:  # record what the float16 file does, not what the float32 model did
+            with torch.no_grad():
+                for tensor in model.state_dict().values():
+                    if tensor.is_floating_point():
+                        tensor.copy_(tensor.half())
+            rounded = validation(args, model, val_set, names, device, runtime)
+        info = save_detector(args, model, names, history, source, runtime, lr, rounded)
+        plot_curves(history, CURVES, args.output.with_suffix(".png"), log_scale=[1])
+        name = args.name or args.output.stem
+        list_in_manifest(args.manifest, name, "detect", args.output, **info)
+        print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
+    return runtime.share(info)
 
-    plot_curves(history, CURVES, args.output.with_suffix(".png"), log_scale=[1])
-    list_in_manifest(args.manifest, args.name or args.output.stem, "detect", args.output, **info)
-    print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
-    return info
+
+def validation(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    val_set: list[DetectionSample],
+    names: list[str],
+    device: torch.device,
+    runtime: Runtime,
+) -> dict[str, float] | None:
+    """On rank 0 (``None`` elsewhere): the validation figures and those on real photos."""
+    if not runtime.is_main:
+        return None
+    return evaluate(model, val_set, args.input_size, device) | evaluate_photos(
+        args, model, names, device
+    )
+
+
+def augmented(
+    augment: DetectionAugmentation | None,
+    sample: DetectionSample,
+    seed: int,
+    epoch: int,
+    index: int,
+) -> DetectionSample:
+    """Example ``index``'s augmentation in ``epoch``: the same on whichever process draws it."""
+    if augment is None:
+        return sample
+    with example_rng(seed, epoch, index):
+        image, boxes, labels = augment(sample.image, sample.boxes, sample.labels)
+    return replace(sample, image=image, boxes=boxes, labels=labels)
 
 
 def training_loss(
     args: argparse.Namespace,
+    trained: torch.nn.Module,
     model: torch.nn.Module,
     samples: list[DetectionSample],
-    augment: DetectionAugmentation | None,
     device: torch.device,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of a batch of samples (augmented), and the book's figures for TinySSD."""
+    """The loss of a batch of (augmented) samples through ``trained`` (``model``, or it under
+    DDP), and the book's figures for TinySSD."""
     if args.arch == "fasterrcnn":
-        images, targets = rcnn_batch(samples, augment)
-        losses = model(
+        images, targets = rcnn_batch(samples, None)
+        losses = trained(
             [image.to(device) for image in images],
             [{key: value.to(device) for key, value in t.items()} for t in targets],
         )
         return sum(losses.values()), {}
-    images, labels = collate(samples, augment, args.input_size)
-    cls_logits, offsets = model(images.to(device))
+    images, labels = collate(samples, None, args.input_size)
+    cls_logits, offsets = trained(images.to(device))
     result = ssd_loss(cls_logits, offsets, model.anchors, labels.to(device), args.hard_negatives)
     return result.loss, {"class_error": result.class_error, "bbox_mae": result.bbox_mae}
 
@@ -296,6 +340,8 @@ def save_detector(
     names: list[str],
     history: list[dict[str, float]],
     source: dict[str, Any],
+    runtime: Runtime,
+    lr: float,
     rounded: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The servable file (float16 weights with --half): weights, epoch, arguments and what the
@@ -313,10 +359,12 @@ def save_detector(
         "input_size": args.input_size,
         "tiling": args.tiling,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
-        **(_rcnn_design(args, model) if args.arch == "fasterrcnn" else {}),
+        **(rcnn_design(args, model) if args.arch == "fasterrcnn" else {}),
         "data": source,
-        "command": command_line("detect", args, NOT_RECORDED),
+        "command": command_line("detect", args, NOT_RECORDED, runtime.launcher()),
         "device": describe_device(next(model.parameters()).device),
+        "world_size": runtime.world_size,
+        "distributed": runtime.record(args, lr, DEFAULT_BATCH),
         "metrics": {
             **{key: value for key, value in final.items() if key not in {"epoch", "seconds"}},
             "measured_on": f"{weights} weights",
@@ -334,14 +382,3 @@ def save_detector(
         args.output,
     )
     return info
-
-
-def _rcnn_design(args: argparse.Namespace, model: torch.nn.Module) -> dict[str, Any]:
-    """What serving needs to rebuild a Faster R-CNN: its body, box head and input normalisation
-    (the backbone classifier's, which the state dict does not hold)."""
-    return {
-        "backbone": args.backbone,
-        "roi_op": args.roi_op,
-        "image_mean": list(model.transform.image_mean),
-        "image_std": list(model.transform.image_std),
-    }

@@ -24,10 +24,16 @@ from models.manifest import sha256_of, upsert_entry
 SCHEDULES = ("constant", "cosine", "onecycle")
 
 
-def command_line(kind: str, args: argparse.Namespace, skip: Iterable[str] = ()) -> str:
-    """``python -m models.train KIND`` with every option of ``args`` spelled out (flags that
-    are off and unset options left out; ``skip`` names options that do not shape the result)."""
-    words = ["python", "-m", "models.train", kind]
+def command_line(
+    kind: str,
+    args: argparse.Namespace,
+    skip: Iterable[str] = (),
+    launcher: Sequence[str] = ("python",),
+) -> str:
+    """``python -m models.train KIND`` (or ``launcher``, e.g. torchrun with its shape, instead
+    of ``python``) with every option of ``args`` spelled out (flags that are off and unset
+    options left out; ``skip`` names options that do not shape the result)."""
+    words = [*launcher, "-m", "models.train", kind]
     skipped = frozenset(skip)
     for name, value in vars(args).items():
         if name in skipped or value is None or value is False or value == []:

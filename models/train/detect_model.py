@@ -1,0 +1,47 @@
+"""The detector a detection run trains: TinySSD (the book's anchors or its own) or a Faster
+R-CNN, and what serving needs to rebuild the latter."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+from models.vision.rcnn import faster_rcnn
+from models.vision.ssd import AnchorConfig, TinySSD
+
+
+def build_detector(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
+    """TinySSD with the book's anchors or ``--anchor-sizes``, or a Faster R-CNN; from
+    ``--init`` when given."""
+    model: torch.nn.Module
+    if args.arch == "fasterrcnn":
+        pretrained = None if args.pretrained == "none" else args.pretrained
+        model = faster_rcnn(
+            num_classes, pretrained, args.backbone, args.backbone_weights, args.roi_op
+        )
+        if args.train_proposals is not None:
+            model.rpn._pre_nms_top_n["training"] = args.train_proposals
+            model.rpn._post_nms_top_n["training"] = args.train_proposals
+    else:
+        anchors = AnchorConfig()
+        if args.anchor_sizes:
+            sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
+            anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
+        model = TinySSD(num_classes, args.input_size, anchors)
+    if args.init is not None:
+        state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict({key: value.float() for key, value in state.items()})
+    return model
+
+
+def rcnn_design(args: argparse.Namespace, model: torch.nn.Module) -> dict[str, Any]:
+    """What serving needs to rebuild a Faster R-CNN: its body, box head and input normalisation
+    (the backbone classifier's, which the state dict does not hold)."""
+    return {
+        "backbone": args.backbone,
+        "roi_op": args.roi_op,
+        "image_mean": list(model.transform.image_mean),
+        "image_std": list(model.transform.image_std),
+    }
