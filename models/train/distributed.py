@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser, batchnorm: bool) -> None:
 
 def scaled_lr(args: argparse.Namespace, parser_default_batch: int) -> float:
     """``--lr`` scaled by ``--lr-scaling`` for the effective batch ``--batch-size``."""
-    base = args.lr_base_batch or parser_default_batch
+    base = parser_default_batch if args.lr_base_batch is None else args.lr_base_batch
     if base < 1:
         raise SystemExit(f"--lr-base-batch {base}: a batch size, at least 1")
     ratio = args.batch_size / base
@@ -107,6 +107,8 @@ class Runtime:
 
     def local_batch(self, batch_size: int) -> int:
         """This process's share of an effective batch of ``batch_size``."""
+        if batch_size < 1:
+            raise SystemExit(f"--batch-size {batch_size}: at least 1")
         if batch_size < self.world_size or batch_size % self.world_size:
             raise SystemExit(
                 f"--batch-size {batch_size} is the effective batch over all processes: make it "
@@ -165,7 +167,7 @@ class Runtime:
             "effective_batch": args.batch_size,
             "batch_per_process": args.batch_size // self.world_size,
             "lr_scaling": args.lr_scaling,
-            "lr_base_batch": args.lr_base_batch or default_batch,
+            "lr_base_batch": default_batch if args.lr_base_batch is None else args.lr_base_batch,
             "lr": lr,
             "sync_bn": bool(getattr(args, "sync_bn", False)),
         }
