@@ -5,6 +5,8 @@
     # fine-tuning on any ImageFolder set: new head, body at --lr, head at 10x
     python -m models.train classify --data ../shared/data/hymenoptera \\
         --pretrained weights/resnet18-cifar10.safetensors --lr 0.01 --head-lr-mult 10
+    # several processes (GPUs, nodes; Gloo on CPUs): the same command under torchrun
+    torchrun --standalone --nproc_per_node=8 -m models.train classify --data cifar10 ...
 
 ``--data`` is a folder or .zip with ``train/<class>/`` and ``val/`` or ``test/``, or a known set:
 ``cifar10`` (the local zip under $D2L_DATA_DIR, else torchvision's download), ``hymenoptera`` or

@@ -2,6 +2,7 @@
 
     python -m models.train detect --data ../shared/data/sysu-logo --class-names logo \\
         --epochs 20 --output weights/tinyssd-logo.pt
+    # several processes: torchrun --standalone --nproc_per_node=N -m models.train detect ...
 
 Each epoch reports the book's figures on the training batches (class error, bbox MAE) and, on
 the validation split, the same two plus mAP@0.5 and mAP@[.5:.95] from torchmetrics'

@@ -66,7 +66,7 @@ def test_the_training_loss_is_torchvisions_sum_of_losses_on_images_of_their_own_
     assert targets[2]["boxes"].shape == (0, 4) and targets[2]["labels"].tolist() == []
     args = argparse.Namespace(arch="fasterrcnn", input_size=128)
     torch.manual_seed(1)  # the RPN and the box head sample proposals at random
-    loss, figures = training_loss(args, model, samples, None, torch.device("cpu"))
+    loss, figures = training_loss(args, model, model, samples, torch.device("cpu"))
     torch.manual_seed(1)
     parts = model(images, targets)
     assert set(parts) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
