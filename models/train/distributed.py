@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser, batchnorm: bool) -> None:
         "--lr-base-batch",
         type=int,
         default=None,
-        help="the batch size --lr is meant for (default: --batch-size's default)",
+        help="the batch size --lr is meant for (None: the default --batch-size)",
     )
     if batchnorm:
         parser.add_argument(

@@ -2,6 +2,7 @@
 
     python -m models.train word2vec --arch skipgram --epochs 5 --embed-size 100 \\
         --output weights/word2vec-skipgram-ptb.safetensors
+    # several processes: torchrun --standalone --nproc_per_node=N -m models.train word2vec ...
 
 Writes the servable vectors (safetensors: vocabulary, input embeddings, arguments, metrics,
 neighbours of probe words) and, next to them, a training checkpoint (``.pt``: model,

@@ -171,7 +171,6 @@ needs_committed = pytest.mark.skipif(
 
 
 @needs_committed
-@pytest.mark.slow
 def test_the_committed_ants_and_bees_model_tells_real_photos_apart(client):
     """All 153 validation photos (never trained on) through the whole service, in batches of
     32: the served accuracy is the one training measured, to within a photo."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
-import pytest
 import torch
 from PIL import Image
 
@@ -14,23 +12,6 @@ from models.train import detect
 from models.vision.classifier import load_classifier_file
 from models.vision.detection import DetectionThresholds
 from models.vision.detector import Detector
-
-
-@pytest.fixture(scope="module")
-def squares(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("squares")
-    (root / "images").mkdir()
-    rng = random.Random(0)
-    rows = ["img_name,label,xmin,ymin,xmax,ymax"]
-    for index in range(40):
-        image = Image.effect_noise((96, 96), 40).convert("RGB")
-        side = rng.randint(24, 48)
-        x, y = rng.randint(0, 96 - side), rng.randint(0, 96 - side)
-        image.paste((255, 255, 255), (x, y, x + side, y + side))
-        image.save(root / "images" / f"{index:03d}.png")
-        rows.append(f"{index:03d}.png,0,{x},{y},{x + side},{y + side}")
-    (root / "label.csv").write_text("\n".join(rows) + "\n")
-    return root
 
 
 def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares, tmp_path):

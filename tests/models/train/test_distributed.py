@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from models.manifest import read_manifest
@@ -105,25 +104,8 @@ def test_classify_on_two_processes_trains_what_one_does_and_resumes_on_one(
     )
 
 
-@pytest.fixture(scope="module")
-def squares(tmp_path_factory) -> Path:
-    """40 white squares on noise, all of them training images (an even count: no padding)."""
-    root = tmp_path_factory.mktemp("squares")
-    (root / "images").mkdir()
-    rng = random.Random(1)
-    rows = ["img_name,label,xmin,ymin,xmax,ymax"]
-    for index in range(40):
-        image = Image.effect_noise((96, 96), 40).convert("RGB")
-        side = rng.randint(24, 48)
-        x, y = rng.randint(0, 96 - side), rng.randint(0, 96 - side)
-        image.paste((255, 255, 255), (x, y, x + side, y + side))
-        image.save(root / "images" / f"{index:03d}.png")
-        rows.append(f"{index:03d}.png,0,{x},{y},{x + side},{y + side}")
-    (root / "label.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
 def test_detect_on_two_processes_trains_what_one_does(squares: Path, tmp_path: Path):
+    # All 40 images train (an even count: the sampler pads nothing) and validate.
     data = ["--data", str(squares), "--val-data", str(squares), "--class-names", "square",
             "--input-size", "64", "--batch-size", "8", "--no-progress"]  # fmt: skip
     start = tmp_path / "start.pt"
