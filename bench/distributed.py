@@ -13,7 +13,6 @@ the single process keeps torch's default (every core), so both runs use the whol
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 
 from bench.server import ROOT, machine, write_result
+from models.text.word_vectors import read_word_vectors
+from models.vision.classifier import load_classifier_file
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data"))
 
@@ -65,11 +65,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def recorded(output: Path) -> dict[str, Any]:
-    """The metrics a training command wrote into its servable file."""
-    if output.suffix == ".safetensors":
-        with safe_open(str(output), framework="pt") as file:
-            return json.loads(file.metadata()["info"])
+def recorded(output: Path, command: str) -> dict[str, Any]:
+    """The record a training command wrote with its servable file (metrics, world size)."""
+    if command == "classify":
+        return load_classifier_file(output)[1].info
+    if command == "word2vec":
+        return read_word_vectors(output)[2]
     return torch.load(output, weights_only=True)
 
 
@@ -87,7 +88,7 @@ def train(name: str, processes: int, folder: Path) -> dict[str, Any]:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{name} on {processes} process(es) failed:\n{done.stderr[-3000:]}")
-    info = recorded(output)
+    info = recorded(output, options[0])
     epochs = info["metrics"]["epochs"]
     last = epochs[-1]
     return {
@@ -103,6 +104,7 @@ def train(name: str, processes: int, folder: Path) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    document: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as temporary:
         for name in args.only:
             single = train(name, 1, Path(temporary))
@@ -112,10 +114,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             results[name] = {"one": single, "many": shared, "speedup": round(speedup, 2)}
             print(
                 f"{name}: {single[rate_key]:,.1f} {rate_key} on 1 process, "
-                f"{shared[rate_key]:,.1f} on {args.processes} ({speedup:.2f}x)"
+                f"{shared[rate_key]:,.1f} on {args.processes} ({speedup:.2f}x)",
+                flush=True,
             )
-    document = {"machine": machine(), "processes": args.processes, "runs": results}
-    write_result(document, args.output)
+            # Written after each pair: a failure later keeps what was measured.
+            document = {"machine": machine(), "processes": args.processes, "runs": results}
+            write_result(document, args.output)
     return document
 
 
