@@ -97,7 +97,8 @@ def colour_classifier(tmp_path_factory, colour_folder: Path) -> Path:
     """A ResNet-18 trained by the project's training command on the colour set (seconds).
 
     The recipe is chosen to end at validation accuracy 1.0 whatever the CPU's kernels (checked
-    over seeds 0-7 with AVX-512 and with ``ATEN_CPU_CAPABILITY=avx2``): from scratch, a few
+    over seeds 0-7 with AVX-512 and with ``ATEN_CPU_CAPABILITY=avx2``; since augmentation draws
+    per example, again over seeds 0-7 on an AVX2 CPU, no AVX-512 one at hand): from scratch, a few
     dozen steps, a one-cycle schedule so the weights and BatchNorm's running statistics settle.
     Tests that read its answers rely on that; the check below says so plainly if it ever fails.
     """
