@@ -27,7 +27,9 @@ from bench.server import ROOT, machine, write_result
 from models.text.word_vectors import read_word_vectors
 from models.vision.classifier import load_classifier_file
 
-DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data"))
+# Relative to the repository (the commands run there), so the recorded commands name no
+# path of this machine.
+DATA = os.path.relpath(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data"), ROOT)
 
 # name -> (the command and its options, the rate its output records per epoch)
 RUNS: dict[str, tuple[list[str], str]] = {
@@ -38,12 +40,12 @@ RUNS: dict[str, tuple[list[str], str]] = {
     ),
     "classify-finetune-64": (
         ["classify", "--data", "hymenoptera", "--pretrained",
-         str(ROOT / "weights" / "resnet18-cifar10.safetensors"), "--epochs", "2",
+         "weights/resnet18-cifar10.safetensors", "--epochs", "2",
          "--image-size", "64", "--batch-size", "32", "--lr", "0.01", "--schedule", "cosine"],
         "images_per_second",
     ),
     "detect": (
-        ["detect", "--data", str(DATA / "sysu-logo"), "--class-names", "logo", "--epochs", "1",
+        ["detect", "--data", f"{DATA}/sysu-logo", "--class-names", "logo", "--epochs", "1",
          "--batch-size", "32"],
         "examples_per_second",
     ),
@@ -98,7 +100,7 @@ def train(name: str, processes: int, folder: Path) -> dict[str, Any]:
         "epoch_seconds": last["seconds"],
         "wall_seconds": round(wall, 1),
         "final_loss": last.get("train_loss", last.get("loss")),
-        "command": info["command"],
+        "command": info["command"].replace(str(folder), "$TMP"),
     }
 
 

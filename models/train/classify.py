@@ -320,17 +320,16 @@ def accuracy(
     images: LabelledImages,
     spec: InputSpec,
     device: torch.device,
-    runtime: Runtime | None = None,
+    runtime: Runtime,
 ) -> float:
     """Top-1 accuracy on images already through the evaluation transform; under torchrun each
     process scores its share and the counts are summed."""
-    rank, world = (runtime.rank, runtime.world_size) if runtime else (0, 1)
-    share = images.images[rank::world]
-    labels = images.labels[rank::world]
-    right = (
-        (logits_of(model, share, spec, device).argmax(dim=1) == labels).sum().item() if share else 0
-    )
-    right, total = runtime.sum([right, len(share)]) if runtime else (right, len(share))
+    share = images.images[runtime.rank :: runtime.world_size]
+    labels = images.labels[runtime.rank :: runtime.world_size]
+    right = 0
+    if share:
+        right = (logits_of(model, share, spec, device).argmax(dim=1) == labels).sum().item()
+    right, total = runtime.sum([right, len(share)])
     return right / total
 
 

@@ -96,12 +96,15 @@ class Runtime:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    @property
+    def nodes(self) -> int:
+        return self.world_size // self.local_world_size
+
     def describe(self) -> str:
         if not self.distributed:
             return "1 process"
-        nodes = self.world_size // self.local_world_size
         return (
-            f"{self.world_size} processes ({self.backend}, {nodes} node(s) x "
+            f"{self.world_size} processes ({self.backend}, {self.nodes} node(s) x "
             f"{self.local_world_size})"
         )
 
@@ -149,10 +152,6 @@ class Runtime:
         dist.broadcast_object_list(box, src=0, device=self._collective_device)
         return box[0]
 
-    def barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
-
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.barrier()
@@ -163,7 +162,7 @@ class Runtime:
         return {
             "world_size": self.world_size,
             "backend": self.backend or "none",
-            "nodes": self.world_size // self.local_world_size,
+            "nodes": self.nodes,
             "effective_batch": args.batch_size,
             "batch_per_process": args.batch_size // self.world_size,
             "lr_scaling": args.lr_scaling,
@@ -176,8 +175,7 @@ class Runtime:
         """The words that start this run's command: ``python`` or torchrun with its shape."""
         if not self.distributed:
             return ["python"]
-        nodes = self.world_size // self.local_world_size
-        shape = [f"--nnodes={nodes}"] if nodes > 1 else ["--standalone"]
+        shape = [f"--nnodes={self.nodes}"] if self.nodes > 1 else ["--standalone"]
         return ["torchrun", *shape, f"--nproc_per_node={self.local_world_size}"]
 
     @property

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 class _SumOverProcesses(torch.autograd.Function):
     """All-reduce (sum) with a gradient: d(sum)/d(own part) passes every process's upstream
-    gradient, summed."""
+    gradient, summed (torch.distributed.nn.functional.all_reduce, which is deprecated)."""
 
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:

@@ -75,7 +75,7 @@ def test_classify_on_two_processes_trains_what_one_does_and_resumes_on_one(
     assert "batch 12 = 2 x 6" in log
     assert log.count("epoch 1:") == 1, "only rank 0 logs"
     source = load_file(colour_classifier)
-    model, card = load_classifier_file(shared)  # servable
+    _, card = load_classifier_file(shared)  # servable
     assert update_difference(reference_1, load_file(shared), source) < 1e-2
     rows = card.info["metrics"]["epochs"]
     assert losses(rows, "train_loss") == pytest.approx(
