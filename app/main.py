@@ -38,7 +38,7 @@ from app.routers import classify, detect, geometry, health, metrics, models, wor
 from app.routers.ui import install_ui
 from app.serving.admission import WorkPool
 from app.serving.batcher import BatchingConfig
-from app.serving.intake import ImagePreparer
+from app.serving.intake import ImageLimits, ImagePreparer
 from app.serving.registry import LoadLimits, ModelRegistry
 from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
@@ -89,7 +89,10 @@ def create_app(
         logger.info("%s", cors_summary(settings.cors_origins))
         workers = settings.decode_workers or os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
-        app.state.images = ImagePreparer(pool, settings.max_image_pixels, settings.max_batch_images)
+        image_limits = ImageLimits(
+            settings.max_image_pixels, settings.max_image_side, settings.max_image_aspect
+        )
+        app.state.images = ImagePreparer(pool, image_limits, settings.max_batch_images)
         app.state.geometry = WorkPool(
             "geometry", settings.geometry_workers, settings.geometry_queue, "D2L_GEOMETRY_QUEUE"
         )

@@ -21,7 +21,7 @@ import httpx
 import torch
 from PIL import Image
 
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.vision.classifier import ImageClassifier
 
@@ -73,7 +73,7 @@ def main(args: argparse.Namespace) -> dict:
         def pipeline(batch=batch) -> None:
             for start in range(0, len(files), batch):
                 images = [
-                    decode_image(data, 40_000_000, classifier.decode_side).image
+                    decode_image(data, ImageLimits(), classifier.decode_side).image
                     for data in files[start : start + batch]
                 ]
                 classifier.classify(images, top_k=5)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.vision.detector import Detector
 
@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> dict:
 
         def pipeline(files=files) -> None:
             for data in files:
-                decoded = decode_image(data, 40_000_000, min_side=detector.decode_side)
+                decoded = decode_image(data, ImageLimits(), min_side=detector.decode_side)
                 detector.detect([decoded.image], [(decoded.width, decoded.height)])
 
         rate = images_per_second(pipeline, len(files), args.seconds)

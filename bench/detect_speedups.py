@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from bench.server import ROOT, images_per_second, machine, write_result
 from models.data.detection_csv import read_detection_csv
 from models.manifest import read_manifest
@@ -107,7 +107,7 @@ def main(args: argparse.Namespace) -> dict:
         small = sorted((folder / "images").glob("*.jpg"))[:8]
         photos = sorted((folder / "unlabelled").glob("*.jpg"))
         images = {
-            label: [decode_image(p.read_bytes(), 40_000_000, min_side=side) for p in paths]
+            label: [decode_image(p.read_bytes(), ImageLimits(), min_side=side) for p in paths]
             for label, paths in (("256x256", small), ("photos", photos))
         }
         rows: dict = {}

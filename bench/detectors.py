@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
 from models.device import describe_device, resolve_device
 from models.manifest import read_manifest
@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> dict:
         detector = load_detector(entry.file, device, dtype)
         module = detector.model
         decoded = [
-            decode_image(path.read_bytes(), 40_000_000, min_side=detector.decode_side)
+            decode_image(path.read_bytes(), ImageLimits(), min_side=detector.decode_side)
             for path in small
         ]
         images = [d.image for d in decoded]

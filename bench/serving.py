@@ -36,7 +36,7 @@ import httpx
 import torch
 
 from app.core.config import Settings
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from bench.classify import photos_640x480
 from bench.peers.common import load_model, read_image
 from bench.server import ROOT, images_per_second, load_for, machine, running_server, write_result
@@ -156,7 +156,7 @@ def ceilings(
             def pipeline(size: int = size, classifier: ImageClassifier = classifier) -> None:
                 inputs = [
                     classifier.preprocess(
-                        decode_image(next_photo(), 10**8, classifier.decode_side).image
+                        decode_image(next_photo(), ImageLimits(), classifier.decode_side).image
                     )
                     for _ in range(size)
                 ]

@@ -63,6 +63,17 @@ class Settings(BaseSettings):
         gt=0,
         description="Larger images are refused (413) before they are decoded.",
     )
+    max_image_side: int = Field(
+        default=16_384,
+        gt=0,
+        description="Images with a longer side are refused (413) before they are decoded.",
+    )
+    max_image_aspect: float = Field(
+        default=20.0,
+        ge=1,
+        description="Images whose longer side is more than this many times the shorter are "
+        "refused (422) before they are decoded.",
+    )
     max_batch_images: int = Field(
         default=32, gt=0, description="Images per /detect/batch or /classify/batch."
     )

@@ -45,8 +45,7 @@ async def classify(
     images: ImagesDep,
     top_k: TopK = 5,
 ) -> ClassificationResult:
-    task = model.task
-    prepared = await images.prepare(file, task.decode_side, task.preprocess)
+    prepared = await images.prepare(file, model.task)
     (found,) = await _classify(model, [prepared], top_k)
     return _result(model.name, prepared.decoded, found)
 
@@ -62,8 +61,7 @@ async def classify_batch(
     images: ImagesDep,
     top_k: TopK = 5,
 ) -> BatchClassificationResult:
-    task = model.task
-    prepared = await images.prepare_batch(file, model.reserve, task.decode_side, task.preprocess)
+    prepared = await images.prepare_batch(file, model.task, model.reserve)
     found = await _classify(model, prepared, top_k)
     return BatchClassificationResult(
         results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]

@@ -97,8 +97,7 @@ async def detect(
 ):
     if render:
         return await _render(file, model, images, thresholds)
-    task = model.task
-    prepared = await images.prepare(file, task.decode_side, task.preprocess)
+    prepared = await images.prepare(file, model.task)
     (found,) = await _detect(model, [prepared], thresholds)
     return _result(model.name, prepared.decoded, found)
 
@@ -126,8 +125,8 @@ async def _render(
     images: ImagePreparer,
     thresholds: RequestedThresholds,
 ) -> Response:
-    # Drawn on the full-size image, where /detect may decode a JPEG at reduced size.
-    prepared = await images.prepare(file, None, model.task.preprocess)
+    # Drawn on the full-size image, where /detect may decode it at reduced size.
+    prepared = await images.prepare(file, model.task, full_size=True)
     (found,) = await _detect(model, [prepared], thresholds)
     png = await images.run(render_png, prepared.decoded, found)
     return Response(png, media_type="image/png")
@@ -144,8 +143,7 @@ async def detect_batch(
     images: ImagesDep,
     thresholds: Thresholds,
 ) -> BatchDetectionResult:
-    task = model.task
-    prepared = await images.prepare_batch(file, model.reserve, task.decode_side, task.preprocess)
+    prepared = await images.prepare_batch(file, model.task, model.reserve)
     found = await _detect(model, prepared, thresholds)
     return BatchDetectionResult(
         results=[_result(model.name, p.decoded, f) for p, f in zip(prepared, found, strict=True)]
@@ -177,6 +175,8 @@ def _result(name: str, decoded: DecodedImage, found: list[Detection]) -> Detecti
 
 def render_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
     """The image with each box, label and score drawn (torchvision's draw_bounding_boxes)."""
+    if decoded.image is None:
+        raise ValueError("render_png needs the decoded image: prepare it with full_size=True")
     pixels = TF.pil_to_tensor(decoded.image)
     if found:
         boxes = torch.tensor([d.box for d in found])

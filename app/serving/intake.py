@@ -12,22 +12,37 @@ from __future__ import annotations
 import asyncio
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from typing import TypeVar
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 from fastapi import File, UploadFile
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 
 from app.schemas.common import BODY_ERRORS, ErrorMessage
+from app.serving.failures import one_line
+from app.serving.memory import trimmed_after
 from app.serving.registry import clip
-from models.data.images import load_rgb, upright_size
+from models.data.images import InputLimits, load_rgb, upright_size
 
 FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"}  # MPO: multi-picture JPEG from cameras
 ACCEPTED = "JPEG, PNG, WebP, BMP or GIF"
-# EXIF orientations that rotate by 90 or 270 degrees, swapping width and height.
+# Formats Pillow cannot open, known by their first bytes, so that they get 415 like the formats
+# it opens but this service does not take (TIFF, ICO...), rather than "not an image".
+_SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    ("SVG", lambda head: b"<svg" in head[:4096].lower()),
+    ("PDF", lambda head: head.startswith(b"%PDF")),
+    ("HEIC", lambda head: head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS),
+    ("AVIF", lambda head: head[4:8] == b"ftyp" and head[8:12] in {b"avif", b"avis"}),
+    ("JPEG XL", lambda head: head.startswith((b"\xff\x0a", b"\0\0\0\x0cJXL "))),
+)
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+# Pillow refuses PNG metadata chunks that inflate beyond 1 MB; colour profiles of printers and
+# cameras reach a few MB. The body limit bounds what inflates more.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 16 * 1024 * 1024)
 
 
 class ImageError(ValueError):
@@ -37,57 +52,112 @@ class ImageError(ValueError):
 
 
 @dataclass(frozen=True)
-class DecodedImage:
-    """``image`` is RGB, upright, possibly reduced; ``width`` x ``height`` is the size of the
-    upload as a viewer shows it (after EXIF orientation), the frame boxes are reported in."""
+class ImageLimits:
+    """What any upload may be, checked from its header before a pixel is decoded: at most
+    ``max_pixels`` pixels (413), ``max_side`` pixels on a side (413), and a longer side at most
+    ``max_aspect`` times the shorter (422). Together they bound what one decode allocates."""
 
-    image: Image.Image
+    max_pixels: int = 40_000_000
+    max_side: int = 16_384
+    max_aspect: float = 20.0
+
+    def check(self, width: int, height: int) -> None:
+        if width * height > self.max_pixels:
+            raise ImageError(
+                f"the image has {width}x{height} = {width * height:,} pixels, over the limit of "
+                f"{self.max_pixels:,}: send a smaller image (the limit is D2L_MAX_IMAGE_PIXELS)",
+                413,
+            )
+        if max(width, height) > self.max_side:
+            raise ImageError(
+                f"the image is {width}x{height} pixels, over the limit of {self.max_side:,} on "
+                f"a side: send a smaller image (the limit is D2L_MAX_IMAGE_SIDE)",
+                413,
+            )
+        short, long = sorted((width, height))
+        if long > self.max_aspect * short:
+            raise ImageError(
+                f"the image is {width}x{height} pixels, more elongated than {self.max_aspect:g} "
+                f"to 1: crop or pad it (the limit is D2L_MAX_IMAGE_ASPECT)"
+            )
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """``image`` is RGB, upright, possibly reduced (None once the model input was made from
+    it, unless it was kept); ``width`` x ``height`` is the size of the upload as a viewer shows
+    it (after EXIF orientation), the frame boxes are reported in."""
+
+    image: Image.Image | None
     width: int
     height: int
+    decoded_bytes: int = 0  # what decoding it allocated, at the least
 
 
-def decode_image(data: bytes, max_pixels: int, min_side: int | None = None) -> DecodedImage:
-    """Decode an upload.
+def decode_image(
+    data: bytes,
+    limits: ImageLimits,
+    min_side: int | None = None,
+    accepts: InputLimits | None = None,
+) -> DecodedImage:
+    """Decode an upload: every way it can fail is an :class:`ImageError` (422; 415 for a
+    format not served; 413 over the size limits).
 
     Args:
         data: the file's bytes.
-        max_pixels: refuse larger images before decoding a single pixel (decompression bombs).
-        min_side: when given, JPEGs may be decoded at a reduced scale (1/2, 1/4, 1/8) as long
-            as both sides stay at least this large: much faster for photos.
+        limits: what any upload may be, checked before decoding (decompression bombs, slivers).
+        min_side: when given, the image may be reduced (JPEGs while decoding) as long as both
+            sides stay at least this large: much faster for photos.
+        accepts: what the model it is for can take, also checked before decoding.
     """
     if not data:
         raise ImageError(f"the file is empty: send an image ({ACCEPTED})")
+    for name, matches in _SIGNATURES:
+        if matches(data[:4096]):
+            raise ImageError(f"{name} files are not accepted: send {ACCEPTED}", 415)
     try:
         with warnings.catch_warnings():  # our own pixel limit applies, below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError as error:
         raise ImageError(
-            f"{error}: the limit here is {max_pixels:,} pixels (D2L_MAX_IMAGE_PIXELS)", 413
+            f"{error}: the limit here is {limits.max_pixels:,} pixels (D2L_MAX_IMAGE_PIXELS)", 413
         ) from None
     except UnidentifiedImageError:
         raise ImageError(f"the file is not an image that can be read: send {ACCEPTED}") from None
-    except (OSError, ValueError) as error:
-        raise ImageError(
-            f"the image header could not be read ({error}): it may be truncated or corrupt"
-        ) from None
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any fault of a file's header is the file's
+        raise _corrupt("header could not be read", error) from None
     if image.format not in FORMATS:
         raise ImageError(f"{image.format} images are not accepted: send {ACCEPTED}", 415)
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageError(
-            f"the image has {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,}: send a smaller image (the limit is D2L_MAX_IMAGE_PIXELS)",
-            413,
-        )
-    width, height = upright_size(image)
+    limits.check(*image.size)
+    with _file_fault("metadata could not be read"):  # EXIF is read from the file too
+        width, height = upright_size(image)
+    problem = accepts.problem(width, height) if accepts is not None else None
+    if problem is not None:
+        raise ImageError(f"the image is {width}x{height} pixels: {problem}")
+    with _file_fault("could not be decoded"):
+        rgb = load_rgb(image, min_side)
+    # A JPEG's draft shrank ``image`` to the size it was decoded at.
+    return DecodedImage(rgb, width, height, decoded_bytes=image.width * image.height * 3)
+
+
+@contextmanager
+def _file_fault(what: str) -> Iterator[None]:
+    """Any error of a decoder (OSError, SyntaxError, struct.error, zlib.error, EOFError...)
+    means a bad file: a 422 that says which step failed."""
     try:
-        image = load_rgb(image, min_side)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageError(
-            f"the image could not be decoded ({error}): it may be truncated or corrupt"
-        ) from None
-    return DecodedImage(image, width, height)
+        yield
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - see above
+        raise _corrupt(what, error) from None
+
+
+def _corrupt(what: str, error: Exception) -> ImageError:
+    reason = one_line(str(error) or type(error).__name__, 120)
+    return ImageError(f"the image {what} ({reason}): it may be truncated or corrupt")
 
 
 T = TypeVar("T")
@@ -114,70 +184,73 @@ def image_route_errors(kind: str) -> dict[int | str, dict]:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """An upload decoded (``decoded``) and, when asked, turned into a model input."""
+    """An upload decoded (``decoded``) and turned into a model input."""
 
     decoded: DecodedImage
-    input: Tensor | None
+    input: Tensor
+
+
+class ImageModel(Protocol):
+    """What the preparer needs of a model: the shorter side its inputs need (uploads may be
+    reduced down to it), the images it can take, and its preprocessing."""
+
+    @property
+    def decode_side(self) -> int: ...
+
+    @property
+    def input_limits(self) -> InputLimits: ...
+
+    def preprocess(self, image: Image.Image) -> Tensor: ...
 
 
 class ImagePreparer:
     """Decodes and preprocesses uploads in its thread pool (Pillow releases the GIL while it
-    decodes, so the threads run in parallel)."""
+    decodes, so the threads run in parallel). Only the model input outlives the trip to the
+    pool (unless the full-size image is asked for), and the memory a large upload took is
+    given back to the system (:mod:`app.serving.memory`)."""
 
-    def __init__(self, pool: Executor, max_pixels: int, max_batch_images: int = 32) -> None:
+    def __init__(
+        self, pool: Executor, limits: ImageLimits = ImageLimits(), max_batch_images: int = 32
+    ) -> None:
         self.pool = pool
-        self.max_pixels = max_pixels
+        self.limits = limits
         self.max_batch_images = max_batch_images
 
     async def prepare(
-        self,
-        upload: UploadFile,
-        min_side: int | None,
-        preprocess: Callable[[Image.Image], Tensor] | None = None,
+        self, upload: UploadFile, model: ImageModel, full_size: bool = False
     ) -> PreparedImage:
-        """Read and decode one upload (JPEGs may be decoded down to ``min_side``), then
-        ``preprocess`` the image, in one trip to the pool."""
+        """Read and decode one upload for ``model`` (reduced down to its ``decode_side``
+        unless ``full_size``, which also keeps the decoded image), then preprocess it, in one
+        trip to the pool."""
         data = await upload.read()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.pool, self._prepare, data, min_side, preprocess)
+            return await loop.run_in_executor(self.pool, self._prepare, data, model, full_size)
         except ImageError as error:
             name = clip(upload.filename or "file")
             raise ImageError(f"{name}: {error}", error.status_code) from None
 
-    async def prepare_all(
-        self,
-        uploads: list[UploadFile],
-        min_side: int | None,
-        preprocess: Callable[[Image.Image], Tensor] | None = None,
-    ) -> list[PreparedImage]:
-        return list(await asyncio.gather(*(self.prepare(u, min_side, preprocess) for u in uploads)))
-
     async def prepare_batch(
-        self,
-        uploads: list[UploadFile],
-        reserve: Callable[[int], None],
-        min_side: int | None,
-        preprocess: Callable[[Image.Image], Tensor] | None = None,
+        self, uploads: list[UploadFile], model: ImageModel, reserve: Callable[[int], None]
     ) -> list[PreparedImage]:
         """A batch endpoint's uploads: at most ``max_batch_images`` (413 beyond), capacity held
         for all of them (``reserve``, 503 when they do not fit) before any is decoded."""
         check_batch_size(len(uploads), self.max_batch_images)
         reserve(len(uploads))
-        return await self.prepare_all(uploads, min_side, preprocess)
+        return list(await asyncio.gather(*(self.prepare(u, model) for u in uploads)))
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
         """Other image work (drawing, encoding) in the same pool."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, work, *args)
 
-    def _prepare(
-        self,
-        data: bytes,
-        min_side: int | None,
-        preprocess: Callable[[Image.Image], Tensor] | None,
-    ) -> PreparedImage:
-        decoded = decode_image(data, self.max_pixels, min_side)
-        return PreparedImage(decoded, preprocess(decoded.image) if preprocess else None)
+    def _prepare(self, data: bytes, model: ImageModel, full_size: bool) -> PreparedImage:
+        min_side = None if full_size else model.decode_side
+        decoded = decode_image(data, self.limits, min_side, model.input_limits)
+        with trimmed_after(decoded.decoded_bytes):
+            prepared = model.preprocess(decoded.image)
+            if not full_size:
+                decoded = replace(decoded, image=None)
+        return PreparedImage(decoded, prepared)
 
 
 def check_batch_size(count: int, limit: int) -> None:

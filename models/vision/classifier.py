@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torchvision.models import ResNet, ResNet18_Weights, resnet18
 from torchvision.transforms.v2 import functional as TF
 
+from models.data.images import InputLimits
 from models.errors import InvalidInputError
 
 STEMS = ("imagenet", "cifar")
@@ -189,9 +190,12 @@ class ImageClassifier:
         model, card = load_classifier_file(path)
         return cls(model, card, device, dtype)
 
+    # Any image: its shorter side is resized to the input's, then the centre cropped.
+    input_limits = InputLimits()
+
     @property
     def decode_side(self) -> int:
-        """JPEGs may be decoded down to this shorter side without changing the input."""
+        """Uploads may be reduced down to this shorter side without changing the input much."""
         return self.spec.resize_size
 
     def preprocess(self, image: Image.Image) -> Tensor:

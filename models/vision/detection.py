@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from models.data.images import InputLimits
+
 
 @dataclass(frozen=True)
 class DetectionThresholds:
@@ -74,6 +76,7 @@ class ObjectDetector(Protocol):
 
     input_size: int
     decode_side: int  # the shorter side an upload needs
+    input_limits: InputLimits  # the smallest and most elongated image it takes
     class_names: list[str]
     dtype: torch.dtype
     model: torch.nn.Module

@@ -10,6 +10,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
+from models.data.images import InputLimits
 from models.ops import multibox_nms
 from models.vision.detection import (
     DEFAULT_THRESHOLDS,
@@ -55,6 +56,9 @@ class Detector:
         model = TinySSD(len(names), checkpoint["input_size"], AnchorConfig(**checkpoint["anchors"]))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
         return cls(model, names, device, dtype, tiling=bool(checkpoint.get("tiling", False)))
+
+    # Any image: it is resized to the square input (tiles of large ones likewise).
+    input_limits = InputLimits()
 
     @property
     def decode_side(self) -> int:

@@ -17,6 +17,7 @@ from torchvision.models.detection import (
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.v2 import functional as TF
 
+from models.data.images import InputLimits
 from models.ops import nms
 from models.vision.detection import (
     DEFAULT_THRESHOLDS,
@@ -27,6 +28,7 @@ from models.vision.detection import (
 from models.vision.rcnn_resnet import resnet18_faster_rcnn
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
+MIN_RESIZED_SIDE = 32  # the shorter side after resizing: at least the FPN's coarsest stride / 2
 
 
 def faster_rcnn(
@@ -106,6 +108,10 @@ class RCNNDetector:
         self.dtype = dtype
         self.input_size = INPUT_SIZE
         self.decode_side = INPUT_SIZE
+        # The transform scales the shorter side to 320 unless the longer one would pass its
+        # max_size; beyond max_size / 32 to 1 the shorter side falls under the 32 px of one
+        # cell of the coarsest feature map (and at max_size to 1, to 0 px: an error).
+        self.input_limits = InputLimits(max_aspect=model.transform.max_size / MIN_RESIZED_SIDE)
 
     @classmethod
     def from_checkpoint(
@@ -121,7 +127,12 @@ class RCNNDetector:
         return cls(model, names, device, dtype)
 
     def preprocess(self, image: Image.Image) -> Tensor:
-        return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
+        """RGB image -> float [3, h, w] in [0, 1], resized by the model's own transform (which
+        then, for all but about 1 size in 80, finds nothing more to do): an upload waits for
+        its batch at this size, not its own."""
+        pixels = TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
+        resized, _ = self.model.transform.resize(pixels, None)
+        return resized
 
     def detect(
         self,

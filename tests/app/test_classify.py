@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from models.data.folders import read_image_folder
 from models.device import DTYPES
 from models.manifest import read_manifest, sha256_of
@@ -57,7 +57,7 @@ def test_the_service_answers_what_the_model_answers_in_process(colour_client, co
     upload = encoded(image, quality=90)
     served = colour_client.post("/classify?top_k=3", files={"file": upload}).json()
     classifier = ImageClassifier.load(colour_classifier, SERVING_DEVICE, DTYPES[SERVING_DTYPE])
-    decoded = decode_image(upload, 10**8, classifier.decode_side)
+    decoded = decode_image(upload, ImageLimits(), classifier.decode_side)
     (expected,) = classifier.classify([decoded.image], top_k=3)
     assert [p["label"] for p in served["predictions"]] == [p.label for p in expected]
     assert [p["score"] for p in served["predictions"]] == pytest.approx(
@@ -80,7 +80,9 @@ def test_serving_preprocesses_exactly_as_training_evaluates(colour_classifier, t
     evaluation = read_image_folder(folder, "eval", spec.eval_transform, spec.resize_size)
     for name, tensor in zip(evaluation.files, evaluation.images, strict=True):
         data = (folder / name).read_bytes()
-        served = classifier.preprocess(decode_image(data, 10**8, classifier.decode_side).image)
+        served = classifier.preprocess(
+            decode_image(data, ImageLimits(), classifier.decode_side).image
+        )
         assert torch.equal(served, tensor), name
 
 

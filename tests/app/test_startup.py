@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import StartupError, create_app
-from app.serving.intake import decode_image
+from app.serving.intake import ImageLimits, decode_image
 from app.serving.tasks.classify import ClassifyTask
 from models.device import DTYPES, resolve_dtype
 from models.errors import InvalidInputError
@@ -65,7 +65,7 @@ def test_bfloat16_is_what_the_model_computes_in_and_keeps_its_classes(
         p.score
         for colour in (RED, GREEN, BLUE)
         for p in in_process.classify(
-            [decode_image(encoded(colour_image(colour, seed=3)), 10**8).image], top_k=3
+            [decode_image(encoded(colour_image(colour, seed=3)), ImageLimits()).image], top_k=3
         )[0]
     ]
     assert scores["bfloat16"] == pytest.approx(expected, abs=1e-6)

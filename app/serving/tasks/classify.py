@@ -17,6 +17,7 @@ from app.serving.tasks.base import (
     require_finite_weights,
     warm_up_batch,
 )
+from models.data.images import InputLimits
 from models.manifest import ManifestEntry
 from models.vision.classifier import ImageClassifier, Prediction
 
@@ -51,6 +52,10 @@ class ClassifyTask(ServedTask[ClassifyJob, list[Prediction]]):
     def decode_side(self) -> int:
         """The shortest side an upload needs (a JPEG may be decoded at reduced size)."""
         return self.classifier.decode_side
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return self.classifier.input_limits
 
     def preprocess(self, image: Image.Image) -> Tensor:
         return self.classifier.preprocess(image)

@@ -20,6 +20,7 @@ from app.serving.tasks.base import (
     require_finite_weights,
     warm_up_batch,
 )
+from models.data.images import InputLimits
 from models.manifest import ManifestEntry
 from models.vision.detection import (
     Detection,
@@ -88,6 +89,10 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
     def decode_side(self) -> int:
         """The shortest side an upload needs (a JPEG may be decoded at reduced size)."""
         return self.detector.decode_side
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return self.detector.input_limits
 
     def preprocess(self, image: Image.Image) -> Tensor:
         return self.detector.preprocess(image)

@@ -7,9 +7,10 @@ import io
 import pytest
 from PIL import Image
 
-from app.serving.intake import ImageError, decode_image
+from app.serving.intake import ImageError, ImageLimits, decode_image
+from models.data.images import InputLimits
 
-LIMIT = 10_000_000
+LIMIT = ImageLimits(max_pixels=10_000_000)
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -66,7 +67,8 @@ def test_big_jpegs_decode_at_reduced_size_but_report_their_own():
     ("data", "status", "text"),
     [
         (b"", 422, "the file is empty"),
-        (b"%PDF-1.4 not an image", 422, "not an image that can be read"),
+        (b"GIF89 not an image at all", 422, "not an image that can be read"),
+        (b"%PDF-1.4 not an image", 415, "PDF files are not accepted"),
         (encoded(Image.new("RGB", (64, 64), "green"), "JPEG")[:300], 422, "truncated or corrupt"),
         (encoded(Image.new("RGB", (8, 8)), "TIFF"), 415, "TIFF images are not accepted"),
     ],
@@ -138,3 +140,68 @@ def test_exif_orientation_with_draft_decoding_reports_the_upright_full_size():
     assert small_w < small_h and min(small_w, small_h) >= 256, "reduced, and upright"
     red, green, _ = decoded.image.getpixel((small_w - 5, 5))  # top-left went top-right
     assert red > 200 and green < 60
+
+
+SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>'
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (SVG, "SVG"),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64), "HEIC"),
+        (b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf" + bytes(64), "AVIF"),
+        (b"\xff\x0a\xfa\x7f" + bytes(64), "JPEG XL"),
+    ],
+)
+def test_formats_pillow_cannot_open_are_415_not_unreadable(data, name):
+    with pytest.raises(ImageError, match=f"{name} files are not accepted") as raised:
+        decode_image(data, LIMIT)
+    assert raised.value.status_code == 415
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP"])
+def test_a_truncation_at_any_length_is_a_422(fmt):
+    data = encoded(Image.effect_noise((48, 40), 60).convert("RGB"), fmt)
+    lengths = sorted({*range(1, 80), *range(80, len(data), max(1, len(data) // 40))})
+    for length in lengths:
+        try:
+            decode_image(data[:length], LIMIT)
+        except ImageError as error:
+            assert error.status_code == 422, (fmt, length, str(error))
+
+
+def test_a_large_colour_profile_is_no_reason_to_refuse_a_png():
+    image = Image.new("RGB", (20, 20), "red")
+    decoded = decode_image(encoded(image, "PNG", icc_profile=bytes(5_000_000)), LIMIT)
+    assert decoded.image.getpixel((3, 3)) == (255, 0, 0)
+
+
+def test_slivers_and_long_sides_are_refused_from_the_header():
+    limits = ImageLimits(max_pixels=40_000_000, max_side=16_384, max_aspect=20)
+    long_side = encoded(Image.new("1", (20_000, 300)), "PNG")
+    with pytest.raises(ImageError, match="over the limit of 16,384 on a side") as raised:
+        decode_image(long_side, limits)
+    assert raised.value.status_code == 413
+    for size in [(1000, 1), (1, 1000), (2100, 100)]:
+        with pytest.raises(ImageError, match="more elongated than 20 to 1") as raised:
+            decode_image(encoded(Image.new("L", size), "PNG"), limits)
+        assert raised.value.status_code == 422
+    assert decode_image(encoded(Image.new("L", (2000, 100)), "PNG"), limits).width == 2000
+
+
+def test_a_model_s_own_limits_are_checked_upright_and_named():
+    accepts = InputLimits(min_side=8, max_aspect=4)
+    with pytest.raises(ImageError, match="shorter side is 5 px, under the 8 px this model needs"):
+        decode_image(encoded(Image.new("RGB", (40, 5)), "PNG"), LIMIT, accepts=accepts)
+    with pytest.raises(ImageError, match="more elongated than the 4 to 1 this model takes"):
+        decode_image(encoded(Image.new("RGB", (10, 50)), "PNG"), LIMIT, accepts=accepts)
+    assert decode_image(encoded(Image.new("RGB", (32, 8)), "PNG"), LIMIT, accepts=accepts)
+
+
+def test_large_uploads_are_reduced_for_the_model_whatever_their_format():
+    data = encoded(Image.new("RGB", (2000, 1600), "blue"), "PNG")
+    decoded = decode_image(data, LIMIT, min_side=256)
+    assert (decoded.width, decoded.height) == (2000, 1600)
+    assert 256 <= min(decoded.image.size) < 512
+    assert decoded.decoded_bytes == 2000 * 1600 * 3
