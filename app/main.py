@@ -32,7 +32,7 @@ from app.core.metrics import ServiceMetrics
 from app.core.openapi import install_openapi
 from app.core.security import AdminKeyDep, APIKeyDep
 from app.middleware.access import AccessMiddleware
-from app.middleware.body_limit import BodySizeLimitMiddleware
+from app.middleware.body_limit import Arrivals, BodySizeLimitMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
 from app.routers import classify, detect, geometry, health, metrics, models, words
 from app.routers.ui import install_ui
@@ -139,6 +139,8 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.http_body_timeout_s,
+        idle_timeout_s=settings.http_body_idle_timeout_s,
+        arrivals=Arrivals(settings.max_bodies_arriving, settings.max_bodies_arriving_per_client),
     )
     app.add_middleware(AccessMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
     app.add_middleware(RequestObservationMiddleware, metrics=service_metrics)

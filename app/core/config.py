@@ -170,6 +170,25 @@ class Settings(BaseSettings):
         gt=0,
         description="Time a client has to send the request body (408, connection closed).",
     )
+    http_body_idle_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time a client may pause while sending the request body (408, connection "
+        "closed).",
+    )
+    max_bodies_arriving: int = Field(
+        default=512,
+        gt=0,
+        description="Request bodies being received at once; beyond it 503 before the body is "
+        "read. (Models and geometry count their work only once a body has arrived.)",
+    )
+    max_bodies_arriving_per_client: int = Field(
+        default=64,
+        gt=0,
+        description="Request bodies being received at once from one client address; beyond it "
+        "429. Behind a proxy, the address is the proxy's unless uvicorn trusts its "
+        "X-Forwarded-For (FORWARDED_ALLOW_IPS).",
+    )
     http_keep_alive_s: int = Field(
         default=5, ge=1, description="python -m app.server: idle keep-alive connections close."
     )

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.middleware.observability import INTERNAL_ERROR
-from app.serving.batcher import BatcherClosedError, QueueTimeoutError
+from app.serving.batcher import BatcherClosedError, ItemFailedError, QueueTimeoutError
 from app.serving.capacity import QueueFullError
 from app.serving.intake import ImageError
 from app.serving.registry import (
@@ -33,9 +33,6 @@ from models.errors import InvalidInputError
 from models.text.word_vectors import UnknownWordError
 
 logger = logging.getLogger(__name__)
-# A refusal for capacity records its Retry-After here, in the request's state: app.server
-# then reads nothing more from that connection for that long (at most 1 s).
-RETRY_AFTER_STATE = "retry_after_s"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -49,6 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QueueFullError, _queue_full)
     app.add_exception_handler(BatcherClosedError, _batcher_closed)
     app.add_exception_handler(QueueTimeoutError, _queue_timeout)
+    app.add_exception_handler(ItemFailedError, _item_failed)
     app.add_exception_handler(ReloadInProgressError, _reload_in_progress)
     app.add_exception_handler(ReloadError, _reload_failed)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -127,9 +125,8 @@ async def _model_unavailable(request: Request, error: ModelUnavailableError) -> 
 
 
 async def _queue_full(request: Request, error: QueueFullError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after)}
-    setattr(request.state, RETRY_AFTER_STATE, error.retry_after)
-    return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
+    refusal = error.as_http_exception(request.scope)
+    return JSONResponse({"detail": refusal.detail}, status_code=503, headers=refusal.headers)
 
 
 async def _batcher_closed(request: Request, error: BatcherClosedError) -> JSONResponse:
@@ -138,6 +135,12 @@ async def _batcher_closed(request: Request, error: BatcherClosedError) -> JSONRe
 
 async def _queue_timeout(request: Request, error: QueueTimeoutError) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=504)
+
+
+async def _item_failed(request: Request, error: ItemFailedError) -> JSONResponse:
+    if error.out_of_memory:
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+    return invalid([{"loc": ["body"], "msg": str(error), "type": "model_input"}])
 
 
 async def _reload_in_progress(request: Request, error: ReloadInProgressError) -> JSONResponse:

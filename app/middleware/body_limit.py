@@ -1,10 +1,15 @@
-"""Request bodies, bounded in size and in time, with JSON errors.
+"""Request bodies, bounded in size, in time and in number while they arrive, with JSON errors.
 
 - Over ``max_bytes``: 413 at once when the declared ``Content-Length`` says so, else as soon as a
   streamed (chunked) body passes it. (Starlette's own limiter answers in plain text.)
-- Slower than ``timeout_s`` from the start of the request to the body's last byte: 408. A client
-  that stops sending mid-body (fewer bytes than its ``Content-Length``) cannot hold a
-  connection and a slot of its model for longer than that.
+- Slower than ``timeout_s`` from the start of the request to the body's last byte, or no byte
+  for ``idle_timeout_s`` (nginx's ``client_body_timeout``): 408. A client that stops sending
+  mid-body cannot hold a connection for long.
+- Bodies still arriving are counted apart from the work the service has taken in (a request
+  takes its model's or the geometry pool's capacity only once its body is complete): at most
+  ``arrivals.limit`` in all (503 beyond) and ``arrivals.per_client`` from one client address
+  (429 beyond), refused before a byte of the body is read. Slow or stalled senders therefore
+  cost the others nothing but these slots, and one client cannot take them all.
 
 Either way the body was not read to its end, so the answer says ``Connection: close``: the rest
 of the body is not drained, and a client that waits for ``100 Continue`` is not left waiting.
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -36,14 +43,65 @@ def too_slow_detail(timeout_s: float) -> str:
     )
 
 
+def stalled_detail(idle_timeout_s: float) -> str:
+    return (
+        f"No byte of the request body arrived for {idle_timeout_s:g} s: send the body without "
+        f"pausing (the server's limit is set by D2L_HTTP_BODY_IDLE_TIMEOUT_S)"
+    )
+
+
 CLOSE = (b"connection", b"close")
 
 
+@dataclass
+class Arrivals:
+    """Request bodies still arriving: at most ``limit`` in all, ``per_client`` per address."""
+
+    limit: int = 512
+    per_client: int = 64
+    in_all: int = 0
+    by_client: Counter[str] = field(default_factory=Counter)
+
+    def refusal(self, client: str) -> tuple[int, str] | None:
+        """The status and message that refuse one more body from ``client``, or None."""
+        if self.by_client[client] >= self.per_client:
+            return 429, (
+                f"This client already has {self.per_client} request bodies arriving: wait for "
+                f"them to finish before sending more (the limit is "
+                f"D2L_MAX_BODIES_ARRIVING_PER_CLIENT)"
+            )
+        if self.in_all >= self.limit:
+            return 503, (
+                f"The service is receiving {self.limit} request bodies already: retry in a "
+                f"moment (the limit is D2L_MAX_BODIES_ARRIVING)"
+            )
+        return None
+
+    def enter(self, client: str) -> None:
+        self.in_all += 1
+        self.by_client[client] += 1
+
+    def leave(self, client: str) -> None:
+        self.in_all -= 1
+        self.by_client[client] -= 1
+        if not self.by_client[client]:
+            del self.by_client[client]
+
+
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float = 60.0,
+        idle_timeout_s: float = 10.0,
+        arrivals: Arrivals | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.arrivals = arrivals or Arrivals()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,38 +110,57 @@ class BodySizeLimitMiddleware:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse(
-                {"detail": too_large_detail(self.max_bytes)},
-                status_code=413,
-                headers={"Connection": "close"},
-            )
-            await response(scope, receive, send)
+            await _refuse(scope, receive, send, 413, too_large_detail(self.max_bytes))
             return
-        deadline = time.monotonic() + self.timeout_s
-        received = 0
         complete = declared == b"0" or (
             not declared and b"transfer-encoding" not in headers
         )  # no body to read
+        client = scope["client"][0] if scope.get("client") else ""
+        if not complete:
+            refusal = self.arrivals.refusal(client)
+            if refusal is not None:
+                await _refuse(scope, receive, send, *refusal, retry_after=1)
+                return
+            self.arrivals.enter(client)
+        deadline = time.monotonic() + self.timeout_s
+        received = 0
         cut_short = False  # refused mid-body: the rest will not be read
         waits_for_continue = headers.get(b"expect", b"").lower() == b"100-continue"
 
+        def arrived() -> None:
+            nonlocal complete
+            if not complete:
+                complete = True
+                self.arrivals.leave(client)
+
         async def limited_receive() -> Message:
-            nonlocal received, complete, cut_short
+            nonlocal received, cut_short
             if complete:
                 return await receive()
+            left = deadline - time.monotonic()
             try:
-                async with asyncio.timeout(deadline - time.monotonic()):
+                async with asyncio.timeout(min(left, self.idle_timeout_s)):
                     message = await receive()
             except TimeoutError:
                 cut_short = True
-                raise HTTPException(408, too_slow_detail(self.timeout_s)) from None
+                arrived()
+                detail = (
+                    too_slow_detail(self.timeout_s)
+                    if left <= self.idle_timeout_s
+                    else stalled_detail(self.idle_timeout_s)
+                )
+                raise HTTPException(408, detail) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                complete = not message.get("more_body", False)
+                if not message.get("more_body", False):
+                    arrived()
                 if received > self.max_bytes:
                     cut_short = True
+                    arrived()
                     # Raised inside the endpoint's body read; the JSON error handler answers it.
                     raise HTTPException(413, too_large_detail(self.max_bytes))
+            elif message["type"] == "http.disconnect":
+                arrived()
             return message
 
         async def closing_send(message: Message) -> None:
@@ -93,4 +170,23 @@ class BodySizeLimitMiddleware:
                 message = {**message, "headers": [*message.get("headers", []), CLOSE]}
             await send(message)
 
-        await self.app(scope, limited_receive, closing_send)
+        try:
+            await self.app(scope, limited_receive, closing_send)
+        finally:
+            arrived()
+
+
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    detail: str,
+    retry_after: int | None = None,
+) -> None:
+    """Answer ``status`` without reading the body, and close the connection."""
+    headers = {"Connection": "close"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    await response(scope, receive, send)

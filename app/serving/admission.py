@@ -1,10 +1,13 @@
-"""Admission before work, on the FastAPI side.
+"""Admission, on the FastAPI side: refused before the body, taken in after it.
 
 FastAPI reads and parses a request's body before it runs any dependency, so a dependency cannot
 refuse a request cheaply. The route classes here run first: once the path is matched, before
-the body is read, they take the request's slot of its model's (or the geometry pool's) capacity,
-or answer 404/503 at once. A flood of requests then costs a header parse each, and the cores
-stay with the requests already taken in.
+the body is read, they check the request's model (or the geometry pool) and answer 404/503 at
+once when it is unknown, not ready or full: a flood of requests costs a header parse each. The
+request takes its slot of that capacity only once its body has arrived (the model dependency for
+uploads, the JSON parser for geometry), so slow or stalled senders hold none of it; bodies still
+arriving are bounded on their own (``app.middleware.body_limit``). The slot is given back when
+the answer is ready.
 
 ``admitted_route`` also gives JSON bodies a parser that runs in the geometry pool, off the event
 loop (FastAPI's ``json.loads`` of a large body would block every other request meanwhile).
@@ -26,13 +29,13 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from app.serving.capacity import Capacity, Ticket
+from app.serving.capacity import Capacity, QueueFullError, Ticket
 from app.serving.intake import image_route_errors
 from app.serving.registry import ServedModel, TaskT
 from app.serving.tasks.base import ServedTask
 
 T = TypeVar("T")
-Admit = Callable[[Request], Ticket]
+Check = Callable[[Request], None]
 
 
 class WorkPool:
@@ -69,33 +72,57 @@ def _lower_priority(niceness: int) -> None:
 
 
 class PooledJSONRequest(Request):
-    """A request whose JSON body is parsed on the geometry pool's threads."""
+    """A request whose JSON body, once it has arrived, takes its slot of the geometry pool and
+    is parsed on the pool's threads (:func:`parse_json`)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             pool: WorkPool = self.app.state.geometry
-            self._json = await pool.run(json.loads, body)
+            try:
+                hold(self, pool.capacity.admit(1))
+            except QueueFullError as error:  # FastAPI passes only HTTP errors on from here
+                raise error.as_http_exception(self.scope) from None
+            self._json = await pool.run(parse_json, body)
         return self._json
 
 
-def admitted_route(admit: Admit, pooled_json: bool = False) -> type[APIRoute]:
-    """A route class whose requests first pass ``admit(request)``, which raises (404, 503)
-    or returns the request's ticket, released once the answer is ready."""
+def parse_json(body: bytes) -> Any:
+    """A JSON body as RFC 8259 has it: UTF-8 (a byte-order mark is skipped), else
+    :class:`UnicodeDecodeError` (400); a document Python cannot hold, such as an integer of
+    over 4,300 digits, is a :class:`json.JSONDecodeError` (422) like any invalid JSON."""
+    text = body.decode("utf-8-sig")  # json.loads(bytes) would also take UTF-16 and UTF-32
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as error:
+        raise json.JSONDecodeError(str(error).split(";")[0], text, 0) from None
+
+
+def hold(request: Request, ticket: Ticket) -> None:
+    """Keep ``ticket`` until the request's answer is ready (:func:`admitted_route`)."""
+    request.state.tickets = [*getattr(request.state, "tickets", []), ticket]
+
+
+def admitted_route(check: Check, pooled_json: bool = False) -> type[APIRoute]:
+    """A route class whose requests first pass ``check(request)``, which raises (404, 503) or
+    returns; the tickets the request holds by the end (:func:`hold`) are released once the
+    answer is ready."""
 
     class AdmittedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Any]:
             handler = super().get_route_handler()
 
             async def admitted(request: Request) -> Response:
-                ticket = admit(request)
-                request.state.ticket = ticket
+                check(request)
                 if pooled_json:
                     request = PooledJSONRequest(request.scope, request.receive)
                 try:
                     return await handler(request)
                 finally:
-                    ticket.release()
+                    for ticket in getattr(request.state, "tickets", []):
+                        ticket.release()
 
             return admitted
 
@@ -108,17 +135,15 @@ def requested_model(request: Request, task: type[ServedTask]) -> str:
     return request.query_params.get("model") or settings.default_model(task.kind)
 
 
-def model_admission(task: type[ServedTask]) -> Admit:
-    """Admit a request to the model of ``task`` it asks for: one image now; batch endpoints
-    reserve the rest once they know how many images they got (:meth:`Ticket.reserve`)."""
+def model_check(task: type[ServedTask]) -> Check:
+    """Refuse a request at once when the model of ``task`` it asks for is unknown (404), not
+    ready or has no room for one more image now (503)."""
 
-    def admit(request: Request) -> Ticket:
+    def check(request: Request) -> None:
         served = request.app.state.registry.get(requested_model(request, task), task)
-        ticket = served.admit(1)
-        request.state.served = served
-        return ticket
+        served.check_room(1)
 
-    return admit
+    return check
 
 
 @dataclass(frozen=True)
@@ -146,15 +171,18 @@ class ModelInUse(Generic[TaskT]):
 
 def model_dependency(task: type[TaskT]) -> Callable[..., Any]:
     """The dependency that gives a route its :class:`ModelInUse` of ``task``: the model its
-    route class admitted the request to, or (tasks without a batcher, not admitted) the one
-    its ``model`` query parameter names."""
+    ``model`` query parameter names, looked up now that the body has arrived (a reload since
+    the route's check is seen), with one image's slot of its capacity taken (batched tasks
+    on routes of :func:`image_task_router`) until the answer is ready."""
 
     async def get_model(request: Request, model: str | None = None) -> ModelInUse[TaskT]:
         name = model or request.app.state.settings.default_model(task.kind)
-        served = getattr(request.state, "served", None)
-        if served is None:
-            served = request.app.state.registry.get(name, task)
-        return ModelInUse(name, served, getattr(request.state, "ticket", None))
+        served = request.app.state.registry.get(name, task)
+        ticket = None
+        if served.batcher is not None:
+            ticket = served.admit(1)
+            hold(request, ticket)
+        return ModelInUse(name, served, ticket)
 
     # The parameter's documentation names the task; set as an object, since this module's
     # string annotations cannot see the factory's arguments.
@@ -170,11 +198,11 @@ def image_task_router(task: type[ServedTask], tag: str) -> APIRouter:
     return APIRouter(
         tags=[tag],
         responses=image_route_errors(task.title),
-        route_class=admitted_route(model_admission(task)),
+        route_class=admitted_route(model_check(task)),
     )
 
 
-def pool_admission(request: Request) -> Ticket:
-    """Admit a request to the geometry pool."""
+def pool_check(request: Request) -> None:
+    """Refuse a request at once when the geometry pool has no room for it now (503)."""
     pool: WorkPool = request.app.state.geometry
-    return pool.capacity.admit(1)
+    pool.capacity.check(1)

@@ -8,13 +8,19 @@ takes in is bounded by its :class:`~app.serving.capacity.Capacity` (``max_queue`
 web layer calls :meth:`DynamicBatcher.admit` before reading a request's body, and what does not
 fit is refused at once (:class:`QueueFullError`, 503). An item still queued after the timeout is
 given up (:class:`QueueTimeoutError`, 504) and never reaches the model; once its batch has started
-it is answered (the work is being done). :meth:`DynamicBatcher.close` stops taking requests and
-returns once everything queued has been answered.
+it is answered (the work is being done).
+
+One bad item never costs the others their answers: when a batch fails, each of its items runs
+again alone, and only those that fail alone get an error (:class:`ItemFailedError`, 422; 503 when
+the device ran out of memory). :meth:`DynamicBatcher.close` stops taking requests and returns once
+everything queued has been answered; :meth:`DynamicBatcher.retire` (a reload) first waits for
+every request already admitted to arrive and be answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -42,6 +48,23 @@ class QueueTimeoutError(RuntimeError):
 class BatcherClosedError(RuntimeError):
     def __init__(self, model: str) -> None:
         super().__init__(f"model {model!r} is shutting down or being replaced: retry")
+
+
+class ItemFailedError(RuntimeError):
+    """The model failed on one item run alone; the other items of its batch were answered."""
+
+    def __init__(self, model: str, error: BaseException) -> None:
+        kind = type(error).__name__
+        self.out_of_memory = isinstance(error, MemoryError) or kind == "OutOfMemoryError"
+        advice = (
+            "the device ran out of memory: retry later, or send a smaller image"
+            if self.out_of_memory
+            else "send an input within the model's limits (GET /models)"
+        )
+        super().__init__(
+            f"model {model!r} failed on this input alone ({kind}); the requests batched with "
+            f"it were answered: {advice}"
+        )
 
 
 class BatchObserver(Protocol):
@@ -106,6 +129,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._queue: deque[_Pending[In, Out]] = deque()
         self._arrived = asyncio.Event()
         self._closed = False
+        self._admitting = True
         self._draining = False
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
         self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batch-{name}")
@@ -115,11 +139,17 @@ class DynamicBatcher(Generic[In, Out]):
         """Items waiting for a forward pass."""
         return len(self._queue)
 
+    def check_room(self, units: int = 1) -> None:
+        """Raise as :meth:`admit` would, taking nothing (before a request's body is read)."""
+        if self._closed or not self._admitting:
+            raise BatcherClosedError(self.name)
+        self.capacity.check(units)
+
     def admit(self, units: int = 1) -> Ticket:
-        """Take ``units`` images in (before reading a request's body); raises
+        """Take ``units`` images in (once a request's body has arrived); raises
         :class:`QueueFullError` at once when they do not fit, :class:`BatcherClosedError` when
         closing."""
-        if self._closed:
+        if self._closed or not self._admitting:
             raise BatcherClosedError(self.name)
         return self.capacity.admit(units)
 
@@ -159,6 +189,16 @@ class DynamicBatcher(Generic[In, Out]):
         self._draining = True
         self._arrived.set()
         return len(self._queue)
+
+    async def retire(self) -> int:
+        """Admit no one more; once every request admitted so far has been answered (or after
+        twice the request timeout, which bounds them), close. A reload retires the old model
+        this way: what it took in finishes on it. Returns what :meth:`close` returns."""
+        self._admitting = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2 * self.config.timeout_s):
+                await self.capacity.wait_idle()
+        return await self.close()
 
     async def close(self) -> int:
         """Refuse new items, answer the queued ones, then stop the worker thread; returns how
@@ -214,22 +254,40 @@ class DynamicBatcher(Generic[In, Out]):
     async def _run(self, batch: list[_Pending[In, Out]]) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        try:
-            results = await loop.run_in_executor(
-                self._executor, self._run_batch, [p.item for p in batch]
-            )
-            if len(results) != len(batch):
-                raise RuntimeError(
-                    f"model {self.name!r} returned {len(results)} results for {len(batch)} items"
-                )
-        except Exception as error:  # noqa: BLE001 - each request of the batch gets the error
-            logger.exception("batch of %d failed on model %s", len(batch), self.name)
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-            return
+        items = [p.item for p in batch]
+        outcomes = await loop.run_in_executor(self._executor, self._outcomes, items)
         if self._observer is not None:
             self._observer.batch_done(self.name, len(batch), time.perf_counter() - started)
-        for pending, result in zip(batch, results, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(result)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, ItemFailedError):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+    def _outcomes(self, items: list[In]) -> list[Out | ItemFailedError]:
+        """The batch's results; if it fails, each item's result alone or its error (on the
+        model's thread)."""
+        try:
+            return self._checked_batch(items)
+        except Exception as error:  # noqa: BLE001 - the items are tried one by one
+            if len(items) == 1:
+                logger.exception("model %s failed on an input", self.name)
+                return [ItemFailedError(self.name, error)]
+            logger.warning(
+                "batch of %d failed on model %s (%s: %s); running its items one by one",
+                len(items),
+                self.name,
+                type(error).__name__,
+                error,
+            )
+        return [self._outcomes([item])[0] for item in items]
+
+    def _checked_batch(self, items: list[In]) -> list[Out]:
+        results = self._run_batch(items)
+        if len(results) != len(items):
+            raise RuntimeError(
+                f"model {self.name!r} returned {len(results)} results for {len(items)} items"
+            )
+        return list(results)

@@ -1,9 +1,10 @@
 """Admission control: how much work one model (or pool) has taken in, bounded.
 
-A request takes its units (images, or one geometry request) *before* its body is read, and gives
-them back when it has been answered; what does not fit is refused at once with
-:class:`QueueFullError` (503 with ``Retry-After``), so a flood of requests costs the service a
-header parse each, not an upload, a decode and a queue slot.
+A request is checked before its body is read (:meth:`Capacity.check`: what does not fit now is
+refused at once with :class:`QueueFullError`, 503 with ``Retry-After``, so a flood costs the
+service a header parse each), and takes its units (images, or one geometry request) once its body
+has arrived, giving them back when it has been answered: a client that sends its body slowly, or
+never, holds none of the capacity that requests ready to compute need.
 
 Two bounds: a count (``limit``), and optionally a time (``max_wait_s``): the units in use would
 take longer than that to get through at the pace they have been getting through (measured over
@@ -14,12 +15,19 @@ time the units in use take to drain at that pace.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
 
 RETRY_AFTER_MAX_S = 60
+# A refusal for capacity records its Retry-After here, in the request's state: app.server
+# then reads nothing more from that connection for that long (at most 1 s).
+RETRY_AFTER_STATE = "retry_after_s"
 _RATE_WINDOW = 256  # releases the drain pace is measured over (seconds of work on a CPU)
 # The time bound waits for this many releases in a busy spell: the first few (a batch released
 # at once, a slow first pass) say little about the pace.
@@ -35,6 +43,11 @@ class QueueFullError(RuntimeError):
             f"or raise {setting}"
         )
         self.retry_after = retry_after
+
+    def as_http_exception(self, scope: MutableMapping[str, Any]) -> HTTPException:
+        """The 503 to answer, its ``Retry-After`` noted in the request's state (``scope``)."""
+        scope.setdefault("state", {})[RETRY_AFTER_STATE] = self.retry_after
+        return HTTPException(503, str(self), headers={"Retry-After": str(self.retry_after)})
 
 
 class Ticket:
@@ -99,6 +112,8 @@ class Capacity:
         self.max_wait_s = max_wait_s
         self.floor = floor
         self.in_use = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._clock = clock
         self._releases: deque[tuple[float, int]] = deque(maxlen=_RATE_WINDOW)
         self._seconds_per_unit: float | None = None
@@ -108,6 +123,10 @@ class Capacity:
         """A ticket for ``units``, or :class:`QueueFullError` at once."""
         self._take(units)
         return Ticket(self, units)
+
+    async def wait_idle(self) -> None:
+        """Return once no unit is in use."""
+        await self._idle.wait()
 
     def retry_after(self) -> int:
         """Whole seconds until the units in use have drained, at the measured pace (1 to 60)."""
@@ -124,7 +143,8 @@ class Capacity:
         pace = self._seconds_per_unit if measured else self._settled_pace
         return None if pace is None else (self.in_use + units) * pace
 
-    def _take(self, units: int) -> None:
+    def check(self, units: int = 1) -> None:
+        """Raise :class:`QueueFullError` if ``units`` would not fit now; take nothing."""
         after = self.in_use + units
         if after > self.limit:
             raise QueueFullError(
@@ -139,11 +159,16 @@ class Capacity:
                 "D2L_MAX_QUEUE_WAIT_S",
                 self.retry_after(),
             )
-        self.in_use = after
+
+    def _take(self, units: int) -> None:
+        self.check(units)
+        self.in_use += units
+        self._idle.clear()
 
     def _give_back(self, units: int) -> None:
         self.in_use -= units
         if self.in_use == 0:  # idle: the next busy spell measures its own pace
+            self._idle.set()
             if len(self._releases) >= _MIN_RELEASES:
                 self._settled_pace = self._seconds_per_unit
             self._releases.clear()

@@ -91,8 +91,13 @@ class ServedModel(Generic[TaskT]):
     batcher: DynamicBatcher | None = None
     dtype_reason: str | None = None
 
+    def check_room(self, units: int = 1) -> None:
+        """Raise (503) unless ``units`` images would fit now; takes nothing."""
+        if self.batcher is not None:
+            self.batcher.check_room(units)
+
     def admit(self, units: int = 1) -> Ticket:
-        """Take ``units`` images in before reading a request's body (see the batcher)."""
+        """Take ``units`` images in (see the batcher)."""
         if self.batcher is None:
             raise TypeError(f"model {self.name!r} has no batch runner")
         return self.batcher.admit(units)
@@ -106,6 +111,10 @@ class ServedModel(Generic[TaskT]):
 
     def drain(self) -> int:
         return self.batcher.drain() if self.batcher is not None else 0
+
+    async def retire(self) -> int:
+        """Stop the batcher once the requests it admitted have been answered (a reload)."""
+        return await self.batcher.retire() if self.batcher is not None else 0
 
     async def close(self) -> int:
         """Stop the batcher; the number of queued requests it answered while closing."""
@@ -211,7 +220,7 @@ class ModelRegistry:
             self._records[name] = ModelRecord(entry, ModelState.READY, None, served)
             logger.info("model %s reloaded from %s", name, entry.file.name)
             if old is not None:
-                await old.close()  # answers what was queued on the old model
+                await old.retire()  # what the old model took in finishes on it
             return self._records[name]
         finally:
             self._reloading.discard(name)

@@ -174,7 +174,9 @@ def test_an_unexpected_error_is_a_json_500_without_the_trace_and_logged_with_the
     make_client, colour_manifest
 ):
     class BrokenClassify(ClassifyTask):
-        def run_batch(self, jobs):
+        # (A model that fails on an input in its batch answers 422 for that input alone:
+        # tests/app/test_isolation.py. A bug elsewhere on the request's path is a 500.)
+        def preprocess(self, image):
             raise RuntimeError("a bug in the model code: secret internals")
 
     client = make_client(

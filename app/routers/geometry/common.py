@@ -13,14 +13,15 @@ from pydantic import BaseModel
 from torch import Tensor
 
 from app.schemas.common import BODY_ERRORS, ErrorMessage
-from app.serving.admission import WorkPool, admitted_route, pool_admission
+from app.serving.admission import WorkPool, admitted_route, pool_check
 from models import ops
 from models.errors import InvalidInputError
 
 
 def geometry_router() -> APIRouter:
-    """A ``/geometry`` router whose requests are admitted to the geometry pool before their
-    body is read, and whose JSON is parsed on the pool's threads."""
+    """A ``/geometry`` router whose requests are refused before their body is read when the
+    geometry pool is full, take their slot of it once the body has arrived, and have their JSON
+    parsed on the pool's threads."""
     return APIRouter(
         prefix="/geometry",
         tags=["geometry"],
@@ -32,7 +33,7 @@ def geometry_router() -> APIRouter:
                 "(Retry-After says when to retry).",
             },
         },
-        route_class=admitted_route(pool_admission, pooled_json=True),
+        route_class=admitted_route(pool_check, pooled_json=True),
     )
 
 

@@ -12,6 +12,7 @@ from app.serving.batcher import (
     BatcherClosedError,
     BatchingConfig,
     DynamicBatcher,
+    ItemFailedError,
     QueueFullError,
     QueueTimeoutError,
 )
@@ -132,24 +133,56 @@ def test_an_item_still_queued_at_the_timeout_is_dropped_and_a_started_one_is_ans
     assert recorder.batches == [[1], [3]], "the timed-out item never reached the model"
 
 
-def test_an_error_in_the_batch_reaches_every_request_of_it_and_the_batcher_serves_on():
+def test_one_bad_item_fails_alone_and_the_rest_of_its_batch_is_answered():
+    runs: list[list[int]] = []
+
     def fail_on_negative(items: list[int]) -> list[int]:
+        runs.append(list(items))
         if any(item < 0 for item in items):
             raise ValueError("negative input")
         return [2 * item for item in items]
 
-    async def scenario() -> int:
-        config = BatchingConfig(max_batch_size=8, max_wait_ms=100)
+    async def scenario() -> list[object]:
+        config = BatchingConfig(max_batch_size=8, max_wait_ms=3_600_000)
         batcher = DynamicBatcher("double", fail_on_negative, config)
-        outcomes = await asyncio.gather(
-            batcher.submit(1), batcher.submit(-1), return_exceptions=True
-        )
-        assert all(isinstance(o, ValueError) for o in outcomes)
-        result = await batcher.submit(4)
+        pending = [asyncio.ensure_future(batcher.submit(i)) for i in (1, -1, 3, -5)]
+        await wait_for(lambda: batcher.depth == 4, "the four items are queued")
+        batcher.drain()  # one batch of the four
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        assert await batcher.submit(4) == 8, "the batcher serves on"
         await batcher.close()
-        return result
+        return outcomes
 
-    assert asyncio.run(scenario()) == 8
+    outcomes = asyncio.run(scenario())
+    assert outcomes[0] == 2 and outcomes[2] == 6
+    for failed in (outcomes[1], outcomes[3]):
+        assert isinstance(failed, ItemFailedError)
+        assert "failed on this input alone (ValueError)" in str(failed)
+        assert "the requests batched with it were answered" in str(failed)
+        assert not failed.out_of_memory
+    assert runs[:5] == [[1, -1, 3, -5], [1], [-1], [3], [-5]]
+
+
+def test_a_batch_that_runs_out_of_memory_is_answered_item_by_item():
+    def needs_memory_per_item(items: list[int]) -> list[int]:
+        if len(items) > 1 or items[0] > 100:
+            raise MemoryError()
+        return [2 * item for item in items]
+
+    async def scenario() -> list[object]:
+        config = BatchingConfig(max_batch_size=8, max_wait_ms=3_600_000)
+        batcher = DynamicBatcher("double", needs_memory_per_item, config)
+        pending = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2, 500)]
+        await wait_for(lambda: batcher.depth == 3, "the items are queued")
+        batcher.drain()
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        await batcher.close()
+        return outcomes
+
+    first, second, huge = asyncio.run(scenario())
+    assert (first, second) == (2, 4)
+    assert isinstance(huge, ItemFailedError) and huge.out_of_memory
+    assert "ran out of memory" in str(huge)
 
 
 def test_close_answers_the_queued_items_at_once_then_refuses_new_ones():
@@ -225,3 +258,22 @@ def test_drain_runs_what_is_queued_without_waiting_for_the_batch_to_fill():
     queued, results = asyncio.run(scenario())
     assert queued == 3
     assert results == [0, 2, 4]
+
+
+def test_retire_lets_every_admitted_request_finish_then_closes():
+    async def scenario() -> None:
+        recorder = Recorder()
+        batcher = DynamicBatcher("double", recorder, BatchingConfig(max_wait_ms=0))
+        admitted = batcher.admit(1)  # a request whose body is still being decoded
+        retiring = asyncio.ensure_future(batcher.retire())
+        await wait_for(lambda: not batcher._admitting, "the batcher stops admitting")
+        with pytest.raises(BatcherClosedError):
+            batcher.admit(1)
+        with admitted:
+            assert await batcher.submit(21) == 42, "the admitted request is answered"
+        async with asyncio.timeout(600):
+            await retiring
+        with pytest.raises(BatcherClosedError):
+            await batcher.submit(1)
+
+    asyncio.run(scenario())
