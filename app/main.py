@@ -33,6 +33,7 @@ from app.core.openapi import install_openapi
 from app.core.security import AdminKeyDep, APIKeyDep
 from app.middleware.access import AccessMiddleware
 from app.middleware.body_limit import Arrivals, BodySizeLimitMiddleware
+from app.middleware.head import HeadAsGetMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
 from app.routers import classify, detect, geometry, health, metrics, models, words
 from app.routers.ui import install_ui
@@ -135,6 +136,7 @@ def create_app(
     )
     # Last added runs first: CORS outermost, so even errors carry its headers; keys are checked
     # before the body is read or limited, and every answer is observed.
+    app.add_middleware(HeadAsGetMiddleware, router=app.router)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.middleware.observability import INTERNAL_ERROR
+from app.schemas.geometry.common import bound_message
 from app.serving.batcher import BatcherClosedError, ItemFailedError, QueueTimeoutError
 from app.serving.capacity import QueueFullError
 from app.serving.intake import ImageError
@@ -178,6 +179,8 @@ def _describe(item: dict[str, Any]) -> dict[str, Any]:
     elif kind == "extra_forbidden":
         msg = f"Unknown field {loc[-1]!r}: remove it (see the schema at /docs)"
 
+    elif kind in {"less_than_equal", "greater_than_equal"}:
+        msg = bound_message(item)
     elif kind == "finite_number":
         msg = "Input should be a finite number: NaN and Infinity are not accepted"
     elif kind == "value_error":

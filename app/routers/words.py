@@ -38,9 +38,10 @@ WordModel = Annotated[ModelInUse[WordVectorsTask], Depends(model_dependency(Word
 
 
 def _not_blank(word: str) -> str:
+    """The word without the spaces around it (a query typed with a space finds its word)."""
     if not word.strip():
         raise ValueError("the word is empty: give a word such as chip")
-    return word
+    return word.strip()
 
 
 Word = Annotated[str, Query(min_length=1, max_length=100), AfterValidator(_not_blank)]
@@ -90,7 +91,7 @@ async def vocabulary(
         model=model.name,
         prefix=prefix,
         words=vectors.complete(prefix, limit),
-        vocabulary_size=len(vectors) - 1,
+        vocabulary_size=vectors.word_count,
     )
 
 

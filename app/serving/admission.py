@@ -20,6 +20,8 @@ import contextlib
 import contextvars
 import json
 import os
+import re
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -96,8 +98,13 @@ def parse_json(body: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         raise
-    except ValueError as error:
-        raise json.JSONDecodeError(str(error).split(";")[0], text, 0) from None
+    except ValueError:  # int() refuses integers of more than sys.get_int_max_str_digits()
+        digits = sys.get_int_max_str_digits()
+        found = re.search(rf"\d{{{digits + 1},}}", text)
+        where = found.start() if found else 0
+        raise json.JSONDecodeError(
+            f"an integer of more than {digits:,} digits", text, where
+        ) from None
 
 
 def hold(request: Request, ticket: Ticket) -> None:

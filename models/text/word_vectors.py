@@ -91,13 +91,18 @@ class WordVectors:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    @property
+    def word_count(self) -> int:
+        """The words that can be asked for: the vocabulary less ``<unk>``."""
+        return len(self.tokens) - 1
+
     def lookup(self, word: str) -> int:
         """Index of ``word``, tried as given and then in lower case; never ``<unk>``."""
         for candidate in (word, word.lower()):
             index = self.index.get(candidate, 0)
             if index != 0:
                 return index
-        raise UnknownWordError(word, self.suggestions(word), len(self.tokens))
+        raise UnknownWordError(word, self.suggestions(word), self.word_count)
 
     def suggestions(self, word: str, count: int = 5) -> list[str]:
         return difflib.get_close_matches(word.lower(), self._sorted_tokens, n=count, cutoff=0.6)

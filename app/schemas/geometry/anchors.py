@@ -12,7 +12,9 @@ from app.schemas.geometry.common import (
     LABEL_LIMIT,
     Box,
     Boxes,
+    Number,
     PixelIndex,
+    Positive,
     Probability,
     Threshold,
     boxes_field,
@@ -37,10 +39,10 @@ from models.ops.anchors import anchors_per_pixel
 class AnchorsRequest(RequestModel):
     height: int = Field(ge=1, le=MAX_MAP_SIDE, description="Rows of the image or feature map.")
     width: int = Field(ge=1, le=MAX_MAP_SIDE, description="Columns.")
-    sizes: list[Annotated[float, Field(gt=0)]] = Field(
+    sizes: list[Positive] = Field(
         min_length=1, max_length=MAX_ANCHOR_SHAPES, description="Anchor scales, relative."
     )
-    ratios: list[Annotated[float, Field(gt=0)]] = Field(
+    ratios: list[Positive] = Field(
         min_length=1, max_length=MAX_ANCHOR_SHAPES, description="Width/height ratios."
     )
     pixels: list[Annotated[list[PixelIndex], Field(min_length=2, max_length=2)]] | None = Field(
@@ -95,7 +97,7 @@ class AnchorsResponse(BaseModel):
 
 class AssignRequest(RequestModel):
     anchors: Boxes = boxes_field("xyxy anchors.")
-    ground_truth: list[Annotated[list[float], Field(min_length=5, max_length=5)]] = Field(
+    ground_truth: list[Annotated[list[Number], Field(min_length=5, max_length=5)]] = Field(
         max_length=MAX_GROUND_TRUTH,
         description=f"[[class, x1, y1, x2, y2], ...], class an integer >= 0; at most "
         f"{MAX_GROUND_TRUTH:,} boxes.",

@@ -12,6 +12,7 @@ from app.schemas.geometry.common import (
     Box,
     Boxes,
     BoxFormatName,
+    Number,
     Threshold,
     boxes_field,
 )
@@ -64,7 +65,7 @@ class NMSRequest(RequestModel):
         max_length=MAX_NMS_BOXES,
         description=f"xyxy boxes. At most {MAX_NMS_BOXES:,} (NMS compares them pairwise).",
     )
-    scores: list[float] = Field(max_length=MAX_NMS_BOXES, description="One score per box.")
+    scores: list[Number] = Field(max_length=MAX_NMS_BOXES, description="One score per box.")
     iou_threshold: Threshold = Field(
         description="A box is dropped when its IoU with a kept higher-scoring box exceeds this."
     )

@@ -8,9 +8,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, PlainValidator, TypeAdapter, ValidationError, ValidationInfo
 
 from app.schemas.common import STRICT_JSON
-from app.schemas.geometry.limits import MAX_BOXES, MAX_MAP_SIDE
+from app.schemas.geometry.limits import MAX_BOXES, MAX_MAGNITUDE, MAX_MAP_SIDE
 
-Box = Annotated[list[float], Field(min_length=4, max_length=4)]
+# The one guard against overflow and lost precision: every number of a body (checked by
+# pydantic-core, fast enough for a million of them); errors say so (app.core.errors).
+Number = Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+Positive = Annotated[float, Field(gt=0, le=MAX_MAGNITUDE)]
+Box = Annotated[list[Number], Field(min_length=4, max_length=4)]
 Boxes = Annotated[list[Box], Field(max_length=MAX_BOXES)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -23,8 +27,8 @@ PixelIndex = Annotated[int, Field(ge=0, lt=MAX_MAP_SIDE)]
 
 
 def nested_list(rank: int) -> Any:
-    """``list[list[...[float]]]`` of the given rank."""
-    kind: Any = float
+    """``list[list[...[Number]]]`` of the given rank."""
+    kind: Any = Number
     for _ in range(rank):
         kind = list[kind]
     return kind
@@ -48,7 +52,7 @@ def array_of_rank(*ranks: int) -> PlainValidator:
         except ValidationError as error:
             first = error.errors()[0]
             where = "".join(f"[{index}]" for index in first["loc"])
-            raise ValueError(f"{info.field_name}{where}: {first['msg']}") from None
+            raise ValueError(f"{info.field_name}{where}: {bound_message(first)}") from None
 
     return PlainValidator(
         validate,
@@ -65,3 +69,21 @@ def check_same_length(anchors: list, other: list, name: str) -> None:
         raise ValueError(
             f"{name} must have one row per anchor: {len(anchors)} anchors, {len(other)} {name}"
         )
+
+
+_BOUND_ERRORS = {"less_than_equal", "greater_than_equal"}
+
+
+def bound_message(error: Any) -> str:
+    """Pydantic's message for one error (a ``dict`` of ``ValidationError.errors()``), or, for a
+    number beyond :data:`MAX_MAGNITUDE`, why it is refused."""
+    limit = (error.get("ctx") or {}).get("le", (error.get("ctx") or {}).get("ge"))
+    if (
+        error.get("type") in {"less_than_equal", "greater_than_equal"}
+        and abs(limit) == MAX_MAGNITUDE
+    ):
+        return (
+            f"{error['input']:g} is beyond ±2^53 ({MAX_MAGNITUDE:,}), the largest magnitude "
+            f"taken: larger numbers overflow or lose the precision the answer needs; rescale"
+        )
+    return error["msg"]

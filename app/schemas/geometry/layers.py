@@ -8,7 +8,14 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.schemas.common import RequestModel
-from app.schemas.geometry.common import Matrix, Tensor3, Tensor4, array_of_rank
+from app.schemas.geometry.common import (
+    Matrix,
+    Number,
+    Positive,
+    Tensor3,
+    Tensor4,
+    array_of_rank,
+)
 from app.schemas.geometry.limits import (
     MAX_KERNEL_ELEMENTS,
     MAX_PADDING,
@@ -20,10 +27,10 @@ from app.schemas.geometry.limits import (
 
 
 class RoIPoolRequest(RequestModel):
-    features: Tensor4 = Field(
+    features: list[list[list[list[Number]]]] = Field(
         description=f"[N][C][H][W] feature maps, at most {MAX_TENSOR_ELEMENTS:,} numbers."
     )
-    rois: list[Annotated[list[float], Field(min_length=5, max_length=5)]] = Field(
+    rois: list[Annotated[list[Number], Field(min_length=5, max_length=5)]] = Field(
         max_length=MAX_ROIS,
         description=f"[[batch_index, x1, y1, x2, y2], ...] in input coordinates, at most "
         f"{MAX_ROIS:,}.",
@@ -31,8 +38,8 @@ class RoIPoolRequest(RequestModel):
     output_size: list[Annotated[int, Field(ge=1, le=MAX_POOLED_SIDE)]] = Field(
         min_length=2, max_length=2, description="[h, w] of each pooled region."
     )
-    spatial_scale: float = Field(
-        default=1.0, gt=0, description="From input coordinates to feature-map coordinates."
+    spatial_scale: Positive = Field(
+        default=1.0, description="From input coordinates to feature-map coordinates."
     )
 
     model_config = {

@@ -13,6 +13,10 @@ from __future__ import annotations
 from models.ops.layers import MAX_ROI_ALIGN_SAMPLES as _MAX_ROI_ALIGN_SAMPLES
 from models.ops.layers import MAX_ROI_POOL_CELLS as _MAX_ROI_POOL_CELLS
 
+# Every number of a /geometry body: beyond 2^53 doubles lose whole units, and products of such
+# numbers (areas, unions, multiply-adds) come near the double range; within it, nothing the ops
+# compute overflows or rounds away what the answer needs.
+MAX_MAGNITUDE = 2**53
 MAX_BOXES = 50_000
 MAX_NMS_BOXES = 15_000  # NMS and multibox detection compare boxes pairwise
 MAX_IOU_PAIRS = 2048 * 2048
