@@ -27,6 +27,7 @@ from app.serving.intake import (
     ImagePreparer,
     PreparedImage,
 )
+from app.serving.memory import trimmed_after
 from app.serving.tasks.detect import DetectJob, DetectTask
 from models.vision.detection import Detection, DetectionThresholds
 
@@ -174,10 +175,17 @@ def _result(name: str, decoded: DecodedImage, found: list[Detection]) -> Detecti
 
 
 def render_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
-    """The image with each box, label and score drawn (torchvision's draw_bounding_boxes)."""
+    """The image with each box, label and score drawn (torchvision's draw_bounding_boxes); the
+    decoded image is closed, and the memory of a large one given back."""
     if decoded.image is None:
         raise ValueError("render_png needs the decoded image: prepare it with full_size=True")
+    with trimmed_after(decoded.decoded_bytes):
+        return _drawn_png(decoded, found)
+
+
+def _drawn_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
     pixels = TF.pil_to_tensor(decoded.image)
+    decoded.image.close()  # its last use: the pixels are in the tensor now
     if found:
         boxes = torch.tensor([d.box for d in found])
         width = max(2, round(max(decoded.width, decoded.height) / 200))
