@@ -28,7 +28,7 @@ from app.core.config import BatchingOverride, Settings
 from app.core.cors import cors_summary
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.metrics import ServiceMetrics
+from app.core.metrics import IntakeFigures, ServiceMetrics
 from app.core.openapi import install_openapi
 from app.core.security import AdminKeyDep, APIKeyDep
 from app.middleware.access import AccessMiddleware
@@ -40,6 +40,7 @@ from app.routers.ui import install_ui
 from app.serving.admission import WorkPool
 from app.serving.batcher import BatchingConfig
 from app.serving.intake import ImageLimits, ImagePreparer
+from app.serving.memory import IdleRelease
 from app.serving.registry import LoadLimits, ModelRegistry
 from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
@@ -94,6 +95,7 @@ def create_app(
             settings.max_image_pixels, settings.max_image_side, settings.max_image_aspect
         )
         app.state.images = ImagePreparer(pool, image_limits, settings.max_batch_images)
+        app.state.memory = IdleRelease(pool)
         app.state.geometry = WorkPool(
             "geometry", settings.geometry_workers, settings.geometry_queue, "D2L_GEOMETRY_QUEUE"
         )
@@ -137,12 +139,13 @@ def create_app(
     # Last added runs first: CORS outermost, so even errors carry its headers; keys are checked
     # before the body is read or limited, and every answer is observed.
     app.add_middleware(HeadAsGetMiddleware, router=app.router)
+    arrivals = Arrivals(settings.max_bodies_arriving, settings.max_bodies_arriving_per_client)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.http_body_timeout_s,
         idle_timeout_s=settings.http_body_idle_timeout_s,
-        arrivals=Arrivals(settings.max_bodies_arriving, settings.max_bodies_arriving_per_client),
+        arrivals=arrivals,
     )
     app.add_middleware(AccessMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
     app.add_middleware(RequestObservationMiddleware, metrics=service_metrics)
@@ -160,6 +163,11 @@ def create_app(
     service_metrics.watch(
         lambda: getattr(app.state, "registry", None),
         lambda: pool.capacity if (pool := getattr(app.state, "geometry", None)) else None,
+        lambda: (
+            IntakeFigures(arrivals, memory)
+            if (memory := getattr(app.state, "memory", None))
+            else None
+        ),
     )
     install_error_handlers(app)
     app.include_router(health.router)

@@ -10,6 +10,7 @@ and platform collectors add memory, CPU, open files and the Python version.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from prometheus_client import (
@@ -20,11 +21,13 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from app.middleware.body_limit import Arrivals
 from app.serving.capacity import Capacity
+from app.serving.memory import IdleRelease
 from app.serving.registry import ModelRegistry, ModelState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -81,13 +84,22 @@ class ServiceMetrics:
         self,
         registry: Callable[[], ModelRegistry | None],
         geometry: Callable[[], Capacity | None] = lambda: None,
+        intake: Callable[[], IntakeFigures | None] = lambda: None,
     ) -> None:
-        """Report the models of the registry that ``registry()`` returns at scrape time, and
-        the geometry pool's capacity."""
-        self.registry.register(_RegistryCollector(registry, geometry))
+        """Report the models of the registry that ``registry()`` returns at scrape time, the
+        geometry pool's capacity, and the bodies arriving and memory releases of ``intake()``."""
+        self.registry.register(_RegistryCollector(registry, geometry, intake))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class IntakeFigures:
+    """Request bodies still arriving (from ``arrivals``) and memory given back (``memory``)."""
+
+    arrivals: Arrivals
+    memory: IdleRelease
 
 
 class _RegistryCollector(Collector):
@@ -95,11 +107,25 @@ class _RegistryCollector(Collector):
         self,
         registry: Callable[[], ModelRegistry | None],
         geometry: Callable[[], Capacity | None],
+        intake: Callable[[], IntakeFigures | None],
     ) -> None:
         self._registry = registry
         self._geometry = geometry
+        self._intake = intake
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        intake = self._intake()
+        if intake is not None:
+            yield GaugeMetricFamily(
+                "d2l_bodies_arriving",
+                "Request bodies being received (they hold no model or geometry capacity).",
+                value=intake.arrivals.in_all,
+            )
+            yield CounterMetricFamily(
+                "d2l_memory_releases",
+                "Times freed memory was given back to the system after the service fell idle.",
+                value=intake.memory.releases,
+            )
         geometry = self._geometry()
         if geometry is not None:
             yield GaugeMetricFamily(

@@ -33,6 +33,7 @@ from fastapi.routing import APIRoute
 
 from app.serving.capacity import Capacity, QueueFullError, Ticket
 from app.serving.intake import image_route_errors
+from app.serving.memory import IdleRelease
 from app.serving.registry import ServedModel, TaskT
 from app.serving.tasks.base import ServedTask
 
@@ -115,7 +116,7 @@ def hold(request: Request, ticket: Ticket) -> None:
 def admitted_route(check: Check, pooled_json: bool = False) -> type[APIRoute]:
     """A route class whose requests first pass ``check(request)``, which raises (404, 503) or
     returns; the tickets the request holds by the end (:func:`hold`) are released once the
-    answer is ready."""
+    answer is ready, and the service's idle memory release knows it was busy meanwhile."""
 
     class AdmittedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Any]:
@@ -125,11 +126,14 @@ def admitted_route(check: Check, pooled_json: bool = False) -> type[APIRoute]:
                 check(request)
                 if pooled_json:
                     request = PooledJSONRequest(request.scope, request.receive)
+                memory: IdleRelease = request.app.state.memory
+                memory.begin()
                 try:
                     return await handler(request)
                 finally:
                     for ticket in getattr(request.state, "tickets", []):
                         ticket.release()
+                    memory.end()
 
             return admitted
 

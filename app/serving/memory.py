@@ -1,25 +1,34 @@
-"""Giving the memory of a large upload back to the system once it has been turned into a small
-model input.
+"""Giving memory back to the system once the work that used it is over.
 
 glibc keeps freed memory for reuse: blocks under its mmap threshold (which grows to 32 MB once
-the models have run) stay in each thread's heap, and Pillow allocates image rows in such
-blocks. A few large decodes would leave the process gigabytes larger for good. ``malloc_trim``
-returns the free pages of every heap; it costs milliseconds, so it runs only after a decode that
-allocated at least :data:`TRIM_AFTER_BYTES`, in the thread that decoded (never on the event
-loop). Elsewhere than glibc it does nothing.
+the models have run) stay in the heap of the thread that freed them, and Pillow allocates image
+rows, and Python request bodies, in such blocks. After a burst of large or odd uploads the
+process would stay gigabytes larger for good. ``malloc_trim`` returns the free pages of every
+heap; it costs milliseconds, and the pages it returns must be faulted in again by the next
+forward pass, so it runs
+
+- right after a decode that allocated at least :data:`TRIM_AFTER_BYTES` (bounded peaks under a
+  stream of large images), in the thread that decoded, never on the event loop;
+- once the service has been idle for :data:`IDLE_S` after any work (:class:`IdleRelease`), so
+  memory settles after a burst while steady traffic never pays for it.
+
+Elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 
 logger = logging.getLogger(__name__)
 
 TRIM_AFTER_BYTES = 12 * 1024 * 1024  # a 4-megapixel RGB image
+IDLE_S = 1.0
 
 
 def _malloc_trim() -> ctypes._CFuncPtr | None:
@@ -54,3 +63,38 @@ def trimmed_after(allocated_bytes: int) -> Iterator[None]:
     finally:
         if allocated_bytes >= TRIM_AFTER_BYTES:
             release_freed_memory()
+
+
+class IdleRelease:
+    """Counts the requests in flight (event loop only); when the last one ends and none follows
+    for ``idle_s``, releases freed memory on ``pool``. ``releases`` counts the releases."""
+
+    def __init__(self, pool: Executor, idle_s: float = IDLE_S) -> None:
+        self.pool = pool
+        self.idle_s = idle_s
+        self.in_flight = 0
+        self.releases = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def begin(self) -> None:
+        self.in_flight += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.idle_s, self._release, loop)
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self.releases += 1
+        future = loop.run_in_executor(self.pool, release_freed_memory)
+        future.add_done_callback(_log_failure)
+
+
+def _log_failure(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("releasing freed memory failed: %s", future.exception())
