@@ -215,3 +215,96 @@ def test_a_second_reload_while_one_runs_is_409(make_client, colour_manifest):
         assert post_image(client, RED).status_code == 200, "the old model serves meanwhile"
         gate.set()
         assert first.result().status_code == 200
+
+
+class FirstModelDecodeGated:
+    """Uploads for the first classifier loaded wait for the gate while they are being
+    preprocessed (admitted, body read, not yet queued); later models run freely."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.decoding = threading.Event()
+        self.loaded = 0
+
+    @property
+    def tasks(self) -> dict:
+        gates = self
+
+        class DecodeGatedClassify(ClassifyTask):
+            def __init__(self, classifier) -> None:
+                super().__init__(classifier)
+                gates.loaded += 1
+                self.gated = gates.loaded == 1
+
+            def preprocess(self, image):
+                if self.gated:
+                    gates.decoding.set()
+                    gates.gate.wait(timeout=600)
+                return super().preprocess(image)
+
+        return {**TASKS, "classify": DecodeGatedClassify}
+
+
+def test_a_request_taken_in_before_a_reload_finishes_on_the_old_model_even_if_not_yet_queued(
+    make_client, colour_manifest, colour_classifier, tmp_path
+):
+    gated = FirstModelDecodeGated()
+    client = make_client(
+        tasks=gated.tasks,
+        manifest_path=colour_manifest,
+        default_classify_model="colours",
+        admin_key=ADMIN,
+    )
+    client.headers["X-Admin-Key"] = ADMIN
+    new = shouting_copy(colour_classifier, tmp_path / "shouting.safetensors")
+    with ThreadPoolExecutor(2) as pool, opened_on_exit(gated.gate):
+        decoding = pool.submit(post_image, client, RED)
+        gated.decoding.wait(timeout=600)
+        point_manifest_at(colour_manifest, new)
+        reload = pool.submit(client.post, "/models/colours/reload")
+        wait_until(
+            lambda: client.get("/models").json()["models"][0]["sha256"] == sha256_of(new),
+            "the new model is swapped in",
+        )
+        assert post_image(client, GREEN).json()["predictions"][0]["label"] == "GREEN"
+        assert not reload.done(), "the reload waits for what the old model took in"
+        gated.gate.set()
+        old_answer, reloaded = decoding.result(), reload.result()
+    assert old_answer.status_code == 200, old_answer.text
+    assert old_answer.json()["predictions"][0]["label"] == "red", "it finished on the old model"
+    assert reloaded.status_code == 200, reloaded.text
+
+
+def test_reloads_under_load_lose_no_request(
+    make_client, colour_manifest, colour_classifier, tmp_path
+):
+    client = admin_client(make_client, colour_manifest)
+    checkpoints = [
+        shouting_copy(colour_classifier, tmp_path / "shouting.safetensors"),
+        tmp_path / "calm.safetensors",
+    ]
+    checkpoints[1].write_bytes(colour_classifier.read_bytes())
+    reloads_done = threading.Event()
+    all_asking = threading.Barrier(9)  # the 8 askers have each been answered once, and the test
+
+    def keep_asking(seed: int) -> list[int]:
+        statuses = [post_image(client, RED, seed).status_code]
+        all_asking.wait(timeout=600)
+        while not reloads_done.is_set():
+            statuses.append(post_image(client, RED, seed).status_code)
+        return statuses
+
+    with ThreadPoolExecutor(8) as pool:
+        askers = [pool.submit(keep_asking, seed) for seed in range(8)]
+        try:
+            all_asking.wait(timeout=600)
+            for index in range(6):
+                checkpoint = checkpoints[index % 2]
+                document = json.loads(colour_manifest.read_text())
+                document["models"][0].update(file=str(checkpoint), sha256=sha256_of(checkpoint))
+                colour_manifest.write_text(json.dumps(document))
+                assert client.post("/models/colours/reload").status_code == 200
+        finally:
+            reloads_done.set()
+        statuses = [status for asker in askers for status in asker.result()]
+    assert set(statuses) == {200}, f"lost requests: {sorted(set(statuses))}"
