@@ -8,9 +8,16 @@ from fastapi import APIRouter
 from app.core.config import Settings
 from app.core.deps import RegistryDep, SettingsDep
 from app.schemas.common import ErrorMessage
-from app.schemas.models import BatchingInfo, DetectionDefaults, ModelInfo, ModelList
+from app.schemas.models import (
+    AcceptedImages,
+    BatchingInfo,
+    DetectionDefaults,
+    ModelInfo,
+    ModelList,
+)
 from app.serving.registry import ModelRecord, ModelRegistry
 from app.serving.tasks.base import ServedTask
+from models.data.images import InputLimits
 from models.device import describe_device
 
 router = APIRouter(tags=["models"])
@@ -50,6 +57,20 @@ async def reload_model(name: str, registry: RegistryDep, settings: SettingsDep) 
     return model_info(registry, record, describe_device(registry.device), settings)
 
 
+def accepted_images(task: ServedTask | None, settings: Settings) -> AcceptedImages | None:
+    """What a loaded image model takes (its ``input_limits``) within the service's limits."""
+    limits = getattr(task, "input_limits", None)
+    if not isinstance(limits, InputLimits):
+        return None
+    aspect = settings.max_image_aspect
+    return AcceptedImages(
+        max_pixels=settings.max_image_pixels,
+        max_side=settings.max_image_side,
+        min_side=limits.min_side,
+        max_aspect=min(aspect, limits.max_aspect) if limits.max_aspect else aspect,
+    )
+
+
 def model_info(
     registry: ModelRegistry, record: ModelRecord, device: str, settings: Settings
 ) -> ModelInfo:
@@ -78,6 +99,7 @@ def model_info(
         if batcher is not None
         else None,
         metrics=facts.metrics,
+        accepts=accepted_images(task, settings),
         thresholds=DetectionDefaults(**facts.thresholds) if facts.thresholds else None,
         sha256=record.entry.sha256,
     )

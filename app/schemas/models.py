@@ -22,6 +22,19 @@ class DetectionDefaults(BaseModel):
     max_detections: int = Field(ge=1, description="At most this many boxes.")
 
 
+class AcceptedImages(BaseModel):
+    """The images an image model takes: the service's limits and the model's own together.
+    Others are refused before they are decoded (413 over a size, else 422)."""
+
+    max_pixels: int = Field(description="Most pixels (D2L_MAX_IMAGE_PIXELS).")
+    max_side: int = Field(description="Longest side, in pixels (D2L_MAX_IMAGE_SIDE).")
+    min_side: int = Field(description="Shortest side the model takes, in pixels.")
+    max_aspect: float = Field(
+        description="Longest side over shortest, at most (D2L_MAX_IMAGE_ASPECT, or the model's "
+        "own limit when lower)."
+    )
+
+
 class ModelInfo(ModelStatus):
     default: bool = Field(
         default=False,
@@ -44,6 +57,9 @@ class ModelInfo(ModelStatus):
     )
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Figures measured when it was trained."
+    )
+    accepts: AcceptedImages | None = Field(
+        default=None, description="The images a loaded image model takes; none for word2vec."
     )
     thresholds: DetectionDefaults | None = Field(
         default=None,

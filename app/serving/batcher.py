@@ -59,7 +59,7 @@ class ItemFailedError(RuntimeError):
         advice = (
             "the device ran out of memory: retry later, or send a smaller image"
             if self.out_of_memory
-            else "send an input within the model's limits (GET /models)"
+            else "send an input the model accepts (its accepts in GET /models)"
         )
         super().__init__(
             f"model {model!r} failed on this input alone ({kind}); the requests batched with "
