@@ -105,13 +105,13 @@ def metric(base_url: str, name: str) -> float:
     raise LookupError(f"no metric {name} on {base_url}/metrics")
 
 
-def settled_rss_mb(base_url: str, pid: int, releases_before: float) -> float:
-    """The server's memory once it has fallen idle and released what it freed (it counts its
-    releases on /metrics); waits for that as long as it takes, up to 10 minutes."""
+def settled_rss_mb(base_url: str, pid: int) -> float:
+    """The server's memory once it has fallen idle and released what it freed (it says so on
+    /metrics); waits for that as long as it takes, up to 10 minutes."""
     deadline = time.monotonic() + 600
-    while metric(base_url, "d2l_memory_releases_total") <= releases_before:
+    while metric(base_url, "d2l_memory_settled") != 1:
         if time.monotonic() > deadline:
-            raise RuntimeError("the server never released its freed memory")
+            raise RuntimeError("the server never settled")
         time.sleep(0.05)
     return rss_mb(pid)
 
@@ -162,12 +162,11 @@ def main(args: argparse.Namespace) -> dict:
     with server_process(timeout=600) as (base_url, server):
         for endpoint in ENDPOINTS:  # each path run once, as any client's first requests would
             httpx.post(base_url + endpoint, files={"file": ("a.jpg", good_upload(0))}, timeout=600)
-        start = rss_mb(server.pid)
+        start = settled_rss_mb(base_url, server.pid)
         rounds = []
         with PeakMemory(server.pid) as memory:
             for _ in range(args.rounds):
                 began = time.perf_counter()
-                releases = metric(base_url, "d2l_memory_releases_total")
                 records = asyncio.run(send_corpus(base_url, items, concurrency=args.concurrency))
                 seconds = time.perf_counter() - began
                 rounds.append(
@@ -176,7 +175,7 @@ def main(args: argparse.Namespace) -> dict:
                         "seconds": round(seconds, 1),
                         "wrong": wrong_answers(records),
                         "rss_at_last_answer_mb": round(rss_mb(server.pid)),
-                        "rss_settled_mb": round(settled_rss_mb(base_url, server.pid, releases)),
+                        "rss_settled_mb": round(settled_rss_mb(base_url, server.pid)),
                     }
                 )
         result = {

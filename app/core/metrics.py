@@ -126,6 +126,12 @@ class _RegistryCollector(Collector):
                 "Times freed memory was given back to the system after the service fell idle.",
                 value=intake.memory.releases,
             )
+            yield GaugeMetricFamily(
+                "d2l_memory_settled",
+                "1 while the service is idle and has given back what it freed since its last "
+                "request, else 0.",
+                value=int(intake.memory.settled),
+            )
         geometry = self._geometry()
         if geometry is not None:
             yield GaugeMetricFamily(

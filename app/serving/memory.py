@@ -67,17 +67,20 @@ def trimmed_after(allocated_bytes: int) -> Iterator[None]:
 
 class IdleRelease:
     """Counts the requests in flight (event loop only); when the last one ends and none follows
-    for ``idle_s``, releases freed memory on ``pool``. ``releases`` counts the releases."""
+    for ``idle_s``, releases freed memory on ``pool``. ``releases`` counts the releases;
+    ``settled`` is true from the end of a release to the next request."""
 
     def __init__(self, pool: Executor, idle_s: float = IDLE_S) -> None:
         self.pool = pool
         self.idle_s = idle_s
         self.in_flight = 0
         self.releases = 0
+        self.settled = False
         self._timer: asyncio.TimerHandle | None = None
 
     def begin(self) -> None:
         self.in_flight += 1
+        self.settled = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -90,11 +93,12 @@ class IdleRelease:
 
     def _release(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
-        self.releases += 1
         future = loop.run_in_executor(self.pool, release_freed_memory)
-        future.add_done_callback(_log_failure)
+        future.add_done_callback(self._released)
 
-
-def _log_failure(future: asyncio.Future[bool]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("releasing freed memory failed: %s", future.exception())
+    def _released(self, future: asyncio.Future[bool]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("releasing freed memory failed: %s", future.exception())
+            return
+        self.releases += 1
+        self.settled = self.in_flight == 0
