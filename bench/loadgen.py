@@ -98,18 +98,23 @@ async def run_load(
     seconds: float,
     honour_retry_after: bool = False,
 ) -> LoadResult:
-    """``connections`` clients sending ``request`` back to back for ``seconds``."""
+    """``connections`` clients sending ``request`` back to back for ``seconds``. On loopback,
+    every :data:`CONNECTIONS_PER_ADDRESS` connections come from their own address (127.0.1.x),
+    as clients on other hosts would: the service limits what one address may send at once."""
     url = urlsplit(base_url)
     result = LoadResult(connections, seconds)
     deadline = time.monotonic() + seconds
 
-    async def client() -> None:
+    async def client(index: int) -> None:
         reader = writer = None
         reused = False
+        source = _source_address(url.hostname, index)
         while time.monotonic() < deadline:
             try:
                 if writer is None:
-                    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+                    reader, writer = await asyncio.open_connection(
+                        url.hostname, url.port, local_addr=source
+                    )
                     reused = False
                 started = time.perf_counter()
                 writer.write(request)
@@ -139,6 +144,17 @@ async def run_load(
             writer.close()
 
     started = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(connections)))
+    await asyncio.gather(*(client(index) for index in range(connections)))
     result.seconds = time.monotonic() - started
     return result
+
+
+CONNECTIONS_PER_ADDRESS = 16
+
+
+def _source_address(host: str | None, index: int) -> tuple[str, int] | None:
+    """The local address of connection ``index`` to ``host``: one of 127.0.1.0/24 when it is
+    127.0.0.1, else the system's choice."""
+    if host != "127.0.0.1":
+        return None
+    return (f"127.0.1.{1 + index // CONNECTIONS_PER_ADDRESS % 254}", 0)

@@ -13,6 +13,7 @@ TABLE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 # cap -> the first cell of the rows that must state it
 ROWS = {
+    "MAX_MAGNITUDE": ["any number of a `/geometry` body"],
     "MAX_BOXES": ["convert, IoU, offsets"],
     "MAX_IOU_PAIRS": ["convert, IoU, offsets"],
     "MAX_NMS_BOXES": ["NMS", "detect"],

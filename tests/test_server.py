@@ -214,7 +214,7 @@ def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_af
     manifest = tmp_path / "manifest.json"
     entry = {"name": "colours", "task": "classify", "file": weights.name}
     manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
-    server, port = start_server(manifest, D2L_GEOMETRY_QUEUE="1")
+    server, port = start_server(manifest, D2L_MAX_BODIES_ARRIVING="1")
     body = json.dumps({"boxes1": [[0, 0, 2, 2]], "boxes2": [[1, 1, 3, 3]]}).encode()
     request = (
         b"POST /geometry/iou HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -229,12 +229,11 @@ def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_af
             socket.create_connection(("127.0.0.1", port)) as holder,
             socket.create_connection(("127.0.0.1", port)) as eager,
         ):
-            # The only geometry slot is held by a request whose body is still on its way.
+            # The only slot for a body arriving is held by a body still on its way.
             holder.sendall(request[: len(request) - 5])
             wait_until(
                 lambda: (
-                    "d2l_geometry_in_progress 1.0"
-                    in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                    "d2l_bodies_arriving 1.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
                 ),
                 "the slot is taken",
             )

@@ -97,8 +97,9 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         default=256,
         gt=0,
-        description="Images a model takes in at once (being received, decoded, queued or in a "
-        "forward pass); beyond it requests get 503 with Retry-After before their body is read.",
+        description="Images a model takes in at once (decoded, queued or in a forward pass, "
+        "once their body has arrived); a request that would not fit gets 503 with Retry-After "
+        "before its body is read.",
     )
     max_queue_wait_s: float = Field(
         default=2.0,

@@ -8,10 +8,12 @@
 - Bodies still arriving are counted apart from the work the service has taken in (a request
   takes its model's or the geometry pool's capacity only once its body is complete): at most
   ``arrivals.limit`` in all (503 beyond) and ``arrivals.per_client`` from one client address
-  (429 beyond), refused before a byte of the body is read. Slow or stalled senders therefore
-  cost the others nothing but these slots, and one client cannot take them all.
+  (429 beyond), refused before a byte of the body is read, with ``Retry-After`` (the connection
+  is then not read for that long, as after any refusal for capacity). Slow or stalled senders
+  therefore cost the others nothing but these slots, and one client cannot take them all.
 
-Either way the body was not read to its end, so the answer says ``Connection: close``: the rest
+Over the size or time limits the body was not read to its end, so the answer says
+``Connection: close``: the rest
 of the body is not drained, and a client that waits for ``100 Continue`` is not left waiting.
 An answer given without reading the body for other reasons (401, 404, 503) keeps the connection:
 the server drains the rest, within the same time limit (``app.server``).
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.serving.capacity import RETRY_AFTER_STATE
 
 
 def too_large_detail(max_bytes: int) -> str:
@@ -110,7 +114,12 @@ class BodySizeLimitMiddleware:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(scope, receive, send, 413, too_large_detail(self.max_bytes))
+            response = JSONResponse(
+                {"detail": too_large_detail(self.max_bytes)},
+                status_code=413,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
             return
         complete = declared == b"0" or (
             not declared and b"transfer-encoding" not in headers
@@ -119,7 +128,12 @@ class BodySizeLimitMiddleware:
         if not complete:
             refusal = self.arrivals.refusal(client)
             if refusal is not None:
-                await _refuse(scope, receive, send, *refusal, retry_after=1)
+                # As a model at capacity refuses: the connection stays, is not read for the
+                # Retry-After (app.server), and the unread body is drained after that.
+                status, detail = refusal
+                scope.setdefault("state", {})[RETRY_AFTER_STATE] = 1
+                response = JSONResponse({"detail": detail}, status, {"Retry-After": "1"})
+                await response(scope, receive, send)
                 return
             self.arrivals.enter(client)
         deadline = time.monotonic() + self.timeout_s
@@ -174,19 +188,3 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, closing_send)
         finally:
             arrived()
-
-
-async def _refuse(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    detail: str,
-    retry_after: int | None = None,
-) -> None:
-    """Answer ``status`` without reading the body, and close the connection."""
-    headers = {"Connection": "close"}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
-    await response(scope, receive, send)

@@ -29,10 +29,20 @@ class ErrorMessage(BaseModel):
     )
 
 
-# Errors any endpoint with a JSON body can answer besides 422, for the OpenAPI schema.
+# Errors any endpoint with a body can answer besides 422, for the OpenAPI schema.
 BODY_ERRORS: dict[int | str, dict] = {
     400: {"model": ErrorMessage, "description": "The body is not UTF-8."},
+    408: {
+        "model": ErrorMessage,
+        "description": "The body took longer than D2L_HTTP_BODY_TIMEOUT_S, or paused longer "
+        "than D2L_HTTP_BODY_IDLE_TIMEOUT_S.",
+    },
     413: {"model": ErrorMessage, "description": "The body is over D2L_MAX_BODY_BYTES."},
+    429: {
+        "model": ErrorMessage,
+        "description": "This client already has D2L_MAX_BODIES_ARRIVING_PER_CLIENT bodies "
+        "arriving (Retry-After says when to retry).",
+    },
 }
 
 

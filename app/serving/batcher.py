@@ -5,8 +5,9 @@ A batch takes what is queued, up to ``max_batch_size`` items, waiting at most ``
 after its first item for more. While a forward pass runs, new requests queue up, so under load
 batches fill by themselves and at low load an item waits at most ``max_wait_ms``. What a model
 takes in is bounded by its :class:`~app.serving.capacity.Capacity` (``max_queue`` images): the
-web layer calls :meth:`DynamicBatcher.admit` before reading a request's body, and what does not
-fit is refused at once (:class:`QueueFullError`, 503). An item still queued after the timeout is
+web layer calls :meth:`DynamicBatcher.check_room` before reading a request's body and
+:meth:`DynamicBatcher.admit` once it has arrived, and what does not fit is refused at once
+(:class:`QueueFullError`, 503). An item still queued after the timeout is
 given up (:class:`QueueTimeoutError`, 504) and never reaches the model; once its batch has started
 it is answered (the work is being done).
 

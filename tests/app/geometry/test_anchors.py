@@ -100,7 +100,7 @@ def test_assignment_bad_inputs(client):
     assert "ground_truth[0] has class 0.5" in messages(
         client.post("/geometry/assign", json=fractional)
     )
-    huge = {"anchors": BOOK_LABEL_ANCHORS, "ground_truth": [[1e300, 0, 0, 1, 1]]}
+    huge = {"anchors": BOOK_LABEL_ANCHORS, "ground_truth": [[3e9, 0, 0, 1, 1]]}
     assert "a class is an integer in [0, 2147483648)" in messages(
         client.post("/geometry/assign", json=huge)
     )

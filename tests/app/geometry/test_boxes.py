@@ -89,14 +89,18 @@ def test_nms_labels_must_fit_an_int32(client):
     assert error["loc"] == ["body", "labels", 0]
 
 
-def test_results_that_overflow_double_precision_are_refused_not_500(client):
+def test_inputs_beyond_2_53_and_results_that_overflow_are_refused_not_500(client):
     huge = {"boxes": [[-1e308, 0, 1e308, 1]], "in_fmt": "xyxy", "out_fmt": "cxcywh"}
-    (error,) = errors(client.post("/geometry/convert", json=huge))
-    assert "overflowed" in error["msg"]
+    (error, _) = errors(client.post("/geometry/convert", json=huge))
+    assert error["loc"] == ["body", "boxes", 0, 0]
+    assert "-1e+308 is beyond ±2^53" in error["msg"]
     sizes = {"height": 1, "width": 1, "sizes": [1e308], "ratios": [1e300]}
-    assert "overflowed" in messages(client.post("/geometry/anchors", json=sizes))
+    assert "is beyond ±2^53" in messages(client.post("/geometry/anchors", json=sizes))
     conv = {"input": [[1e308, 1e308]], "kernel": [[1e308]]}
-    assert "overflowed" in messages(client.post("/geometry/conv-transpose", json=conv))
+    assert "is beyond ±2^53" in messages(client.post("/geometry/conv-transpose", json=conv))
+    # Within the bound, a result can still overflow: exp() of a large offset.
+    decode = {"anchors": [[0, 0, 1, 1]], "offsets": [[0, 0, 1e5, 1e5]]}
+    assert "overflowed" in messages(client.post("/geometry/offsets/decode", json=decode))
 
 
 def test_box_count_is_capped(client):
