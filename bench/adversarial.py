@@ -4,6 +4,8 @@ answered, and the server's memory before, at its peak and after
 (``bench/results/adversarial.json``).
 
     python -m bench.adversarial [--rounds 2] [--concurrency 16]
+    git worktree add /tmp/before 625477f && python -m bench.adversarial --checkout /tmp/before \
+        --output bench/results/adversarial-before.json    # the version before issue 29
 
 Every image endpoint gets every item of the corpus; between two items a good photo goes to the
 same endpoint, ``--concurrency`` requests in flight at once.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -107,8 +110,14 @@ def metric(base_url: str, name: str) -> float:
 
 def settled_rss_mb(base_url: str, pid: int) -> float:
     """The server's memory once it has fallen idle and released what it freed (it says so on
-    /metrics); waits for that as long as it takes, up to 10 minutes."""
+    /metrics); waits for that as long as it takes, up to 10 minutes. A server without that
+    metric (an older checkout) is given 3 s of idleness."""
     deadline = time.monotonic() + 600
+    try:
+        metric(base_url, "d2l_memory_settled")
+    except LookupError:
+        time.sleep(3)
+        return rss_mb(pid)
     while metric(base_url, "d2l_memory_settled") != 1:
         if time.monotonic() > deadline:
             raise RuntimeError("the server never settled")
@@ -149,17 +158,32 @@ def summary(records: Sequence[dict]) -> dict:
     }
 
 
+def _commit_of(checkout: Path) -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="times the corpus is sent")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/adversarial.json")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="serve this checkout instead (git worktree add DIR COMMIT): the same corpus against "
+        "an earlier version",
+    )
     return parser
 
 
 def main(args: argparse.Namespace) -> dict:
     items = corpus()
-    with server_process(timeout=600) as (base_url, server):
+    env = {"PYTHONPATH": str(args.checkout.resolve())}
+    with server_process(timeout=600, env=env, cwd=args.checkout) as (base_url, server):
         for endpoint in ENDPOINTS:  # each path run once, as any client's first requests would
             httpx.post(base_url + endpoint, files={"file": ("a.jpg", good_upload(0))}, timeout=600)
         start = settled_rss_mb(base_url, server.pid)
@@ -181,6 +205,7 @@ def main(args: argparse.Namespace) -> dict:
         result = {
             "setup": {
                 "server": "python -m app.server at its defaults (make run), committed manifest",
+                "checkout": "this one" if args.checkout == ROOT else _commit_of(args.checkout),
                 "endpoints": list(ENDPOINTS),
                 "corpus_items": len(items),
                 "corpus_bytes": sum(len(item.data) for item in items),

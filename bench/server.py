@@ -126,13 +126,15 @@ def server_process(
     command: list[str] | None = None,
     env: dict[str, str] | None = None,
     ready_path: str = "/health/ready",
+    cwd: Path = ROOT,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """As :func:`running_server`, yielding the base URL and the process."""
+    """As :func:`running_server`, yielding the base URL and the process; ``cwd``: the checkout
+    it runs from."""
     port = free_port()
     command = command or SERVER
     server = subprocess.Popen(
         [sys.executable, *(part.replace("{port}", str(port)) for part in command)],
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, "D2L_LOG_LEVEL": "warning", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
