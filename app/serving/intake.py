@@ -1,10 +1,10 @@
 """Image intake: uploads to model inputs, safely and off the event loop.
 
-Uploaded bytes become an RGB image with the size checked before decoding, EXIF orientation
-applied, any mode converted, and big JPEGs decoded at reduced size when the model needs less
-(:func:`decode_image`); :class:`ImagePreparer` runs that and the model's preprocessing in the
-decode thread pool. Errors are :class:`ImageError` with the HTTP status, the file's name and a
-message that says what to send instead.
+Uploaded bytes become an RGB image with its size, sides and shape checked before decoding (the
+service's limits and the model's), EXIF orientation applied, any mode converted, and reduced
+when the model needs less (:func:`decode_image`); :class:`ImagePreparer` runs that and the
+model's preprocessing in the decode thread pool. Errors are :class:`ImageError` with the HTTP
+status, the file's name and a message that says what to send instead.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from models.data.images import InputLimits, load_rgb, upright_size
 
 FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"}  # MPO: multi-picture JPEG from cameras
 ACCEPTED = "JPEG, PNG, WebP, BMP or GIF"
-# Formats Pillow cannot open, known by their first bytes, so that they get 415 like the formats
-# it opens but this service does not take (TIFF, ICO...), rather than "not an image".
+# Formats Pillow cannot open, known by their first bytes once it has failed to, so that they get
+# 415 like the formats it opens but this service does not take (TIFF, ICO...), not "no image".
 _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("SVG", lambda head: b"<svg" in head[:4096].lower()),
     ("PDF", lambda head: head.startswith(b"%PDF")),
@@ -112,9 +112,6 @@ def decode_image(
     """
     if not data:
         raise ImageError(f"the file is empty: send an image ({ACCEPTED})")
-    for name, matches in _SIGNATURES:
-        if matches(data[:4096]):
-            raise ImageError(f"{name} files are not accepted: send {ACCEPTED}", 415)
     try:
         with warnings.catch_warnings():  # our own pixel limit applies, below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -124,6 +121,9 @@ def decode_image(
             f"{error}: the limit here is {limits.max_pixels:,} pixels (D2L_MAX_IMAGE_PIXELS)", 413
         ) from None
     except UnidentifiedImageError:
+        for name, matches in _SIGNATURES:
+            if matches(data[:4096]):
+                raise ImageError(f"{name} files are not accepted: send {ACCEPTED}", 415) from None
         raise ImageError(f"the file is not an image that can be read: send {ACCEPTED}") from None
     except MemoryError:
         raise

@@ -21,12 +21,14 @@ from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 class GatedClassifier:
     """The real classify runner behind a gate: a batch starts, then waits until the test opens
-    the gate, so the test controls when the model is busy."""
+    the gate, so the test controls when the model is busy. With ``fails``, a batch of jobs for
+    which it is true raises instead, as torch does on an input a model cannot take."""
 
-    def __init__(self) -> None:
+    def __init__(self, fails: Callable[[list], bool] | None = None) -> None:
         self.gate = threading.Event()
         self.started = threading.Event()
         self.batches: list[int] = []
+        self.fails = fails
 
     @property
     def tasks(self) -> dict:
@@ -37,6 +39,8 @@ class GatedClassifier:
                 gates.batches.append(len(jobs))
                 gates.started.set()
                 gates.gate.wait(timeout=600)
+                if gates.fails is not None and gates.fails(jobs):
+                    raise RuntimeError("Input and output sizes should be greater than 0")
                 return super().run_batch(jobs)
 
         return {**TASKS, "classify": GatedClassify}

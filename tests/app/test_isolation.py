@@ -4,41 +4,17 @@ clocks, put the requests in one batch."""
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from app.serving.tasks import TASKS
-from app.serving.tasks.classify import ClassifyTask
-from tests.app.test_batching import post_image, queue_depth, wait_until
+from tests.app.test_batching import GatedClassifier, post_image, queue_depth, wait_until
 from tests.gates import opened_on_exit
 from tests.images import BLUE, GREEN, RED, encoded
 
 
-class FragileClassifier:
-    """The real classifier, but a batch with an all-black image in it raises, as torch does on
-    an input a model cannot take; the first batch waits for the gate."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.started = threading.Event()
-        self.batches: list[int] = []
-
-    @property
-    def tasks(self) -> dict:
-        fragile = self
-
-        class FragileClassify(ClassifyTask):
-            def run_batch(self, jobs):
-                fragile.batches.append(len(jobs))
-                fragile.started.set()
-                fragile.gate.wait(timeout=600)
-                if any(int(job.input.max()) == 0 for job in jobs):
-                    raise RuntimeError("Input and output sizes should be greater than 0")
-                return super().run_batch(jobs)
-
-        return {**TASKS, "classify": FragileClassify}
+def has_black_image(jobs) -> bool:
+    return any(int(job.input.max()) == 0 for job in jobs)
 
 
 def post_black(client):
@@ -49,7 +25,7 @@ def post_black(client):
 def test_one_poisoned_image_fails_alone_and_its_batch_mates_are_answered(
     make_client, colour_manifest
 ):
-    fragile = FragileClassifier()
+    fragile = GatedClassifier(fails=has_black_image)
     client = make_client(
         tasks=fragile.tasks, manifest_path=colour_manifest, default_classify_model="colours"
     )

@@ -38,12 +38,20 @@ def point_manifest_at(manifest: Path, checkpoint: Path, sha256: str | None = Non
 
 
 class FirstModelGated:
-    """Batches of the first classifier loaded wait for the gate; later ones run freely."""
+    """The first classifier loaded waits for the gate at ``stage``: ``run_batch`` (its batches)
+    or ``preprocess`` (its uploads, admitted and read but not yet queued); later ones run
+    freely. ``started`` is set when something waits."""
 
-    def __init__(self) -> None:
+    def __init__(self, stage: str = "run_batch") -> None:
         self.gate = threading.Event()
         self.started = threading.Event()
         self.loaded = 0
+        self.stage = stage
+
+    def wait(self, gated: bool) -> None:
+        if gated:
+            self.started.set()
+            self.gate.wait(timeout=600)
 
     @property
     def tasks(self) -> dict:
@@ -56,10 +64,12 @@ class FirstModelGated:
                 self.gated = gates.loaded == 1
 
             def run_batch(self, jobs):
-                if self.gated:
-                    gates.started.set()
-                    gates.gate.wait(timeout=600)
+                gates.wait(self.gated and gates.stage == "run_batch")
                 return super().run_batch(jobs)
+
+            def preprocess(self, image):
+                gates.wait(self.gated and gates.stage == "preprocess")
+                return super().preprocess(image)
 
         return {**TASKS, "classify": FirstGatedClassify}
 
@@ -217,38 +227,10 @@ def test_a_second_reload_while_one_runs_is_409(make_client, colour_manifest):
         assert first.result().status_code == 200
 
 
-class FirstModelDecodeGated:
-    """Uploads for the first classifier loaded wait for the gate while they are being
-    preprocessed (admitted, body read, not yet queued); later models run freely."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.decoding = threading.Event()
-        self.loaded = 0
-
-    @property
-    def tasks(self) -> dict:
-        gates = self
-
-        class DecodeGatedClassify(ClassifyTask):
-            def __init__(self, classifier) -> None:
-                super().__init__(classifier)
-                gates.loaded += 1
-                self.gated = gates.loaded == 1
-
-            def preprocess(self, image):
-                if self.gated:
-                    gates.decoding.set()
-                    gates.gate.wait(timeout=600)
-                return super().preprocess(image)
-
-        return {**TASKS, "classify": DecodeGatedClassify}
-
-
 def test_a_request_taken_in_before_a_reload_finishes_on_the_old_model_even_if_not_yet_queued(
     make_client, colour_manifest, colour_classifier, tmp_path
 ):
-    gated = FirstModelDecodeGated()
+    gated = FirstModelGated(stage="preprocess")
     client = make_client(
         tasks=gated.tasks,
         manifest_path=colour_manifest,
@@ -259,7 +241,7 @@ def test_a_request_taken_in_before_a_reload_finishes_on_the_old_model_even_if_no
     new = shouting_copy(colour_classifier, tmp_path / "shouting.safetensors")
     with ThreadPoolExecutor(2) as pool, opened_on_exit(gated.gate):
         decoding = pool.submit(post_image, client, RED)
-        gated.decoding.wait(timeout=600)
+        gated.started.wait(timeout=600)
         point_manifest_at(colour_manifest, new)
         reload = pool.submit(client.post, "/models/colours/reload")
         wait_until(
