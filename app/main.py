@@ -139,7 +139,11 @@ def create_app(
     # Last added runs first: CORS outermost, so even errors carry its headers; keys are checked
     # before the body is read or limited, and every answer is observed.
     app.add_middleware(HeadAsGetMiddleware, router=app.router)
-    arrivals = Arrivals(settings.max_bodies_arriving, settings.max_bodies_arriving_per_client)
+    arrivals = Arrivals(
+        settings.max_bodies_arriving,
+        settings.max_bodies_arriving_per_client,
+        settings.max_bytes_arriving,
+    )
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         description="Request bodies being received at once; beyond it 503 before the body is "
         "read. (Models and geometry count their work only once a body has arrived.)",
     )
+    max_bytes_arriving: int = Field(
+        default=1 << 30,
+        gt=0,
+        description="Bytes of request bodies still arriving, in all; a body that would pass it "
+        "gets 503 (before it is read when its Content-Length says so).",
+    )
     max_bodies_arriving_per_client: int = Field(
         default=64,
         gt=0,

@@ -121,6 +121,11 @@ class _RegistryCollector(Collector):
                 "Request bodies being received (they hold no model or geometry capacity).",
                 value=intake.arrivals.in_all,
             )
+            yield GaugeMetricFamily(
+                "d2l_body_bytes_arriving",
+                "Bytes received so far of the request bodies still arriving.",
+                value=intake.arrivals.bytes,
+            )
             yield CounterMetricFamily(
                 "d2l_memory_releases",
                 "Times freed memory was given back to the system after the service fell idle.",

@@ -7,16 +7,18 @@
   mid-body cannot hold a connection for long.
 - Bodies still arriving are counted apart from the work the service has taken in (a request
   takes its model's or the geometry pool's capacity only once its body is complete): at most
-  ``arrivals.limit`` in all (503 beyond) and ``arrivals.per_client`` from one client address
-  (429 beyond), refused before a byte of the body is read, with ``Retry-After`` (the connection
-  is then not read for that long, as after any refusal for capacity). Slow or stalled senders
-  therefore cost the others nothing but these slots, and one client cannot take them all.
+  ``arrivals.limit`` in all (503) and ``arrivals.per_client`` from one client address (429),
+  refused before a byte of the body is read with ``Retry-After`` (the connection is then not
+  read for that long, as after any refusal for capacity); and at most ``arrivals.max_bytes``
+  received of them (503: before the body when its declared length would pass it, else at the
+  chunk that does). Slow or stalled senders therefore cost the others nothing but these slots,
+  and one client cannot take them all.
 
-Over the size or time limits the body was not read to its end, so the answer says
-``Connection: close``: the rest
-of the body is not drained, and a client that waits for ``100 Continue`` is not left waiting.
-An answer given without reading the body for other reasons (401, 404, 503) keeps the connection:
-the server drains the rest, within the same time limit (``app.server``).
+Over the size, time or byte limits mid-body, the body was not read to its end, so the answer
+says ``Connection: close``: the rest of the body is not drained, and a client that waits for
+``100 Continue`` is not left waiting. An answer given without reading the body for other
+reasons (401, 404, 503) keeps the connection: the server drains the rest, within the same time
+limit (``app.server``).
 """
 
 from __future__ import annotations
@@ -59,15 +61,19 @@ CLOSE = (b"connection", b"close")
 
 @dataclass
 class Arrivals:
-    """Request bodies still arriving: at most ``limit`` in all, ``per_client`` per address."""
+    """Request bodies still arriving: at most ``limit`` in all, ``per_client`` per address, and
+    ``max_bytes`` received of them so far (what is held for them, in memory or spooled)."""
 
     limit: int = 512
     per_client: int = 64
+    max_bytes: int = 1 << 30
     in_all: int = 0
+    bytes: int = 0
     by_client: Counter[str] = field(default_factory=Counter)
 
-    def refusal(self, client: str) -> tuple[int, str] | None:
-        """The status and message that refuse one more body from ``client``, or None."""
+    def refusal(self, client: str, declared: int = 0) -> tuple[int, str] | None:
+        """The status and message that refuse one more body from ``client`` (of ``declared``
+        bytes, when it says), or None."""
         if self.by_client[client] >= self.per_client:
             return 429, (
                 f"This client already has {self.per_client} request bodies arriving: wait for "
@@ -79,13 +85,22 @@ class Arrivals:
                 f"The service is receiving {self.limit} request bodies already: retry in a "
                 f"moment (the limit is D2L_MAX_BODIES_ARRIVING)"
             )
+        if self.bytes + declared > self.max_bytes:
+            return 503, self.full_detail()
         return None
+
+    def full_detail(self) -> str:
+        return (
+            f"The service holds {self.max_bytes:,} bytes of request bodies still arriving: "
+            f"retry in a moment (the limit is D2L_MAX_BYTES_ARRIVING)"
+        )
 
     def enter(self, client: str) -> None:
         self.in_all += 1
         self.by_client[client] += 1
 
-    def leave(self, client: str) -> None:
+    def leave(self, client: str, received: int) -> None:
+        self.bytes -= received
         self.in_all -= 1
         self.by_client[client] -= 1
         if not self.by_client[client]:
@@ -126,7 +141,7 @@ class BodySizeLimitMiddleware:
         )  # no body to read
         client = scope["client"][0] if scope.get("client") else ""
         if not complete:
-            refusal = self.arrivals.refusal(client)
+            refusal = self.arrivals.refusal(client, int(declared) if declared.isdigit() else 0)
             if refusal is not None:
                 # As a model at capacity refuses: the connection stays, is not read for the
                 # Retry-After (app.server), and the unread body is drained after that.
@@ -145,7 +160,7 @@ class BodySizeLimitMiddleware:
             nonlocal complete
             if not complete:
                 complete = True
-                self.arrivals.leave(client)
+                self.arrivals.leave(client, received)
 
         async def limited_receive() -> Message:
             nonlocal received, cut_short
@@ -165,14 +180,21 @@ class BodySizeLimitMiddleware:
                 )
                 raise HTTPException(408, detail) from None
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    arrived()
+                chunk = len(message.get("body", b""))
+                received += chunk
+                self.arrivals.bytes += chunk
                 if received > self.max_bytes:
                     cut_short = True
                     arrived()
                     # Raised inside the endpoint's body read; the JSON error handler answers it.
                     raise HTTPException(413, too_large_detail(self.max_bytes))
+                if self.arrivals.bytes > self.arrivals.max_bytes:
+                    cut_short = True
+                    arrived()
+                    detail = self.arrivals.full_detail()
+                    raise HTTPException(503, detail, headers={"Retry-After": "1"})
+                if not message.get("more_body", False):
+                    arrived()
             elif message["type"] == "http.disconnect":
                 arrived()
             return message

@@ -224,3 +224,25 @@ def test_every_number_of_every_geometry_example_pushed_to_extremes_is_answered_o
                     assert numbers is not None
                 checked += 1
     assert checked > 300, "every geometry endpoint's example was pushed"
+
+
+def test_bodies_arriving_are_bounded_in_bytes_before_and_while_they_arrive(
+    make_client, colour_manifest
+):
+    client = make_client(manifest_path=colour_manifest, max_bytes_arriving=10_000)
+    declared = client.post("/geometry/iou", content=b" " * 20_000, headers=JSON)
+    assert declared.status_code == 503, "its Content-Length says it would not fit"
+    assert "D2L_MAX_BYTES_ARRIVING" in declared.json()["detail"]
+    assert declared.headers["Retry-After"] == "1"
+
+    def chunks():
+        yield b'{"boxes1": '
+        yield b" " * 20_000
+
+    streamed = client.post("/geometry/iou", content=chunks(), headers=JSON)
+    assert streamed.status_code == 503, "refused at the chunk that passes the budget"
+    assert streamed.headers["connection"] == "close"
+    text = client.get("/metrics").text
+    assert "d2l_bodies_arriving 0.0" in text and "d2l_body_bytes_arriving 0.0" in text
+    small = client.post("/geometry/iou", json={"boxes1": [[0, 0, 1, 1]], "boxes2": []})
+    assert small.status_code == 200
