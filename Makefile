@@ -15,7 +15,7 @@ export D2L_DATA_DIR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install run test test-models lint bench image-test gpu-wheels clean
+.PHONY: install run test test-all test-models lint bench image-test gpu-wheels clean
 
 install: $(STAMP)
 
@@ -29,13 +29,25 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/python -m app.server --host $(HOST) --port $(PORT)
 
-# The suite without the whole-evaluation-set measurements of the committed models (marked
-# slow: about 4 minutes more); CI runs both.
+# The fast tier, before every commit: unit tests of models/ and app/, the app on small models,
+# the geometry and word examples of the docs (docs/architecture.md#tests).
 test: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not integration and not slow" --durations=25
 
+# Everything (what CI runs): the fast tier, the integration tier (server processes, browser,
+# generated clients, fuzzing, failover, torchrun, the committed image models over HTTP) and the
+# committed models on their whole evaluation sets; then the image smoke test, where an engine runs.
+test-all: install
+	$(BIN)/python -m pytest --durations=25
+	@if podman info >/dev/null 2>&1 || docker info >/dev/null 2>&1; then \
+		$(MAKE) image-test; \
+	else \
+		echo "make test-all: no podman or docker engine runs here: the image smoke test (make image-test) was not run"; \
+	fi
+
+# The committed models on their whole evaluation sets alone (part of test-all).
 test-models: install
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow --durations=25
 
 lint: install
 	$(BIN)/ruff check app models tests bench

@@ -14,12 +14,17 @@ from app.core.config import Settings
 from app.main import create_app
 from app.serving.tasks import TASKS
 from models.manifest import sha256_of
+from tests.data import check_data
 
 # Torch's first calls are slow, so no per-example deadline; enough examples to find edge cases.
 settings.register_profile("default", deadline=None, max_examples=60)
 # `pytest --hypothesis-profile=thorough tests/models`: hunts edge cases before they reach CI.
 settings.register_profile("thorough", deadline=None, max_examples=3000)
 settings.load_profile("default")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_data(item)
 
 
 @pytest.fixture
@@ -48,12 +53,32 @@ def client(make_client) -> TestClient:
     return make_client()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def module_client():
-    """As ``client``, started once per module, for modules whose tests change no state."""
+    """As ``client``, started once per test run, for tests that change no state."""
     with TestClient(create_app(Settings())) as client:
         assert client.app.state.registry.loaded.wait(timeout=600), "models did not load"
         yield client
+
+
+@pytest.fixture(scope="session")
+def keyed_client():
+    """Apps on the committed manifest with keys set (``api_key``, ``admin_key``), one per set of
+    keys for the whole run: ``keyed_client(admin_key="k")``."""
+    clients: dict[tuple, TestClient] = {}
+
+    def make(**keys: str) -> TestClient:
+        key = tuple(sorted(keys.items()))
+        if key not in clients:
+            client = TestClient(create_app(Settings(**keys)))
+            client.__enter__()
+            assert client.app.state.registry.loaded.wait(timeout=600), "models did not load"
+            clients[key] = client
+        return clients[key]
+
+    yield make
+    for client in clients.values():
+        client.__exit__(None, None, None)
 
 
 @pytest.fixture

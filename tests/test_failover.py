@@ -13,6 +13,8 @@ import pytest
 from bench.failover import failover
 from tests.images import colour_image, encoded
 
+pytestmark = pytest.mark.integration  # two server processes and HAProxy
+
 HAVE_HAPROXY = shutil.which("haproxy") is not None or os.path.exists("/usr/sbin/haproxy")
 # CI installs haproxy and sets this, so the test cannot be skipped there unnoticed.
 REQUIRED = os.environ.get("D2L_REQUIRE_BALANCER") == "1"

@@ -28,6 +28,8 @@ from tests.images import RED, colour_image, encoded
 from tests.test_server import LONG, start_server, status_and_detail, stop
 from tests.test_shutdown import ROOT, wait_until
 
+pytestmark = pytest.mark.integration  # server processes
+
 IOU = {"boxes1": [[0, 0, 2, 2]], "boxes2": [[1, 1, 3, 3]]}
 
 

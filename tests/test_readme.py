@@ -6,26 +6,26 @@ be abridged with ``...``: a number written ``0.973...`` must agree to the decima
 (|answer - 0.973| < 0.001), ``[a, b, ...]`` is a list that starts with ``a, b`` and ``[...]``
 any list, ``{"word": "bugs", ...}`` an object with at least those keys and ``{...}`` any
 object; anything else must be equal. An answer that cannot be read this way fails the test;
-it is never skipped.
+it is never skipped. Uploads are read from the shared data folder (``D2L_DATA_DIR``); a rendered
+PNG must show the boxes ``/detect`` finds, drawn on the upload. All run in the fast tier, on
+one app serving the committed manifest (and one with the keys an example sends).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from tests.data import data_path, needs_data
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-
-
-@pytest.fixture
-def client(module_client):
-    """One app for the whole module: these requests change no state."""
-    return module_client
 
 
 KEY_SETTINGS = {"x-api-key": "api_key", "x-admin-key": "admin_key"}
@@ -114,8 +114,19 @@ def assert_matches(expected: object, actual: object, where: str = "answer") -> N
 
 
 README_EXAMPLES = curl_examples(ROOT / "README.md")
+
+
+def example_marks(path: str, body: object) -> list[pytest.MarkDecorator]:
+    """The data an example uploads."""
+    if not isinstance(body, list):
+        return []
+    return [needs_data(*(spec.split("=@")[1].removeprefix("../shared/data/") for spec in body))]
+
+
 EXAMPLES = [
-    pytest.param(*example, id=f"{page.name}:{example[0]} {example[1]}")
+    pytest.param(
+        *example, id=f"{page.name}:{example[0]} {example[1]}", marks=example_marks(*example[1:3])
+    )
     for page in PAGES
     for example in curl_examples(page)
 ]
@@ -134,11 +145,11 @@ def test_abridged_answers_are_read_as_documented():
             assert_matches(expected, wrong)
 
 
-def test_the_readme_shows_every_endpoint(client):
+def test_the_readme_shows_every_endpoint(module_client):
     shown = {path.split("?")[0] for _, path, *_ in README_EXAMPLES}
     served = {
         path
-        for path in client.get("/openapi.json").json()["paths"]
+        for path in module_client.get("/openapi.json").json()["paths"]
         if path not in {"/docs", "/redoc"}
     }
     # A template such as /models/{name}/reload is shown by any path that fills it in.
@@ -157,21 +168,17 @@ def test_readme_example_answers_as_documented(
     keys = {
         KEY_SETTINGS[name.lower()]: v for name, v in headers.items() if name.lower() in KEY_SETTINGS
     }
-    client = (
-        request.getfixturevalue("make_client")(**keys)
-        if keys
-        else request.getfixturevalue("client")
-    )
-    if isinstance(body, list):  # curl -F name=@file uploads, paths relative to the checkout
-        files = [(spec.split("=@")[0], ROOT / spec.split("=@")[1]) for spec in body]
-        if not all(file.is_file() for _, file in files):
-            pytest.skip("an example file is not on this machine")
+    fixture = "keyed_client" if keys else "module_client"
+    client = request.getfixturevalue(fixture)(**keys) if keys else request.getfixturevalue(fixture)
+    if isinstance(body, list):  # curl -F name=@file uploads, from the shared data folder
+        files = [(spec.split("=@")[0], data_path(spec.split("=@")[1])) for spec in body]
         parts = [(name, (file.name, file.read_bytes(), "image/jpeg")) for name, file in files]
         response = client.request(method, path, files=parts, headers=headers)
     else:
         response = client.request(method, path, json=body, headers=headers)
     if "render=true" in path or path.startswith("/detect/render"):
-        assert response.headers["content-type"] == "image/png"
+        assert response.status_code == 200, response.text
+        assert_renders_the_detections(client, path, parts, response)
         return
     if is_error:
         assert 400 <= response.status_code < 500
@@ -180,3 +187,27 @@ def test_readme_example_answers_as_documented(
         assert response.status_code == 200, response.text
     if expected is not None:
         assert_matches(expected, response.json())
+
+
+def assert_renders_the_detections(client, path: str, parts: list, rendered) -> None:
+    """The PNG is the upload at its own size with each box ``/detect`` finds drawn in red."""
+    assert rendered.headers["content-type"] == "image/png"
+    drawn = Image.open(io.BytesIO(rendered.content)).convert("RGB")
+    upload = Image.open(io.BytesIO(parts[0][1][1])).convert("RGB")
+    assert drawn.size == upload.size
+    query = path.partition("?")[2].replace("render=true", "")
+    found = client.post(f"/detect?{query}", files=parts).json()["detections"]
+    assert found, "the example's image has something to draw"
+    for detection in found:
+        x1, y1, x2, y2 = (round(v) for v in detection["box"])
+        edge = [(x, min(y1, drawn.height - 1)) for x in range(x1 + 2, x2 - 2)]
+        red = [p for p in edge if _is_red(drawn.getpixel(p)) and not _is_red(upload.getpixel(p))]
+        assert len(red) > 0.9 * len(edge), f"box {detection['box']} is not drawn"
+    untouched = [(x, drawn.height // 2) for x in range(0, drawn.width, 7)]
+    changed = sum(drawn.getpixel(p) != upload.getpixel(p) for p in untouched)
+    assert changed < 0.5 * len(untouched), "the rest of the image is the upload"
+
+
+def _is_red(pixel: tuple[int, int, int]) -> bool:
+    red, green, blue = pixel
+    return red > 200 and green < 60 and blue < 60

@@ -27,6 +27,8 @@ import pytest
 from models.manifest import sha256_of
 from tests.test_shutdown import ROOT, free_port, wait_until
 
+pytestmark = pytest.mark.integration  # a server process
+
 LONG = 600  # seconds a client waits for an answer: only a hung server takes this long
 
 

@@ -13,8 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
+
+pytestmark = pytest.mark.integration  # a server process
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,6 +20,8 @@ from app.core.config import Settings
 from app.main import create_app
 from bench.server import running_server
 
+pytestmark = pytest.mark.integration  # a live server, fuzzed
+
 # The schema the server serves (built without starting the app: no models load for it).
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from bench import gpu
+
+pytestmark = pytest.mark.integration  # a benchmark run end to end
 
 
 def test_the_gpu_bench_runs_on_the_cpu_and_writes_its_table(tmp_path, capsys):

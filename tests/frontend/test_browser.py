@@ -13,6 +13,8 @@ import pytest
 
 from tests.frontend.conftest import WatchedPage
 
+pytestmark = pytest.mark.integration  # a live server and Chromium
+
 DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 PHOTO = DATA / "sysu-logo" / "unlabelled" / "1.jpg"
 BEE = DATA / "hymenoptera" / "val" / "bees" / "1032546534_06907fe3b3.jpg"

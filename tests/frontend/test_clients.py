@@ -19,6 +19,8 @@ import pytest
 
 from tests.frontend.test_browser import BEE, PHOTO, needs_photos
 
+pytestmark = pytest.mark.integration  # a live server and generated clients
+
 CLIENTS = Path(__file__).resolve().parent / "clients"
 BIN = Path(sys.executable).parent
 # image/png answers (POST /detect/render) read as bytes, the way that generator reads files.

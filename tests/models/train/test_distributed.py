@@ -19,6 +19,8 @@ from models.train import classify, detect, word2vec
 from models.vision.classifier import load_classifier_file
 from models.vision.detector import Detector
 
+pytestmark = pytest.mark.integration  # torchrun processes
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
