@@ -4,6 +4,8 @@ VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 BASE_IMAGE ?= python:3.11-slim
+# pytest-xdist processes for make test: both cores of the 2-core development machines.
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -32,7 +34,7 @@ run: install
 # The fast tier, before every commit: unit tests of models/ and app/, the app on small models,
 # the geometry and word examples of the docs (docs/architecture.md#tests).
 test: install
-	$(BIN)/python -m pytest -m "not integration and not slow" --durations=25
+	$(BIN)/python -m pytest -m "not integration and not slow" -n $(TEST_WORKERS) --durations=25
 
 # Everything (what CI runs): the fast tier, the integration tier (server processes, browser,
 # generated clients, fuzzing, failover, torchrun, the committed image models over HTTP) and the

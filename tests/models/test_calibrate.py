@@ -4,7 +4,6 @@ split by recall, recorded in the manifest and applied by serving."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pytest
 from models import calibrate
 from models.manifest import read_manifest
 from models.vision.detection import DEFAULT_THRESHOLDS, served_thresholds
+from tests.data import DATA, needs_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOGO = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
+LOGO = DATA / "sysu-logo"
 
 
 def test_the_threshold_keeps_the_asked_share_of_objects_and_lies_below_them():
@@ -61,7 +61,8 @@ def test_served_thresholds_come_from_the_entry_and_bad_ones_are_named():
             served_thresholds({"thresholds": bad})
 
 
-@pytest.mark.skipif(not LOGO.is_dir(), reason="../shared/data/sysu-logo is absent")
+@pytest.mark.integration  # the committed TinySSD on its whole validation split, twice
+@needs_data("sysu-logo")
 def test_calibrating_writes_the_threshold_serving_applies(tmp_path, make_client):
     """TinySSD's true scores spread low: the rule would go below 0.5, so the floor holds it; a
     floor of 0 lets the rule choose, keeps every validation seal, and /detect applies it."""
