@@ -4,7 +4,6 @@ set), and on the committed ResNet-18s when they are there."""
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ from models.manifest import read_manifest, sha256_of
 from models.numerics import choose_dtype
 from models.vision.classifier import ImageClassifier
 from tests.app.test_batching import post_image
+from tests.data import DATA, needs_data
 from tests.devices import (
     ON_GPU,
     SCORE_TOLERANCE,
@@ -29,7 +29,6 @@ from tests.devices import (
 )
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
-DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 HYMENOPTERA = DATA / "hymenoptera"
 COMMITTED = {entry.name: entry for entry in read_manifest(Path("weights/manifest.json"))}
 
@@ -167,13 +166,7 @@ def test_a_classifier_that_failed_to_load_answers_503(make_client, write_manifes
     assert "model 'broken' failed to load" in response.json()["detail"]
 
 
-needs_committed = pytest.mark.skipif(
-    "resnet18-hymenoptera" not in COMMITTED or not HYMENOPTERA.is_dir(),
-    reason="the committed resnet18-hymenoptera or ../shared/data/hymenoptera is absent",
-)
-
-
-@needs_committed
+@needs_data("hymenoptera/val")
 def test_the_committed_ants_and_bees_model_tells_real_photos_apart(client):
     """All 153 validation photos (never trained on) through the whole service, in batches of
     32: the served accuracy is the one training measured, to within a photo."""
@@ -203,10 +196,7 @@ def test_the_committed_ants_and_bees_model_tells_real_photos_apart(client):
 CIFAR10_ZIP = DATA / "cifar10" / "cifar10-jpeg.zip"
 
 
-@pytest.mark.skipif(
-    "resnet18-cifar10" not in COMMITTED or not CIFAR10_ZIP.is_file(),
-    reason="the committed resnet18-cifar10 or ../shared/data/cifar10 is absent",
-)
+@needs_data("cifar10/cifar10-jpeg.zip")
 @pytest.mark.slow
 def test_the_committed_cifar10_model_has_its_recorded_test_accuracy(client):
     """All 5,000 held-out test images, uploaded as the JPEGs they are, through the service in

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,11 @@ from torchvision.ops import box_iou
 from models.data.detection_csv import validation_split
 from models.manifest import read_manifest
 from models.train.photo_eval import LABELLED_PHOTOS as PHOTO_LABELS
+from tests.data import DATA, needs_data
 from tests.devices import PIXEL_TOLERANCE
 
-LOGO = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
-needs_logo = pytest.mark.skipif(not LOGO.is_dir(), reason="../shared/data/sysu-logo is absent")
+LOGO = DATA / "sysu-logo"
+needs_logo = needs_data("sysu-logo")
 COMMITTED = {
     e.name: e for e in read_manifest(Path(__file__).parents[2] / "weights" / "manifest.json")
 }
@@ -120,7 +120,7 @@ PHOTOS = LOGO / "unlabelled"
 NEGATIVES = LOGO.parent / "hymenoptera" / "val"
 
 
-@pytest.mark.skipif(not PHOTOS.is_dir() or not NEGATIVES.is_dir(), reason="the photos are absent")
+@needs_data("sysu-logo/unlabelled", "hymenoptera/val")
 @pytest.mark.slow
 @pytest.mark.parametrize("model", FOUND_OF_82)
 def test_on_real_photos_the_service_finds_what_training_recorded(client, model):
@@ -169,7 +169,7 @@ def test_on_real_photos_the_service_finds_what_training_recorded(client, model):
     )
 
 
-@pytest.mark.skipif(not NEGATIVES.is_dir(), reason="the photos are absent")
+@needs_data("hymenoptera/val")
 def test_a_request_naming_no_threshold_gets_the_model_s_own(client):
     """fasterrcnn-logo's calibrated score threshold (the manifest's, shown in /models) drops the
     boxes it draws on a photo of bees; naming a threshold brings them back, and a threshold

@@ -11,16 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.data import DATA, needs_data
 from tests.frontend.conftest import WatchedPage
 
 pytestmark = pytest.mark.integration  # a live server and Chromium
 
-DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 PHOTO = DATA / "sysu-logo" / "unlabelled" / "1.jpg"
 BEE = DATA / "hymenoptera" / "val" / "bees" / "1032546534_06907fe3b3.jpg"
-needs_photos = pytest.mark.skipif(
-    not (PHOTO.is_file() and BEE.is_file()), reason="../shared/data is absent"
-)
+needs_photos = needs_data(str(PHOTO.relative_to(DATA)), str(BEE.relative_to(DATA)))
 SHOTS = os.environ.get("D2L_SCREENSHOTS")  # a folder: each tab's screenshot is saved there
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,9 @@ from models.data.detection_csv import (
     validation_split,
 )
 from models.data.hub import DataError
+from tests.data import DATA, needs_data
 
-SHARED = Path(os.environ.get("D2L_DATA_DIR", "../shared/data")) / "sysu-logo"
+SHARED = DATA / "sysu-logo"
 
 
 def write_set(root: Path, images_folder: bool = True) -> None:
@@ -76,6 +76,6 @@ def test_missing_labels_are_a_clear_error(tmp_path: Path):
         read_detection_csv(tmp_path, size=32)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/sysu-logo is absent")
+@needs_data("sysu-logo")
 def test_the_logo_set_splits_into_818_and_82():
     assert len(read_detection_csv(SHARED, 64, "val")) == 82

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -19,8 +18,8 @@ from models.data.folders import (
 )
 from models.data.hub import DATA_HUB, DataError
 from models.vision.classifier import InputSpec
+from tests.data import DATA, needs_data
 
-DATA = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
 HYMENOPTERA = DATA / "hymenoptera"
 
 
@@ -86,7 +85,7 @@ def test_a_prepare_function_shapes_what_is_kept(colour_folder: Path):
     assert {tuple(image.shape) for image in evaluation.images} == {(3, 16, 16)}
 
 
-@pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="../shared/data/hymenoptera is absent")
+@needs_data("hymenoptera")
 def test_the_real_ants_and_bees_set_reads_whole():
     spec = InputSpec.for_size(64)
     train = read_image_folder(HYMENOPTERA, "train", spec.eval_transform, spec.resize_size)
@@ -97,7 +96,7 @@ def test_the_real_ants_and_bees_set_reads_whole():
     assert any(name.endswith(".gif") for name in train.files + val.files)
 
 
-@pytest.mark.skipif(not (DATA / "cifar10").is_dir(), reason="../shared/data/cifar10 is absent")
+@needs_data("cifar10")
 def test_the_local_cifar10_zip_is_found_verified_and_complete():
     path = locate_cifar10(DATA)
     assert path == DATA / "cifar10" / CIFAR10_ZIP.file

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 
@@ -10,11 +9,10 @@ import pytest
 from models.data.hub import DATA_HUB, Archive, DataError, download, locate
 from models.data.ptb import read_ptb
 from models.text.vocab import Vocab
+from tests.data import DATA, needs_data
 
-SHARED = Path(os.environ.get("D2L_DATA_DIR", "../shared/data"))
-needs_ptb = pytest.mark.skipif(
-    not (SHARED / "ptb" / "ptb.zip").is_file(), reason="the PTB copy in ../shared/data is absent"
-)
+SHARED = DATA
+needs_ptb = needs_data("ptb/ptb.zip")
 
 
 @pytest.fixture(autouse=True)
