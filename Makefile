@@ -40,7 +40,7 @@ test: install
 # generated clients, fuzzing, failover, torchrun, the committed image models over HTTP) and the
 # committed models on their whole evaluation sets; then the image smoke test, where an engine runs.
 test-all: install
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=25
 	@if podman info >/dev/null 2>&1 || docker info >/dev/null 2>&1; then \
 		$(MAKE) image-test; \
 	else \

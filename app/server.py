@@ -32,6 +32,7 @@ import json
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import uvicorn
@@ -241,11 +242,22 @@ def limited_protocol(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
 class DrainingServer(uvicorn.Server):
     """Uvicorn's server that, when a shutdown begins, tells the models to run what is queued
     at once instead of waiting for their batches to fill (uvicorn waits for the requests in
-    flight before the app's lifespan hears of the shutdown)."""
+    flight before the app's lifespan hears of the shutdown). With ``port_file``, once it
+    listens it writes the port it got there (``--port 0``: the system picks a free one, so
+    tests and benchmarks never race other programs for a port)."""
 
-    def __init__(self, config: uvicorn.Config, app: Any) -> None:
+    def __init__(self, config: uvicorn.Config, app: Any, port_file: Path | None = None) -> None:
         super().__init__(config)
         self._app = app
+        self._port_file = port_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._port_file is not None and self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            partial = self._port_file.with_name(self._port_file.name + ".partial")
+            partial.write_text(f"{port}\n")
+            partial.replace(self._port_file)  # appears whole, or not at all
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         registry = getattr(getattr(self._app, "state", None), "registry", None)
@@ -257,7 +269,10 @@ class DrainingServer(uvicorn.Server):
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port")
+    parser.add_argument(
+        "--port-file", type=Path, help="write the port listened on to this file once serving"
+    )
     parser.add_argument("--app", default="app.main:app", help="the ASGI app, as module:attribute")
     return parser
 
@@ -275,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
         access_log=False,  # the app logs every request itself, with its id
     )
-    DrainingServer(config, app).run()
+    DrainingServer(config, app, args.port_file).run()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.server import ROOT, free_port, provenance, server_process
+from bench.server import ROOT, provenance, server_process, wait_while_running
 
 HAPROXY_CONFIG = """\
 global
@@ -45,10 +46,10 @@ defaults
     retry-on conn-failure empty-response
     option http-buffer-request
 frontend api
-    bind 127.0.0.1:{port}
+    bind fd@{api_fd}
     default_backend replicas
 frontend stats
-    bind 127.0.0.1:{stats_port}
+    bind fd@{stats_fd}
     stats enable
     stats uri /stats
 backend replicas
@@ -91,33 +92,56 @@ def balanced_replicas(replicas: int = 2):
             "D2L_DECODE_WORKERS": "1",
         }
         servers = [stack.enter_context(server_process(600, env=env)) for _ in range(replicas)]
-        port, stats_port = free_port(), free_port()
+        # HAProxy listens on sockets bound here to ports the system picked, handed over open.
+        api, stats = (stack.enter_context(_listening()) for _ in range(2))
         lines = [
             f"    server r{i} {url.removeprefix('http://')} check"
             for i, (url, _) in enumerate(servers)
         ]
         config = folder / "haproxy.cfg"
         config.write_text(
-            HAPROXY_CONFIG.format(port=port, stats_port=stats_port, servers="\n".join(lines))
+            HAPROXY_CONFIG.format(
+                api_fd=api.fileno(), stats_fd=stats.fileno(), servers="\n".join(lines)
+            )
         )
         balancer = subprocess.Popen(
             [haproxy, "-f", str(config), "-db"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            pass_fds=(api.fileno(), stats.fileno()),
         )
         stack.callback(balancer.wait)
         stack.callback(balancer.terminate)
-        url, stats_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats"
-        while True:  # until HAProxy's checks see every replica up
+        url = f"http://127.0.0.1:{api.getsockname()[1]}"
+        stats_url = f"http://127.0.0.1:{stats.getsockname()[1]}/stats"
+
+        def all_up() -> bool:
             try:
-                if all(_stats(stats_url)[f"r{i}"]["status"] == "UP" for i in range(replicas)):
-                    break
-            except (httpx.TransportError, KeyError):
-                pass
-            if balancer.poll() is not None:
-                raise RuntimeError("haproxy exited: check its configuration")
-            time.sleep(0.1)  # HAProxy checks every 500 ms: no need to ask faster
+                return all(_stats(stats_url)[f"r{i}"]["status"] == "UP" for i in range(replicas))
+            except KeyError:
+                return False
+
+        wait_while_running(balancer, all_up, "HAProxy's checks saw every replica up")
         yield url, stats_url, [process for _, process in servers]
+
+
+@contextmanager
+def _listening():
+    """A loopback TCP socket listening on a port the system picked."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener
+
+
+DEADLINE_S = 600  # each phase; only a broken set-up takes this long
+
+
+def _before(deadline: float, what: str, load: asyncio.Task) -> None:
+    """Raise if the load stopped (it failed) or ``deadline`` passed before ``what``."""
+    if load.done():
+        load.result()  # its error
+        raise RuntimeError(f"the load stopped before {what}")
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"{what} did not happen within {DEADLINE_S} s")
 
 
 async def _load(url: str, photo: bytes, clients: int, stop: asyncio.Event, outcomes: Counter):
@@ -146,15 +170,19 @@ async def failover(photo: bytes, clients: int = 8, before: int = 40, after: int 
             stats = await asyncio.to_thread(_stats, stats_url)
             return {name: int(stats[name]["stot"]) for name in ("r0", "r1")}
 
+        deadline = time.monotonic() + DEADLINE_S
         while min((await served()).values()) < before:
+            _before(deadline, f"each replica answered {before} requests", load)
             await asyncio.sleep(0.05)
         processes[0].send_signal(signal.SIGKILL)
         at_kill = await served()
+        deadline = time.monotonic() + DEADLINE_S
         while True:
             stats = await asyncio.to_thread(_stats, stats_url)
             down = stats["r0"]["status"].startswith("DOWN")
             if down and int(stats["r1"]["stot"]) - at_kill["r1"] >= after:
                 break
+            _before(deadline, f"r0 was down and r1 answered {after} more", load)
             await asyncio.sleep(0.05)
         stop.set()
         await load

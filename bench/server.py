@@ -7,15 +7,18 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 import torch
@@ -98,13 +101,59 @@ def write_result(result: dict, path: Path) -> None:
     print(f"wrote {path}")
 
 
-SERVER = ["-m", "app.server", "--host", "127.0.0.1", "--port", "{port}"]
-
-
 def free_port() -> int:
+    """A port free now, for peers that cannot be told to pick one (another program may take it
+    before they bind: this service's own servers use :func:`start_app` instead)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_while_running(
+    process: subprocess.Popen, condition: Callable[[], bool], what: str, timeout: float = 600
+) -> None:
+    """Poll ``condition`` (transport errors count as false) until it holds; raise at once if
+    ``process`` exits meanwhile, and after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if condition():
+                return
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited with {process.returncode} before {what}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:g} s waiting until {what}")
+        time.sleep(0.05)
+
+
+def start_app(
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    output: int | IO[str] = subprocess.DEVNULL,
+    timeout: float = 600,
+) -> tuple[subprocess.Popen, int]:
+    """``python -m app.server`` as `make run` starts it, on a port the system picks
+    (``--port 0 --port-file``): returns the process and its port once it listens; raises at
+    once if it exits first. ``D2L_LOG_LEVEL`` is ``warning`` unless ``env`` says otherwise."""
+    port_file = Path(tempfile.mkdtemp(prefix="d2l-port-")) / "port"
+    command = ["-m", "app.server", "--host", "127.0.0.1", "--port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, *command, "--port-file", str(port_file)],
+        cwd=cwd,
+        env={**os.environ, "D2L_LOG_LEVEL": "warning", **(env or {})},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own process group: stopped with every child it starts
+    )
+    try:
+        wait_while_running(process, port_file.exists, "it listened", timeout)
+    except BaseException:
+        stop_group(process)
+        raise
+    port = int(port_file.read_text())
+    shutil.rmtree(port_file.parent, ignore_errors=True)
+    return process, port
 
 
 @contextmanager
@@ -129,29 +178,25 @@ def server_process(
     cwd: Path = ROOT,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """As :func:`running_server`, yielding the base URL and the process; ``cwd``: the checkout
-    it runs from."""
-    port = free_port()
-    command = command or SERVER
-    server = subprocess.Popen(
-        [sys.executable, *(part.replace("{port}", str(port)) for part in command)],
-        cwd=cwd,
-        env={**os.environ, "D2L_LOG_LEVEL": "warning", **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: stopped with every child it starts
-    )
+    it runs from. A peer's ``command`` gets a port from :func:`free_port`."""
+    if command is None:
+        server, port = start_app(env, cwd, timeout=timeout)
+    else:
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, *(part.replace("{port}", str(port)) for part in command)],
+            cwd=cwd,
+            env={**os.environ, "D2L_LOG_LEVEL": "warning", **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{base_url}{ready_path}", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"the server ({' '.join(command)}) did not become ready")
-            time.sleep(0.2)
+        ready = f"{base_url}{ready_path}"
+        wait_while_running(
+            server, lambda: httpx.get(ready, timeout=1).status_code == 200, "it was ready", timeout
+        )
         yield base_url, server
     finally:
         stop_group(server)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server import start_app, stop_group
 from models.manifest import sha256_of
-from tests.test_shutdown import ROOT, free_port, wait_until
+from tests.test_shutdown import wait_until
 
 pytestmark = pytest.mark.integration  # a server process
 
@@ -35,22 +34,14 @@ LONG = 600  # seconds a client waits for an answer: only a hung server takes thi
 def start_server(
     manifest: Path, log: Path | None = None, **env: str
 ) -> tuple[subprocess.Popen, int]:
-    port = free_port()
+    """The server on ``manifest`` (its output in ``log``), once it listens on a port of its
+    own choosing."""
     output = log.open("w") if log else subprocess.DEVNULL
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.server", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "D2L_MANIFEST_PATH": str(manifest), "D2L_LOG_LEVEL": "warning", **env},
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    return server, port
+    return start_app({"D2L_MANIFEST_PATH": str(manifest), **env}, output=output)
 
 
 def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.kill()
-    server.wait()
+    stop_group(server)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +60,9 @@ def limited_server(tmp_path_factory, colour_classifier: Path) -> Iterator[int]:
     )
     try:
         ready = f"http://127.0.0.1:{port}/health/ready"
-        wait_until(lambda: httpx.get(ready).status_code == 200, "the server is ready")
+        wait_until(
+            lambda: httpx.get(ready).status_code == 200, "the server is ready", process=server
+        )
         yield port
     finally:
         stop(server)
@@ -201,7 +194,7 @@ def test_sigterm_stops_the_process_while_a_load_never_ends(tmp_path, colour_clas
             states = httpx.get(f"http://127.0.0.1:{port}/health/ready").json()["models"]
             return [m["state"] for m in states] == ["ready", "loading"]
 
-        wait_until(loading_the_stuck_model, "the stuck load has begun")
+        wait_until(loading_the_stuck_model, "the stuck load has begun", process=server)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=LONG) in (0, -signal.SIGTERM)
     finally:
@@ -226,6 +219,7 @@ def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_af
         wait_until(
             lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200,
             "the server is ready",
+            process=server,
         )
         with (
             socket.create_connection(("127.0.0.1", port)) as holder,
@@ -270,7 +264,7 @@ def test_the_log_format_and_level_settings(tmp_path, colour_classifier, log_form
     server, port = start_server(manifest, log, D2L_LOG_FORMAT=log_format, D2L_LOG_LEVEL=level)
     try:
         live = f"http://127.0.0.1:{port}/health/live"
-        wait_until(lambda: httpx.get(live).status_code == 200, "the server answers")
+        wait_until(lambda: httpx.get(live).status_code == 200, "the server answers", process=server)
         httpx.get(f"http://127.0.0.1:{port}/nowhere", headers={"X-Request-ID": "trace-42"})
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=LONG)

@@ -3,11 +3,8 @@ service answers every request it has queued before it exits."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server import start_app, wait_while_running
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
 pytestmark = pytest.mark.integration  # a server process
@@ -22,13 +20,17 @@ pytestmark = pytest.mark.integration  # a server process
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition, what: str, timeout: float = 600) -> None:
+def wait_until(
+    condition, what: str, timeout: float = 600, process: subprocess.Popen | None = None
+) -> None:
+    """Poll ``condition`` until it holds (transport errors count as false); fail after
+    ``timeout`` seconds, or at once if ``process`` exits meanwhile."""
+    if process is not None:
+        try:
+            wait_while_running(process, condition, what, timeout)
+        except RuntimeError as error:
+            raise AssertionError(str(error)) from None
+        return
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -49,25 +51,19 @@ def queued(base_url: str) -> float:
 
 
 def test_sigterm_answers_every_queued_request_then_exits(colour_manifest: Path):
-    port = free_port()
+    env = {
+        "D2L_MANIFEST_PATH": str(colour_manifest),
+        "D2L_DEFAULT_CLASSIFY_MODEL": "colours",
+        "D2L_LOG_LEVEL": "info",
+        # Batches wait up to 10 s to fill: the requests are still queued at SIGTERM.
+        "D2L_MAX_WAIT_MS": "10000",
+        "D2L_MAX_BATCH_SIZE": "64",
+    }
+    server, port = start_app(env, output=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.server", "--port", str(port)],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "D2L_MANIFEST_PATH": str(colour_manifest),
-            "D2L_DEFAULT_CLASSIFY_MODEL": "colours",
-            # Batches wait up to 10 s to fill: the requests are still queued at SIGTERM.
-            "D2L_MAX_WAIT_MS": "10000",
-            "D2L_MAX_BATCH_SIZE": "64",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     try:
-        wait_until(lambda: httpx.get(f"{base_url}/health/ready").status_code == 200, "ready")
+        ready = f"{base_url}/health/ready"
+        wait_until(lambda: httpx.get(ready).status_code == 200, "ready", process=server)
         colours = [RED, GREEN, BLUE] * 2
 
         def classify(colour):

@@ -18,6 +18,7 @@ from models.manifest import read_manifest
 from models.train.photo_eval import LABELLED_PHOTOS as PHOTO_LABELS
 from tests.data import DATA, needs_data
 from tests.devices import PIXEL_TOLERANCE
+from tests.images import noise_image
 
 LOGO = DATA / "sysu-logo"
 needs_logo = needs_data("sysu-logo")
@@ -49,7 +50,7 @@ def png(image: Image.Image) -> bytes:
 
 def jpeg_start() -> bytes:
     buffer = io.BytesIO()
-    Image.effect_noise((64, 64), 50).convert("RGB").save(buffer, format="JPEG")
+    noise_image((64, 64), 50).convert("RGB").save(buffer, format="JPEG")
     return buffer.getvalue()[:600]
 
 

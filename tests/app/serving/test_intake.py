@@ -9,6 +9,7 @@ from PIL import Image
 
 from app.serving.intake import ImageError, ImageLimits, decode_image
 from models.data.images import InputLimits
+from tests.images import noise_image
 
 LIMIT = ImageLimits(max_pixels=10_000_000)
 
@@ -162,7 +163,7 @@ def test_formats_pillow_cannot_open_are_415_not_unreadable(data, name):
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP"])
 def test_a_truncation_at_any_length_is_a_422(fmt):
-    data = encoded(Image.effect_noise((48, 40), 60).convert("RGB"), fmt)
+    data = encoded(noise_image((48, 40), 60).convert("RGB"), fmt)
     lengths = sorted({*range(1, 80), *range(80, len(data), max(1, len(data) // 40))})
     for length in lengths:
         try:

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from models.data.detection_csv import read_detection_csv
 from models.data.synthesize import SynthesisConfig, compose, seal_masks, synthesize
+from tests.images import noise_image
 
 MAGENTA = (255, 0, 255)  # no ink or fill comes near it
 
@@ -38,7 +39,9 @@ def target(tmp_path_factory) -> Path:
 def backgrounds(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("backgrounds")
     for index in range(3):
-        Image.effect_noise((300 + 40 * index, 260), 50).convert("RGB").save(folder / f"{index}.jpg")
+        noise_image((300 + 40 * index, 260), 50, seed=index).convert("RGB").save(
+            folder / f"{index}.jpg"
+        )
     return folder
 
 

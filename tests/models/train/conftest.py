@@ -6,7 +6,8 @@ import random
 from pathlib import Path
 
 import pytest
-from PIL import Image
+
+from tests.images import noise_image
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +18,7 @@ def squares(tmp_path_factory) -> Path:
     rng = random.Random(0)
     rows = ["img_name,label,xmin,ymin,xmax,ymax"]
     for index in range(40):
-        image = Image.effect_noise((96, 96), 40).convert("RGB")
+        image = noise_image((96, 96), 40, seed=index).convert("RGB")
         side = rng.randint(24, 48)
         x, y = rng.randint(0, 96 - side), rng.randint(0, 96 - side)
         image.paste((255, 255, 255), (x, y, x + side, y + side))

@@ -12,6 +12,7 @@ from models.train import detect
 from models.vision.classifier import load_classifier_file
 from models.vision.detection import DetectionThresholds
 from models.vision.detector import Detector
+from tests.images import noise_image
 
 
 def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares, tmp_path):
@@ -112,7 +113,7 @@ def test_a_faster_rcnn_trains_on_negatives_and_serves_with_its_backbones_normali
     negatives = tmp_path / "negatives" / "nested"
     negatives.mkdir(parents=True)
     for index in range(3):
-        Image.effect_noise((80, 60), 30).convert("RGB").save(negatives / f"{index}.jpg")
+        noise_image((80, 60), 30, seed=index).convert("RGB").save(negatives / f"{index}.jpg")
     classifier = Path("weights/resnet18-cifar10.safetensors")
     output = tmp_path / "rcnn.pt"
     args = detect.get_args_parser().parse_args(

@@ -25,6 +25,7 @@ from models.vision.classifier import (
     replace_head,
     save_classifier,
 )
+from tests.images import noise_image
 
 
 def test_the_cifar_stem_keeps_small_images_at_full_resolution():
@@ -74,7 +75,7 @@ def test_param_groups_put_the_head_at_ten_times_the_body_rate():
 def test_the_evaluation_transform_resizes_the_shorter_side_then_crops_the_centre():
     spec = InputSpec.for_size(224)
     assert spec.resize_size == 256
-    image = Image.effect_noise((500, 375), 60).convert("RGB")
+    image = noise_image((500, 375), 60).convert("RGB")
     expected = v2.Compose([v2.PILToTensor(), v2.Resize(256, antialias=True), v2.CenterCrop(224)])
     assert torch.equal(spec.eval_transform(image), expected(image))
     batch = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
@@ -112,7 +113,7 @@ def test_the_classifier_answers_sorted_probabilities_and_caps_top_k(tmp_path: Pa
     path = tmp_path / "m.safetensors"
     save_classifier(path, model, _card(["a", "b", "c"]))
     classifier = ImageClassifier.load(path, torch.device("cpu"))
-    images = [Image.effect_noise((40, 30), 60).convert("RGB"), Image.new("RGB", (16, 50))]
+    images = [noise_image((40, 30), 60).convert("RGB"), Image.new("RGB", (16, 50))]
     batch = torch.stack([classifier.preprocess(image) for image in images])
     probabilities = classifier.predict(batch)
     assert probabilities.shape == (2, 3)

@@ -20,6 +20,7 @@ from models.vision.classifier import ClassifierCard, InputSpec, build_resnet18, 
 from models.vision.detection import DetectionThresholds
 from models.vision.detectors import load_detector
 from models.vision.rcnn import RCNNDetector, ReducedPrecisionBackbone, faster_rcnn
+from tests.images import noise_image
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_the_training_loss_is_torchvisions_sum_of_losses_on_images_of_their_own_
 def test_a_checkpoint_serves_with_the_requests_thresholds(checkpoint):
     detector = load_detector(checkpoint, torch.device("cpu"))
     assert isinstance(detector, RCNNDetector) and detector.class_names == ["cat", "dog"]
-    image = Image.effect_noise((300, 200), 60).convert("RGB")
+    image = noise_image((300, 200), 60).convert("RGB")
     (every,) = detector.detect([image], [(600, 400)], DetectionThresholds(0.0, 1.0, 50))
     assert 0 < len(every) <= 50
     for found in every:
@@ -120,7 +121,7 @@ def test_the_detection_endpoint_serves_either_backend(checkpoint, make_client, w
 def test_a_faster_rcnn_in_training_is_measured_on_photos_as_it_would_be_served(tmp_path):
     torch.manual_seed(0)
     model = faster_rcnn(num_classes=1)
-    Image.effect_noise((200, 150), 50).convert("RGB").save(tmp_path / "a.jpg")
+    noise_image((200, 150), 50).convert("RGB").save(tmp_path / "a.jpg")
     labels = tmp_path / "labels.csv"
     labels.write_text("img_name,label,xmin,ymin,xmax,ymax,difficulty\na.jpg,0,10,10,60,60,clear\n")
     args = argparse.Namespace(

@@ -11,6 +11,7 @@ from models.vision.detection import Detection, DetectionThresholds
 from models.vision.detector import Detector
 from models.vision.ssd import TinySSD
 from models.vision.tiling import GRID, TILE_OVERLAP, in_pixels, merge_views, tile_grid
+from tests.images import noise_image
 
 
 def test_small_images_are_seen_whole_and_large_ones_also_in_four_overlapping_tiles():
@@ -51,7 +52,7 @@ def test_a_tiling_detector_looks_at_large_images_five_times_and_answers_in_their
     torch.manual_seed(0)
     detector = Detector(TinySSD(1, 64), ["seal"], torch.device("cpu"), tiling=True)
     assert detector.decode_side == 128
-    small, large = Image.new("RGB", (100, 90)), Image.effect_noise((400, 300), 60).convert("RGB")
+    small, large = Image.new("RGB", (100, 90)), noise_image((400, 300), 60).convert("RGB")
     assert detector.preprocess(small).shape == (3, 64, 64)
     assert detector.preprocess(large).shape == (5, 3, 64, 64)
     low = DetectionThresholds(0.0, 0.5, 50)
