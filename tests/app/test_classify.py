@@ -16,7 +16,6 @@ from app.serving.intake import ImageLimits, decode_image
 from models.data.folders import read_image_folder
 from models.device import DTYPES
 from models.manifest import read_manifest, sha256_of
-from models.numerics import choose_dtype
 from models.vision.classifier import ImageClassifier
 from tests.app.test_batching import post_image
 from tests.data import DATA, needs_data
@@ -26,6 +25,7 @@ from tests.devices import (
     SERVING_DEVICE,
     SERVING_DEVICE_NAME,
     SERVING_DTYPE,
+    UNMEASURED_REASON,
 )
 from tests.images import BLUE, GREEN, RED, colour_image, encoded
 
@@ -111,7 +111,7 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "input_size": 16,
         "device": SERVING_DEVICE_NAME,
         "dtype": SERVING_DTYPE,
-        "dtype_reason": choose_dtype("auto", SERVING_DEVICE, None).reason,
+        "dtype_reason": UNMEASURED_REASON,
         "batching": {
             "max_batch_size": 32,
             "max_wait_ms": 2.0,

@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from models import evaluate
+from models import evaluate, numerics
 from models.manifest import read_manifest
-from models.numerics import fast_dtypes
-
-BF16_CPU = torch.bfloat16 in fast_dtypes(torch.device("cpu"))
+from tests.devices import CPU_HAS_FAST_BFLOAT16, ON_GPU
 
 
 def colour_entry(manifest):
@@ -41,7 +38,7 @@ def test_the_recorded_accuracy_is_what_the_service_answers(
     numerics = read_manifest(measured_manifest)[0].info["numerics"]
     assert numerics == report
     assert numerics["metric"] == "val_accuracy" and numerics["measured_on"] == "cpu"
-    assert set(numerics) >= {"float32", *(["bfloat16"] if BF16_CPU else [])}
+    assert set(numerics) >= {"float32", *(["bfloat16"] if CPU_HAS_FAST_BFLOAT16 else [])}
     # The same figure, counted from the answers of the running service in float32.
     client = make_client(
         manifest_path=measured_manifest, default_classify_model="colours", dtype="float32"
@@ -65,14 +62,23 @@ def test_dtype_lists_and_their_mistakes(measured_manifest):
         evaluate.main(args)
 
 
-@pytest.mark.skipif(not BF16_CPU, reason="this CPU has no AVX-512 BF16 or AMX")
-def test_auto_serves_the_format_that_was_measured_to_keep_quality(make_client, colour_manifest):
+@pytest.mark.skipif(ON_GPU, reason="the CPU's formats: on a GPU host auto picks the GPU's")
+@pytest.mark.parametrize("fast_bf16", [True, False], ids=["avx512-bf16-cpu", "avx2-cpu"])
+def test_auto_serves_the_format_that_was_measured_to_keep_quality(
+    make_client, colour_manifest, monkeypatch, fast_bf16
+):
+    # Which kind of CPU this is, forced (bfloat16 computes on any x86 CPU, fast or not): the
+    # choice is checked for both kinds whichever runs the tests.
+    monkeypatch.setattr(numerics, "cpu_has_fast_bfloat16", lambda: fast_bf16)
     document, entry = colour_entry(colour_manifest)
     for bfloat16, served in ((0.999, "bfloat16"), (0.9, "float32")):
         entry["numerics"] = {"metric": "val_accuracy", "float32": 1.0, "bfloat16": bfloat16}
         colour_manifest.write_text(json.dumps(document))
         client = make_client(manifest_path=colour_manifest, default_classify_model="colours")
         (model,) = client.get("/models").json()["models"]
-        assert model["dtype"] == served
+        expected = served if fast_bf16 else "float32"
+        assert model["dtype"] == expected
         assert model["dtype_reason"].startswith("auto: ")
-        assert ("within 0.005" in model["dtype_reason"]) == (served == "bfloat16")
+        assert ("within 0.005" in model["dtype_reason"]) == (expected == "bfloat16")
+        if not fast_bf16:
+            assert model["dtype_reason"] == "auto: this device has no fast half-precision format"
