@@ -28,7 +28,10 @@ def test_killing_one_replica_under_load_loses_no_request_beyond_those_it_held():
     with ThreadPoolExecutor(1) as thread:
         run = thread.submit(asyncio.run, failover(photo, clients=clients, before=10, after=20))
         result = run.result()
-    assert result["requests_sent"] == result["answered_200"] + result["failed"]
+    # Only requests the dead replica was answering when it died may fail (docs/deployment.md);
+    # a request refused or answered with an error by a live replica would show here.
+    failures = {kind for kind in result["outcomes"] if kind != "200"}
+    assert failures <= {"502", "503", "504", "ReadError", "RemoteProtocolError"}, result
     assert result["failed"] <= clients, f"more lost than the dead replica held: {result}"
     assert result["served_by_survivor_after_kill"] >= 20, "the survivor took the load"
     assert result["served_by_killed_replica"] >= 10, "both served before the kill"
