@@ -2,10 +2,10 @@
 its page says.
 
 An answer is the ``# {...}`` line after the command, or a ``# {...}`` comment on it. Answers may
-be abridged with ``...``: a number written ``0.973...`` must agree to the decimals shown
-(|answer - 0.973| < 0.001), ``[a, b, ...]`` is a list that starts with ``a, b`` and ``[...]``
-any list, ``{"word": "bugs", ...}`` an object with at least those keys and ``{...}`` any
-object; anything else must be equal. An answer that cannot be read this way fails the test;
+be abridged with ``...``: a number written ``0.973...`` must be the answer rounded or cut to
+the decimals shown (0.9725 <= answer < 0.974), ``[a, b, ...]`` is a list that starts with
+``a, b`` and ``[...]`` any list, ``{"word": "bugs", ...}`` an object with at least those keys and
+``{...}`` any object; anything else must be equal. An answer that cannot be read this way fails the test;
 it is never skipped. Uploads are read from the shared data folder (``D2L_DATA_DIR``); a rendered
 PNG must show the boxes ``/detect`` finds, drawn on the upload. All run in the fast tier, on
 one app serving the committed manifest (and one with the keys an example sends).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shlex
 from pathlib import Path
@@ -90,7 +91,11 @@ def assert_matches(expected: object, actual: object, where: str = "answer") -> N
         shown = expected[APPROX]
         decimals = len(shown.split(".")[1]) if "." in shown else 0
         assert isinstance(actual, int | float), f"{where}: {actual!r} is not a number"
-        assert abs(actual - float(shown)) < 10.0**-decimals, f"{where}: {actual} is not {shown}..."
+        scaled = actual * 10**decimals
+        written = {round(scaled), math.trunc(scaled)}  # the answer rounded, or cut, there
+        assert round(float(shown) * 10**decimals) in written, (
+            f"{where}: {actual} is not {shown}... (rounded or cut to the decimals shown)"
+        )
     elif isinstance(expected, dict):
         assert isinstance(actual, dict), f"{where}: {actual!r} is not an object"
         keys = set(expected) - {MORE}
@@ -137,6 +142,7 @@ def test_abridged_answers_are_read_as_documented():
     assert_matches(expected, {"a": [0.9731, 2, 3], "b": [], "c": {"x": 1, "y": 2}})
     for wrong in (
         {"a": [0.9741, 2], "b": [], "c": {"x": 1}},  # a figure off in its last decimal
+        {"a": [0.9724, 2], "b": [], "c": {"x": 1}},  # neither rounds nor cuts to the figure
         {"a": [0.9731], "b": [], "c": {"x": 1}},  # a list shorter than shown
         {"a": [0.9731, 2], "b": [], "c": {"x": 2}},  # a value changed
         {"a": [0.9731, 2], "b": [], "c": {"x": 1}, "d": 0},  # a key not shown
