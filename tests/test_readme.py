@@ -4,11 +4,12 @@ its page says.
 An answer is the ``# {...}`` line after the command, or a ``# {...}`` comment on it. Answers may
 be abridged with ``...``: a number written ``0.973...`` must be the answer rounded or cut to
 the decimals shown (0.9725 <= answer < 0.974), ``[a, b, ...]`` is a list that starts with
-``a, b`` and ``[...]`` any list, ``{"word": "bugs", ...}`` an object with at least those keys and
-``{...}`` any object; anything else must be equal. An answer that cannot be read this way fails the test;
-it is never skipped. Uploads are read from the shared data folder (``D2L_DATA_DIR``); a rendered
-PNG must show the boxes ``/detect`` finds, drawn on the upload. All run in the fast tier, on
-one app serving the committed manifest (and one with the keys an example sends).
+``a, b`` and ``[...]`` any list, ``{"word": "bugs", ...}`` an object with at least those keys
+and ``{...}`` any object; anything else must be equal. An answer that cannot be read this way
+fails the test; it is never skipped. Uploads are read from the shared data folder
+(``D2L_DATA_DIR``); a rendered PNG must show the boxes ``/detect`` finds, drawn on the upload.
+All run in the fast tier, on one app serving the committed manifest (and one with the keys an
+example sends).
 """
 
 from __future__ import annotations
