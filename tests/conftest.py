@@ -48,18 +48,19 @@ def make_client(tmp_path: Path):
         client.__exit__(None, None, None)
 
 
-@pytest.fixture
-def client(make_client) -> TestClient:
-    """The app as `make run` starts it, on the committed manifest."""
-    return make_client()
-
-
 @pytest.fixture(scope="session")
-def module_client():
-    """As ``client``, started once per test run, for tests that change no state."""
+def committed_client():
+    """The app as `make run` starts it, on the committed manifest, started once per test run
+    (per pytest-xdist worker): for tests that change no state."""
     with TestClient(create_app(Settings())) as client:
         assert client.app.state.registry.loaded.wait(timeout=600), "models did not load"
         yield client
+
+
+@pytest.fixture
+def client(committed_client) -> TestClient:
+    """The run's app on the committed manifest (:func:`committed_client`)."""
+    return committed_client
 
 
 @pytest.fixture(scope="session")

@@ -152,11 +152,11 @@ def test_abridged_answers_are_read_as_documented():
             assert_matches(expected, wrong)
 
 
-def test_the_readme_shows_every_endpoint(module_client):
+def test_the_readme_shows_every_endpoint(committed_client):
     shown = {path.split("?")[0] for _, path, *_ in README_EXAMPLES}
     served = {
         path
-        for path in module_client.get("/openapi.json").json()["paths"]
+        for path in committed_client.get("/openapi.json").json()["paths"]
         if path not in {"/docs", "/redoc"}
     }
     # A template such as /models/{name}/reload is shown by any path that fills it in.
@@ -175,7 +175,7 @@ def test_readme_example_answers_as_documented(
     keys = {
         KEY_SETTINGS[name.lower()]: v for name, v in headers.items() if name.lower() in KEY_SETTINGS
     }
-    fixture = "keyed_client" if keys else "module_client"
+    fixture = "keyed_client" if keys else "committed_client"
     client = request.getfixturevalue(fixture)(**keys) if keys else request.getfixturevalue(fixture)
     if isinstance(body, list):  # curl -F name=@file uploads, from the shared data folder
         files = [(spec.split("=@")[0], data_path(spec.split("=@")[1])) for spec in body]

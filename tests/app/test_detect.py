@@ -28,9 +28,9 @@ COMMITTED = {
 
 
 @pytest.fixture
-def client(module_client):
+def client(committed_client):
     """One app for the whole module: these requests change no state."""
-    return module_client
+    return committed_client
 
 
 def validation_images(count: int) -> list[tuple[Path, list[float]]]:

@@ -18,9 +18,9 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
-def client(module_client):
+def client(committed_client):
     """One app for the whole module: these requests change no state."""
-    return module_client
+    return committed_client
 
 
 def test_unknown_path_is_a_json_404_pointing_to_the_docs(client):

@@ -24,8 +24,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def client(module_client):
-    return module_client
+def client(committed_client):
+    return committed_client
 
 
 def post(client, endpoint: str, data: bytes, name: str = "upload.png"):

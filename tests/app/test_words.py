@@ -18,9 +18,9 @@ MONTHS = {
 
 
 @pytest.fixture
-def client(module_client):
+def client(committed_client):
     """One app for the whole module: these requests change no state."""
-    return module_client
+    return committed_client
 
 
 def top(client, word: str, model: str, k: int = 5) -> list[str]:
