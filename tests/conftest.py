@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,16 @@ def committed_client():
 def client(committed_client) -> TestClient:
     """The run's app on the committed manifest (:func:`committed_client`)."""
     return committed_client
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """``python -m app.server`` on the committed manifest, ready (every model loaded and warm),
+    shared by the run's browser, client and fuzz tests: its base URL."""
+    from bench.server import running_server  # noqa: PLC0415 - only the integration tier
+
+    with running_server(timeout=600) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

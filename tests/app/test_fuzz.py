@@ -18,7 +18,6 @@ from schemathesis.checks import (
 
 from app.core.config import Settings
 from app.main import create_app
-from bench.server import running_server
 
 pytestmark = pytest.mark.integration  # a live server, fuzzed
 
@@ -26,17 +25,11 @@ pytestmark = pytest.mark.integration  # a live server, fuzzed
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 
 
-@pytest.fixture(scope="module")
-def base_url():
-    with running_server(timeout=600) as url:
-        yield url
-
-
 @schema.parametrize()
 @settings(max_examples=40, derandomize=True)  # the same requests on every run
-def test_no_request_answers_500_or_off_schema(case, base_url):
+def test_no_request_answers_500_or_off_schema(case, live_server):
     case.call_and_validate(
-        base_url=base_url,
+        base_url=live_server,
         checks=[
             not_a_server_error,
             status_code_conformance,

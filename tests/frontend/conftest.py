@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench.server import running_server
-
 
 def chromium_path() -> str | None:
     named = os.environ.get("D2L_CHROMIUM")
@@ -42,13 +40,6 @@ def browser(chromium: str):
         browser = playwright.chromium.launch(executable_path=chromium)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
-    """The service on the committed manifest, ready (every model loaded and warm)."""
-    with running_server(timeout=600) as base_url:
-        yield base_url
 
 
 @dataclass
