@@ -84,7 +84,7 @@ def post_image(base_url: str) -> httpx.Response:
 def test_hundreds_of_stalled_bodies_cost_the_other_clients_nothing(colour_served):
     # Long body timeouts: the stalled bodies stay open for as long as the test needs them.
     patient = {"D2L_HTTP_BODY_TIMEOUT_S": "3600", "D2L_HTTP_BODY_IDLE_TIMEOUT_S": "3600"}
-    with colour_served(**patient) as (base_url, _), ExitStack() as connections:
+    with colour_served(**patient) as (base_url, server), ExitStack() as connections:
         port = int(base_url.rsplit(":", 1)[1])
         for _ in range(16):  # twice the geometry workers' capacity (D2L_GEOMETRY_QUEUE = 8)
             connections.enter_context(
@@ -93,7 +93,12 @@ def test_hundreds_of_stalled_bodies_cost_the_other_clients_nothing(colour_served
         for index in range(300):  # over the model's capacity (D2L_MAX_QUEUE = 256)
             source = f"127.0.0.{3 + index % 5}"  # 60 from each of 5 addresses
             connections.enter_context(stalled(port, source, "/classify", UPLOAD, UPLOAD_START))
-        wait_until(lambda: metric(base_url, "d2l_bodies_arriving") == 316, "every body is arriving")
+        arriving = 316
+        wait_until(
+            lambda: metric(base_url, "d2l_bodies_arriving") == arriving,
+            "every body is arriving",
+            process=server,
+        )
         iou = httpx.post(f"{base_url}/geometry/iou", json=IOU, timeout=LONG)
         assert iou.status_code == 200, iou.text
         assert iou.json() == {"iou": [[1 / 7]]}
@@ -105,11 +110,13 @@ def test_hundreds_of_stalled_bodies_cost_the_other_clients_nothing(colour_served
 
 def test_one_client_cannot_hold_more_than_its_share_of_arriving_bodies(colour_served):
     patient = {"D2L_HTTP_BODY_TIMEOUT_S": "3600", "D2L_HTTP_BODY_IDLE_TIMEOUT_S": "3600"}
-    with colour_served(**patient) as (base_url, _), ExitStack() as connections:
+    with colour_served(**patient) as (base_url, server), ExitStack() as connections:
         port = int(base_url.rsplit(":", 1)[1])
         for _ in range(64):  # D2L_MAX_BODIES_ARRIVING_PER_CLIENT
             connections.enter_context(stalled(port, "127.0.0.2", "/classify", UPLOAD, b"-"))
-        wait_until(lambda: metric(base_url, "d2l_bodies_arriving") == 64, "64 are arriving")
+        wait_until(
+            lambda: metric(base_url, "d2l_bodies_arriving") == 64, "64 are arriving", process=server
+        )
         one_more = connections.enter_context(stalled(port, "127.0.0.2", "/classify", UPLOAD, b""))
         one_more.settimeout(LONG)
         refused = b""
@@ -123,7 +130,7 @@ def test_one_client_cannot_hold_more_than_its_share_of_arriving_bodies(colour_se
 
 
 def test_a_body_that_stops_arriving_is_answered_408_after_the_idle_timeout(colour_served):
-    with colour_served(D2L_HTTP_BODY_IDLE_TIMEOUT_S="1") as (base_url, _):
+    with colour_served(D2L_HTTP_BODY_IDLE_TIMEOUT_S="1") as (base_url, server):
         port = int(base_url.rsplit(":", 1)[1])
         with stalled(port, "127.0.0.1", "/classify", UPLOAD, UPLOAD_START) as connection:
             connection.settimeout(LONG)
@@ -131,7 +138,9 @@ def test_a_body_that_stops_arriving_is_answered_408_after_the_idle_timeout(colou
         assert status == 408
         assert "No byte of the request body arrived for 1 s" in detail
         assert b"connection: close" in head
-        wait_until(lambda: metric(base_url, "d2l_bodies_arriving") == 0, "its slot is free")
+        wait_until(
+            lambda: metric(base_url, "d2l_bodies_arriving") == 0, "its slot is free", process=server
+        )
 
 
 def _read_until_closed(connection: socket.socket) -> bytes:

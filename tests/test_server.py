@@ -233,6 +233,7 @@ def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_af
                     "d2l_bodies_arriving 1.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
                 ),
                 "the slot is taken",
+                process=server,
             )
             eager.settimeout(LONG)
             eager.sendall(request)

@@ -73,7 +73,9 @@ def test_sigterm_answers_every_queued_request_then_exits(colour_manifest: Path):
 
         with ThreadPoolExecutor(len(colours)) as pool:
             answers = [pool.submit(classify, colour) for colour in colours]
-            wait_until(lambda: queued(base_url) == len(colours), "every request is queued")
+            wait_until(
+                lambda: queued(base_url) == len(colours), "every request is queued", process=server
+            )
             server.send_signal(signal.SIGTERM)
             results = [answer.result() for answer in answers]
         assert [r.status_code for r in results] == [200] * len(colours)
