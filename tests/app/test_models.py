@@ -10,6 +10,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from app.serving.tasks import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from models.manifest import sha256_of
@@ -74,10 +76,13 @@ class FirstModelGated:
         return {**TASKS, "classify": FirstGatedClassify}
 
 
-def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_old(
-    make_client, colour_manifest, colour_classifier, tmp_path
+@pytest.mark.parametrize(
+    "stage", ["run_batch", "preprocess"], ids=["in-its-batch", "still-being-decoded"]
+)
+def test_reload_swaps_in_the_new_checkpoint_while_requests_taken_in_finish_on_the_old(
+    make_client, colour_manifest, colour_classifier, tmp_path, stage
 ):
-    gated = FirstModelGated()
+    gated = FirstModelGated(stage)
     client = make_client(
         tasks=gated.tasks,
         manifest_path=colour_manifest,
@@ -99,9 +104,10 @@ def test_reload_swaps_in_the_new_checkpoint_while_queued_requests_finish_on_the_
         assert fresh.status_code == 200
         assert fresh.json()["predictions"][0]["label"] == "GREEN", "new requests: new model"
         assert not in_flight.done(), "the old model's request is still running"
+        assert not reload.done(), "the reload waits for what the old model took in"
         gated.gate.set()
         old_answer, reloaded = in_flight.result(), reload.result()
-    assert old_answer.status_code == 200
+    assert old_answer.status_code == 200, old_answer.text
     assert old_answer.json()["predictions"][0]["label"] == "red", "it finished on the old model"
     assert reloaded.status_code == 200, reloaded.text
     info = reloaded.json()
@@ -225,36 +231,6 @@ def test_a_second_reload_while_one_runs_is_409(make_client, colour_manifest):
         assert post_image(client, RED).status_code == 200, "the old model serves meanwhile"
         gate.set()
         assert first.result().status_code == 200
-
-
-def test_a_request_taken_in_before_a_reload_finishes_on_the_old_model_even_if_not_yet_queued(
-    make_client, colour_manifest, colour_classifier, tmp_path
-):
-    gated = FirstModelGated(stage="preprocess")
-    client = make_client(
-        tasks=gated.tasks,
-        manifest_path=colour_manifest,
-        default_classify_model="colours",
-        admin_key=ADMIN,
-    )
-    client.headers["X-Admin-Key"] = ADMIN
-    new = shouting_copy(colour_classifier, tmp_path / "shouting.safetensors")
-    with ThreadPoolExecutor(2) as pool, opened_on_exit(gated.gate):
-        decoding = pool.submit(post_image, client, RED)
-        gated.started.wait(timeout=600)
-        point_manifest_at(colour_manifest, new)
-        reload = pool.submit(client.post, "/models/colours/reload")
-        wait_until(
-            lambda: client.get("/models").json()["models"][0]["sha256"] == sha256_of(new),
-            "the new model is swapped in",
-        )
-        assert post_image(client, GREEN).json()["predictions"][0]["label"] == "GREEN"
-        assert not reload.done(), "the reload waits for what the old model took in"
-        gated.gate.set()
-        old_answer, reloaded = decoding.result(), reload.result()
-    assert old_answer.status_code == 200, old_answer.text
-    assert old_answer.json()["predictions"][0]["label"] == "red", "it finished on the old model"
-    assert reloaded.status_code == 200, reloaded.text
 
 
 def test_reloads_under_load_lose_no_request(
