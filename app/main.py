@@ -86,7 +86,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         device = resolve_device(settings.device)
         resolve_dtype(settings.dtype, device)  # a format the device cannot run stops the start
-        placement = Placement(device, dtype_setting=settings.dtype)
+        placement = Placement(
+            device, dtype_setting=settings.dtype, warm_up_batch=settings.warm_up_batch
+        )
         logger.info("serving on %s, D2L_DTYPE=%s", describe_device(device), settings.dtype)
         logger.info("%s", cors_summary(settings.cors_origins))
         workers = settings.decode_workers or os.cpu_count() or 1

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,11 @@ settings.register_profile("default", deadline=None, max_examples=60, derandomize
 # `pytest --hypothesis-profile=thorough tests/models`: hunts edge cases before they reach CI.
 settings.register_profile("thorough", deadline=None, max_examples=3000, derandomize=False)
 settings.load_profile("default")
+
+
+# Every app and server the tests start warms its models up on 4 images, not 32: quicker loads;
+# what a warm-up checks (finite outputs, a batch through the model) is the same.
+os.environ.setdefault("D2L_WARM_UP_BATCH", "4")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

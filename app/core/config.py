@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     max_weights_bytes: int = Field(
         default=2 << 30, gt=0, description="Largest checkpoint file accepted, in bytes."
     )
+    warm_up_batch: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Images in the batch each image model runs once loaded (kernels loaded, "
+        "memory laid out for full batches); lower it for quicker starts (the tests use 4).",
+    )
     load_timeout_s: float = Field(
         default=300.0,
         gt=0,

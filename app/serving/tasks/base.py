@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import torch
@@ -39,13 +39,14 @@ class Placement:
     device: torch.device
     dtype: torch.dtype = torch.float32
     dtype_setting: str | None = None
+    warm_up_batch: int = WARM_UP_BATCH  # images in each model's warm-up pass
 
     def for_entry(self, entry: ManifestEntry) -> tuple[Placement, str | None]:
         """The placement of one model, and why it has that type (None: no choice was made)."""
         if self.dtype_setting is None:
             return self, None
         choice = choose_dtype(self.dtype_setting, self.device, entry.info.get("numerics"))
-        return Placement(self.device, choice.dtype), choice.reason
+        return replace(self, dtype=choice.dtype, dtype_setting=None), choice.reason
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def require_finite_weights(model: nn.Module) -> None:
     require_finite(model.state_dict().items(), "the weight tensor")
 
 
-def warm_up_batch(preprocessed: Any) -> list[Any]:
-    """A full batch of one preprocessed blank input. Besides loading kernels, one large forward
-    pass raises glibc's dynamic mmap threshold, after which single-image passes stop paying
-    for fresh pages (TinySSD on the CPU here: 52 -> 96 images/s at batch 1)."""
-    return [preprocessed] * WARM_UP_BATCH
+def warm_up_batch(preprocessed: Any, size: int = WARM_UP_BATCH) -> list[Any]:
+    """A batch of ``size`` copies of one preprocessed blank input (``D2L_WARM_UP_BATCH``).
+    Besides loading kernels, one large forward pass raises glibc's dynamic mmap threshold,
+    after which single-image passes stop paying for fresh pages."""
+    return [preprocessed] * size

@@ -44,7 +44,9 @@ class ClassifyTask(ServedTask[ClassifyJob, list[Prediction]]):
         require_finite_weights(classifier.model)
         side = classifier.input_size
         blank = classifier.preprocess(Image.new("RGB", (side, side)))
-        probabilities = classifier.predict(torch.stack(warm_up_batch(blank)))
+        probabilities = classifier.predict(
+            torch.stack(warm_up_batch(blank, placement.warm_up_batch))
+        )
         require_finite([("class probabilities", probabilities)], "the warm-up's")
         return cls(classifier)
 

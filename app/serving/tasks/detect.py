@@ -63,7 +63,8 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
         detector = load_detector(entry.file, placement.device, placement.dtype)
         require_finite_weights(detector.model)
         size = detector.input_size
-        batch = warm_up_batch(detector.preprocess(Image.new("RGB", (size, size))))
+        blank = detector.preprocess(Image.new("RGB", (size, size)))
+        batch = warm_up_batch(blank, placement.warm_up_batch)
         if isinstance(detector, Detector):  # TinySSD: its raw outputs can be checked
             cls_probs, offsets = detector.predict(torch.stack(batch))
             require_finite([("class scores", cls_probs), ("offsets", offsets)], "the warm-up's")
