@@ -40,7 +40,7 @@ from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app.core.config import Settings
-from app.serving.capacity import RETRY_AFTER_STATE
+from app.core.errors import RETRY_AFTER_STATE
 
 LINGER_S = 2.0  # how long a refused connection's input is read and dropped before closing
 MAX_BACKOFF_S = 1.0  # longest pause of a connection after a 503 for capacity

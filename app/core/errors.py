@@ -4,12 +4,17 @@ Every answer has one shape, ``ErrorMessage`` (``app/schemas/common.py``): ``deta
 sentence; a 422 adds ``errors``, FastAPI's list of ``{loc, msg, type}``, and an unknown word's
 404 adds ``suggestions``. Messages say how to fix the request without echoing the input back: a
 piece of the request an error must name (a path, a field or model name) is cut to 64
-characters.
+characters (:func:`clip`).
+
+The service's own errors derive from :class:`ServiceError`, which carries its status and
+headers: one handler answers them all. The model code's errors (``models.errors``, unknown
+words) and FastAPI's and Starlette's have a handler each.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,23 +22,55 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.middleware.observability import INTERNAL_ERROR
 from app.schemas.geometry.common import bound_message
-from app.serving.batcher import BatcherClosedError, ItemFailedError, QueueTimeoutError
-from app.serving.capacity import QueueFullError
-from app.serving.intake import ImageError
-from app.serving.registry import (
-    ModelNotFoundError,
-    ModelState,
-    ModelUnavailableError,
-    ReloadError,
-    ReloadInProgressError,
-    clip,
-)
 from models.errors import InvalidInputError
 from models.text.word_vectors import UnknownWordError
 
 logger = logging.getLogger(__name__)
+INTERNAL_ERROR = "Internal error: the request could not be completed; it has been logged."
+# A refusal for capacity records its Retry-After here, in the request's state: app.server
+# then reads nothing more from that connection for that long (at most 1 s).
+RETRY_AFTER_STATE = "retry_after_s"
+NAME_ECHO_CHARS = 64  # longest piece of a client's input an error repeats
+
+
+def clip(text: str, limit: int = NAME_ECHO_CHARS) -> str:
+    """A client's input as errors may repeat it: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ServiceError(Exception):
+    """An error of the service's own, answered with ``status_code`` and ``headers``.
+
+    Args:
+        detail: the sentence a client reads: what was wrong and how to fix it.
+        status_code: the HTTP status (subclasses set their own).
+        headers: e.g. ``Retry-After``.
+        loc: for a 422, where the problem is (FastAPI's ``loc``): the answer then lists it in
+            ``errors``; None answers ``detail`` alone.
+        error_type: the ``type`` of that item.
+        pause_s: a refusal for capacity: the connection is not read again for this long.
+    """
+
+    status_code: int = 500
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        loc: Sequence[str | int] | None = None,
+        error_type: str = "value_error",
+        pause_s: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = dict(headers or {})
+        self.loc = list(loc) if loc is not None else None
+        self.error_type = error_type
+        self.pause_s = pause_s
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -41,16 +78,18 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InvalidInputError, _invalid_input)
     app.add_exception_handler(UnknownWordError, _unknown_word)
-    app.add_exception_handler(ImageError, _bad_image)
-    app.add_exception_handler(ModelNotFoundError, _model_not_found)
-    app.add_exception_handler(ModelUnavailableError, _model_unavailable)
-    app.add_exception_handler(QueueFullError, _queue_full)
-    app.add_exception_handler(BatcherClosedError, _batcher_closed)
-    app.add_exception_handler(QueueTimeoutError, _queue_timeout)
-    app.add_exception_handler(ItemFailedError, _item_failed)
-    app.add_exception_handler(ReloadInProgressError, _reload_in_progress)
-    app.add_exception_handler(ReloadError, _reload_failed)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
+    if error.pause_s:
+        setattr(request.state, RETRY_AFTER_STATE, error.pause_s)
+    if error.status_code == 422 and error.loc is not None:
+        return invalid([{"loc": error.loc, "msg": str(error), "type": error.error_type}])
+    return JSONResponse(
+        {"detail": str(error)}, status_code=error.status_code, headers=error.headers or None
+    )
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -105,51 +144,8 @@ async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResp
     return invalid([{"loc": loc, "msg": str(error), "type": "value_error"}])
 
 
-async def _bad_image(request: Request, error: ImageError) -> JSONResponse:
-    if error.status_code == 422:
-        return invalid([{"loc": ["body", "file"], "msg": str(error), "type": "value_error"}])
-    return JSONResponse({"detail": str(error)}, status_code=error.status_code)
-
-
 async def _unknown_word(request: Request, error: UnknownWordError) -> JSONResponse:
     return JSONResponse({"detail": str(error), "suggestions": error.suggestions}, status_code=404)
-
-
-async def _model_not_found(request: Request, error: ModelNotFoundError) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=404)
-
-
-async def _model_unavailable(request: Request, error: ModelUnavailableError) -> JSONResponse:
-    # A model still loading will be there soon; a failed one needs an operator.
-    headers = {"Retry-After": "5"} if error.state is ModelState.LOADING else None
-    return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
-
-
-async def _queue_full(request: Request, error: QueueFullError) -> JSONResponse:
-    refusal = error.as_http_exception(request.scope)
-    return JSONResponse({"detail": refusal.detail}, status_code=503, headers=refusal.headers)
-
-
-async def _batcher_closed(request: Request, error: BatcherClosedError) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
-
-
-async def _queue_timeout(request: Request, error: QueueTimeoutError) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=504)
-
-
-async def _item_failed(request: Request, error: ItemFailedError) -> JSONResponse:
-    if error.out_of_memory:
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
-    return invalid([{"loc": ["body"], "msg": str(error), "type": "model_input"}])
-
-
-async def _reload_in_progress(request: Request, error: ReloadInProgressError) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=409)
-
-
-async def _reload_failed(request: Request, error: ReloadError) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=422)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

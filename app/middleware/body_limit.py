@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.serving.capacity import RETRY_AFTER_STATE
+from app.core.errors import RETRY_AFTER_STATE
 
 
 def too_large_detail(max_bytes: int) -> str:

@@ -18,6 +18,7 @@ import uuid
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import INTERNAL_ERROR
 from app.core.logging import request_id
 from app.core.metrics import ServiceMetrics
 
@@ -29,7 +30,6 @@ logger = logging.getLogger("app.requests")
 errors_logger = logging.getLogger("app.core.errors")
 # Orchestrators' probes and Prometheus' scrapes: routine, so not logged at info.
 QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/metrics"})
-INTERNAL_ERROR = "Internal error: the request could not be completed; it has been logged."
 
 
 class RequestObservationMiddleware:

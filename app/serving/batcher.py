@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from app.core.errors import ServiceError
 from app.serving.capacity import Capacity, QueueFullError, Ticket
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-class QueueTimeoutError(RuntimeError):
+class QueueTimeoutError(ServiceError):
+    status_code = 504
+
     def __init__(self, model: str, timeout_s: float) -> None:
         super().__init__(
             f"model {model!r} did not start on the request within {timeout_s:g} s "
@@ -46,12 +49,17 @@ class QueueTimeoutError(RuntimeError):
         )
 
 
-class BatcherClosedError(RuntimeError):
+class BatcherClosedError(ServiceError):
+    status_code = 503
+
     def __init__(self, model: str) -> None:
-        super().__init__(f"model {model!r} is shutting down or being replaced: retry")
+        super().__init__(
+            f"model {model!r} is shutting down or being replaced: retry",
+            headers={"Retry-After": "1"},
+        )
 
 
-class ItemFailedError(RuntimeError):
+class ItemFailedError(ServiceError):
     """The model failed on one item run alone; the other items of its batch were answered."""
 
     def __init__(self, model: str, error: BaseException) -> None:
@@ -64,7 +72,11 @@ class ItemFailedError(RuntimeError):
         )
         super().__init__(
             f"model {model!r} failed on this input alone ({kind}); the requests batched with "
-            f"it were answered: {advice}"
+            f"it were answered: {advice}",
+            status_code=503 if self.out_of_memory else 422,
+            headers={"Retry-After": "1"} if self.out_of_memory else None,
+            loc=("body",),
+            error_type="model_input",
         )
 
 

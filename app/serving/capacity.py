@@ -24,30 +24,35 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from app.core.errors import RETRY_AFTER_STATE, ServiceError
+
 RETRY_AFTER_MAX_S = 60
-# A refusal for capacity records its Retry-After here, in the request's state: app.server
-# then reads nothing more from that connection for that long (at most 1 s).
-RETRY_AFTER_STATE = "retry_after_s"
 _RATE_WINDOW = 256  # releases the drain pace is measured over (seconds of work on a CPU)
 # The time bound waits for this many releases in a busy spell: the first few (a batch released
 # at once, a slow first pass) say little about the pace.
 _MIN_RELEASES = 32
 
 
-class QueueFullError(RuntimeError):
-    """No room: the client should retry after ``retry_after`` seconds."""
+class QueueFullError(ServiceError):
+    """No room: the client should retry after ``retry_after`` seconds (503; the connection is
+    not read again for that long, at most a second)."""
+
+    status_code = 503
 
     def __init__(self, subject: str, capacity: str, setting: str, retry_after: int = 1) -> None:
         super().__init__(
             f"{subject} is at capacity ({capacity} in progress): retry after {retry_after} s, "
-            f"or raise {setting}"
+            f"or raise {setting}",
+            headers={"Retry-After": str(retry_after)},
+            pause_s=retry_after,
         )
         self.retry_after = retry_after
 
     def as_http_exception(self, scope: MutableMapping[str, Any]) -> HTTPException:
-        """The 503 to answer, its ``Retry-After`` noted in the request's state (``scope``)."""
+        """The same 503 where only HTTP errors pass (FastAPI's body reading), its
+        ``Retry-After`` noted in the request's state (``scope``)."""
         scope.setdefault("state", {})[RETRY_AFTER_STATE] = self.retry_after
-        return HTTPException(503, str(self), headers={"Retry-After": str(self.retry_after)})
+        return HTTPException(503, str(self), headers=self.headers)
 
 
 class Ticket:

@@ -22,10 +22,10 @@ from fastapi import File, UploadFile
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 
+from app.core.errors import ServiceError, clip
 from app.schemas.common import BODY_ERRORS, ErrorMessage
 from app.serving.failures import one_line
 from app.serving.memory import trimmed_after
-from app.serving.registry import clip
 from models.data.images import InputLimits, load_rgb, upright_size
 
 FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"}  # MPO: multi-picture JPEG from cameras
@@ -45,10 +45,12 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 16 * 1024 * 1024)
 
 
-class ImageError(ValueError):
+class ImageError(ServiceError):
+    """An upload that is not an image this service takes (422), too large (413) or of a format
+    it does not serve (415)."""
+
     def __init__(self, message: str, status_code: int = 422) -> None:
-        super().__init__(message)
-        self.status_code = status_code
+        super().__init__(message, status_code=status_code, loc=("body", "file"))
 
 
 @dataclass(frozen=True)

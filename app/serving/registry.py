@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
+from app.core.errors import NAME_ECHO_CHARS, ServiceError, clip
 from app.serving.batcher import BatchingConfig, BatchObserver, DynamicBatcher
 from app.serving.capacity import Ticket
 from app.serving.failures import ModelLoadError, describe_failure, one_line
@@ -32,7 +33,6 @@ from models.manifest import ManifestEntry, read_manifest, verify_weights_file
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 TaskT = TypeVar("TaskT", bound=ServedTask)
-NAME_ECHO_CHARS = 64  # longest piece of a client's input an error repeats
 
 
 @dataclass(frozen=True)
@@ -45,41 +45,48 @@ class LoadLimits:
     timeout_s: float = 300.0
 
 
-class ModelNotFoundError(LookupError):
+class ModelState(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ModelNotFoundError(ServiceError):
+    status_code = 404
+
     def __init__(self, name: str, task: str | None, available: list[str]) -> None:
         kind = f"{task} model" if task else "model"
         listed = ", ".join(available) or "none"
         super().__init__(f"there is no {kind} named {clip(name)!r}; {kind}s: {listed}")
 
 
-def clip(text: str, limit: int = NAME_ECHO_CHARS) -> str:
-    """A client's input as errors may repeat it: at most ``limit`` characters."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+class ModelUnavailableError(ServiceError):
+    """503: a model still loading will be there soon (Retry-After); a failed one needs an
+    operator."""
 
+    status_code = 503
 
-class ModelUnavailableError(RuntimeError):
     def __init__(self, name: str, state: ModelState, reason: str | None) -> None:
-        if state is ModelState.LOADING:
+        loading = state is ModelState.LOADING
+        if loading:
             message = f"model {name!r} is still loading: retry in a few seconds"
         else:
             message = f"model {name!r} failed to load ({reason}); the other models still serve"
-        super().__init__(message)
+        super().__init__(message, headers={"Retry-After": "5"} if loading else None)
         self.state = state
 
 
-class ReloadError(RuntimeError):
+class ReloadError(ServiceError):
     """A reload that could not load the new checkpoint; the old model keeps serving."""
 
+    status_code = 422
 
-class ReloadInProgressError(RuntimeError):
+
+class ReloadInProgressError(ServiceError):
+    status_code = 409
+
     def __init__(self, name: str) -> None:
         super().__init__(f"model {name!r} is already being reloaded: wait for that to finish")
-
-
-class ModelState(StrEnum):
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
