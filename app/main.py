@@ -28,7 +28,7 @@ from app.core.config import BatchingOverride, Settings
 from app.core.cors import cors_summary
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.metrics import IntakeFigures, ServiceMetrics
+from app.core.metrics import ServiceMetrics
 from app.core.openapi import install_openapi
 from app.core.security import AdminKeyDep, APIKeyDep
 from app.middleware.access import AccessMiddleware
@@ -37,13 +37,14 @@ from app.middleware.head import HeadAsGetMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
 from app.routers import classify, detect, geometry, health, metrics, models, words
 from app.routers.ui import install_ui
-from app.serving.admission import WorkPool
 from app.serving.batcher import BatchingConfig
+from app.serving.collectors import IntakeFigures, ServingCollector
 from app.serving.intake import ImageLimits, ImagePreparer
 from app.serving.memory import IdleRelease
 from app.serving.registry import LoadLimits, ModelRegistry
 from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
+from app.serving.workpool import WorkPool
 from models.device import describe_device, resolve_device, resolve_dtype
 from models.manifest import ManifestEntry
 
@@ -166,14 +167,17 @@ def create_app(
         )
     app.state.settings = settings
     app.state.metrics = service_metrics
+    # Read at scrape time: the lifespan builds these (None before it has).
     service_metrics.watch(
-        lambda: getattr(app.state, "registry", None),
-        lambda: pool.capacity if (pool := getattr(app.state, "geometry", None)) else None,
-        lambda: (
-            IntakeFigures(arrivals, memory)
-            if (memory := getattr(app.state, "memory", None))
-            else None
-        ),
+        ServingCollector(
+            lambda: getattr(app.state, "registry", None),
+            lambda: pool.capacity if (pool := getattr(app.state, "geometry", None)) else None,
+            lambda: (
+                IntakeFigures(arrivals, memory)
+                if (memory := getattr(app.state, "memory", None))
+                else None
+            ),
+        )
     )
     install_error_handlers(app)
     app.include_router(health.router)

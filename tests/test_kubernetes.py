@@ -88,7 +88,7 @@ def test_the_kustomization_deploys_what_a_gpu_cluster_needs():
     assert selector.items() <= pod_labels.items()
 
 
-def test_probes_ports_and_metrics_name_what_the_image_and_the_app_have():
+def test_probes_ports_and_metrics_name_what_the_image_and_the_app_have(committed_client):
     deployment = _kind(RESOURCES, "Deployment")
     (container,) = _containers(deployment)
     (port,) = container["ports"]
@@ -106,5 +106,6 @@ def test_probes_ports_and_metrics_name_what_the_image_and_the_app_have():
     assert endpoint["port"] == service_port["name"] and endpoint["path"] in routes
     hpa = _kind(RESOURCES, "HorizontalPodAutoscaler")
     (metric,) = hpa["spec"]["metrics"]
-    assert f'"{metric["pods"]["metric"]["name"]}"' in (ROOT / "app/core/metrics.py").read_text()
+    scraped = committed_client.get("/metrics").text  # the series the autoscaler reads
+    assert f"\n{metric['pods']['metric']['name']}{{" in scraped
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]

@@ -1,4 +1,5 @@
-"""Annotated dependency aliases: routers declare what they need, the app state provides it."""
+"""The app's own objects (``app.state``) at the core layer: settings and metrics, as getters and
+``Annotated`` dependency aliases. The serving runtime's are in ``app.serving.deps``."""
 
 from __future__ import annotations
 
@@ -7,22 +8,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.core.config import Settings
-from app.serving.intake import ImagePreparer
-from app.serving.registry import ModelRegistry
+from app.core.metrics import ServiceMetrics
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
-    return request.app.state.registry
-
-
-def get_image_preparer(request: Request) -> ImagePreparer:
-    return request.app.state.images
+def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
-ImagesDep = Annotated[ImagePreparer, Depends(get_image_preparer)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from fastapi import Depends, Query, UploadFile
 
-from app.core.deps import ImagesDep
 from app.schemas.classify import BatchClassificationResult, ClassificationResult, ClassPrediction
 from app.schemas.common import ImageSize
 from app.serving.admission import ModelInUse, image_task_router, model_dependency
+from app.serving.deps import ImagesDep
 from app.serving.intake import (
     BATCH_DESCRIPTION,
     IMAGE_FILE,

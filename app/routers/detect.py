@@ -17,9 +17,9 @@ from fastapi.responses import Response
 from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes
 
-from app.core.deps import ImagesDep
 from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
 from app.serving.admission import ModelInUse, image_task_router, model_dependency
+from app.serving.deps import ImagesDep
 from app.serving.intake import (
     BATCH_DESCRIPTION,
     IMAGE_FILE,

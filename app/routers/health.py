@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.core.deps import RegistryDep
 from app.schemas.health import LiveStatus, ModelStatus, ReadyStatus
+from app.serving.deps import RegistryDep
 from app.serving.registry import ModelRegistry
 from models.device import describe_device
 

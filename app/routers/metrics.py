@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.core.metrics import ServiceMetrics
+from app.core.deps import MetricsDep
 
 router = APIRouter(tags=["health"])
 
@@ -17,6 +17,5 @@ router = APIRouter(tags=["health"])
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
 )
-async def metrics(request: Request) -> Response:
-    service_metrics: ServiceMetrics = request.app.state.metrics
+async def metrics(service_metrics: MetricsDep) -> Response:
     return Response(service_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.core.config import Settings
-from app.core.deps import RegistryDep, SettingsDep
+from app.core.deps import SettingsDep
 from app.schemas.common import ErrorMessage
 from app.schemas.models import (
     AcceptedImages,
@@ -15,6 +15,7 @@ from app.schemas.models import (
     ModelInfo,
     ModelList,
 )
+from app.serving.deps import RegistryDep
 from app.serving.registry import ModelRecord, ModelRegistry
 from app.serving.tasks.base import ServedTask
 from models.data.images import InputLimits

@@ -15,63 +15,25 @@ loop (FastAPI's ``json.loads`` of a large body would block every other request m
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import json
-import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from app.serving.capacity import Capacity, QueueFullError, Ticket
+from app.core.deps import get_settings
+from app.serving.capacity import QueueFullError, Ticket
+from app.serving.deps import get_geometry_pool, get_memory, get_registry
 from app.serving.intake import image_route_errors
-from app.serving.memory import IdleRelease
 from app.serving.registry import ServedModel, TaskT
 from app.serving.tasks.base import ServedTask
 
 T = TypeVar("T")
 Check = Callable[[Request], None]
-
-
-class WorkPool:
-    """A few threads, apart from the image models', for heavy requests that are not batched
-    (geometry), with a capacity: at most ``capacity`` requests taken in, the rest refused.
-
-    On Linux the threads run at a lower CPU priority (``nice``): when the image models and
-    geometry both want the cores, the models get them, and geometry uses what is left.
-    """
-
-    def __init__(
-        self, name: str, workers: int, capacity: int, setting: str, niceness: int = 10
-    ) -> None:
-        self.executor = ThreadPoolExecutor(
-            workers, thread_name_prefix=name, initializer=_lower_priority, initargs=(niceness,)
-        )
-        self.capacity = Capacity(f"the {name} workers", capacity, "requests", setting)
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)`` on a pool thread, with the caller's context (request id)."""
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, context.run, function, *args)
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=False)
-
-
-def _lower_priority(niceness: int) -> None:
-    """Raise the calling thread's nice value (Linux schedules threads one by one; threads it
-    starts, such as torch's OpenMP workers, inherit it). Elsewhere, a no-op."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class PooledJSONRequest(Request):
@@ -81,7 +43,7 @@ class PooledJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            pool: WorkPool = self.app.state.geometry
+            pool = get_geometry_pool(self)
             try:
                 hold(self, pool.capacity.admit(1))
             except QueueFullError as error:  # FastAPI passes only HTTP errors on from here
@@ -126,7 +88,7 @@ def admitted_route(check: Check, pooled_json: bool = False) -> type[APIRoute]:
                 check(request)
                 if pooled_json:
                     request = PooledJSONRequest(request.scope, request.receive)
-                memory: IdleRelease = request.app.state.memory
+                memory = get_memory(request)
                 memory.begin()
                 try:
                     return await handler(request)
@@ -142,7 +104,7 @@ def admitted_route(check: Check, pooled_json: bool = False) -> type[APIRoute]:
 
 def requested_model(request: Request, task: type[ServedTask]) -> str:
     """The model a request names in its ``model`` query parameter, else the task's default."""
-    settings = request.app.state.settings
+    settings = get_settings(request)
     return request.query_params.get("model") or settings.default_model(task.kind)
 
 
@@ -151,7 +113,7 @@ def model_check(task: type[ServedTask]) -> Check:
     ready or has no room for one more image now (503)."""
 
     def check(request: Request) -> None:
-        served = request.app.state.registry.get(requested_model(request, task), task)
+        served = get_registry(request).get(requested_model(request, task), task)
         served.check_room(1)
 
     return check
@@ -187,8 +149,8 @@ def model_dependency(task: type[TaskT]) -> Callable[..., Any]:
     on routes of :func:`image_task_router`) until the answer is ready."""
 
     async def get_model(request: Request, model: str | None = None) -> ModelInUse[TaskT]:
-        name = model or request.app.state.settings.default_model(task.kind)
-        served = request.app.state.registry.get(name, task)
+        name = model or get_settings(request).default_model(task.kind)
+        served = get_registry(request).get(name, task)
         ticket = None
         if served.batcher is not None:
             ticket = served.admit(1)
@@ -215,5 +177,4 @@ def image_task_router(task: type[ServedTask], tag: str) -> APIRouter:
 
 def pool_check(request: Request) -> None:
     """Refuse a request at once when the geometry pool has no room for it now (503)."""
-    pool: WorkPool = request.app.state.geometry
-    pool.capacity.check(1)
+    get_geometry_pool(request).capacity.check(1)

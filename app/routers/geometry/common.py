@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from torch import Tensor
 
 from app.schemas.common import BODY_ERRORS, ErrorMessage
-from app.serving.admission import WorkPool, admitted_route, pool_check
+from app.serving.admission import admitted_route, pool_check
+from app.serving.deps import GeometryPoolDep
+from app.serving.workpool import WorkPool
 from models import ops
 from models.errors import InvalidInputError
 
@@ -40,11 +41,7 @@ def geometry_router() -> APIRouter:
 DTYPE = torch.float64  # JSON numbers are doubles: compute in double so inputs stay exact
 
 
-def get_geometry_pool(request: Request) -> WorkPool:
-    return request.app.state.geometry
-
-
-GeometryPool = Annotated[WorkPool, Depends(get_geometry_pool)]
+GeometryPool = GeometryPoolDep
 
 
 async def answer(pool: WorkPool, compute: Callable[..., BaseModel], *args: object) -> Response:
