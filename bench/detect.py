@@ -21,7 +21,7 @@ import torch
 
 from app.serving.intake import ImageLimits, decode_image
 from bench.server import ROOT, images_per_second, load_test, machine, running_server, write_result
-from models.vision.detector import Detector
+from models.vision.detection.tinyssd import TinySSDDetector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
 
@@ -36,7 +36,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> dict:
-    detector = Detector.load(args.model, torch.device("cpu"))
+    detector = TinySSDDetector.load(args.model, torch.device("cpu"))
     size = detector.input_size
     detector.predict(
         torch.rand(32, 3, size, size)

@@ -29,9 +29,9 @@ from bench.server import ROOT, images_per_second, machine, write_result
 from models.data.detection_csv import read_detection_csv
 from models.manifest import read_manifest
 from models.train.detect_eval import served_map
-from models.vision.detection import ObjectDetector
-from models.vision.detectors import load_detector
-from models.vision.rcnn import RCNNDetector
+from models.vision.detection.base import ObjectDetector
+from models.vision.detection.loading import load_detector
+from models.vision.detection.rcnn import RCNNDetector
 
 VARIANTS = (
     "float32",

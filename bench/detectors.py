@@ -27,7 +27,7 @@ from bench.server import ROOT, images_per_second, load_test, machine, running_se
 from models.device import describe_device, resolve_device
 from models.manifest import read_manifest
 from models.numerics import choose_dtype, dtype_name
-from models.vision.detectors import load_detector
+from models.vision.detection.loading import load_detector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data")) / "sysu-logo"
 MODELS = ("tinyssd-logo", "fasterrcnn-logo")

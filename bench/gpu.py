@@ -102,7 +102,7 @@ def model_ceilings(device, dtype, batch_sizes: list[int], seconds: float) -> dic
     import torch  # noqa: PLC0415
 
     from models.vision.classifier import build_resnet18  # noqa: PLC0415
-    from models.vision.ssd import TinySSD  # noqa: PLC0415
+    from models.vision.detection.ssd import TinySSD  # noqa: PLC0415
 
     def rate(model, side: int, batch: int) -> float:
         x = torch.rand(batch, 3, side, side, device=device).to(dtype)

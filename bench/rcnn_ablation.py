@@ -21,8 +21,8 @@ from bench.server import ROOT, images_per_second, machine, write_result
 from models.data.detection_csv import read_detection_csv
 from models.train.detect_eval import evaluate
 from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
-from models.vision.detection import DEFAULT_THRESHOLDS
-from models.vision.detectors import load_detector
+from models.vision.detection.base import DEFAULT_THRESHOLDS
+from models.vision.detection.loading import load_detector
 
 DATA = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data"))
 

@@ -31,8 +31,8 @@ from models.evaluate import DEFAULT_MANIFEST, detection_folder, validation_fract
 from models.manifest import read_manifest, update_entry
 from models.ops import box_iou
 from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
-from models.vision.detection import DEFAULT_THRESHOLDS, DetectionThresholds, ObjectDetector
-from models.vision.detectors import load_detector
+from models.vision.detection.base import DEFAULT_THRESHOLDS, DetectionThresholds, ObjectDetector
+from models.vision.detection.loading import load_detector
 
 FOUND_IOU = 0.5
 CANDIDATES = DetectionThresholds(score_threshold=0.0, iou_threshold=0.5, max_detections=100)

@@ -37,8 +37,8 @@ from models.numerics import dtype_name, fast_dtypes
 from models.train.detect_eval import served_map
 from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
 from models.vision.classifier import ImageClassifier
-from models.vision.detection import served_thresholds
-from models.vision.detectors import load_detector
+from models.vision.detection.base import served_thresholds
+from models.vision.detection.loading import load_detector
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
 

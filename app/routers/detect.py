@@ -29,7 +29,7 @@ from app.serving.intake import (
 )
 from app.serving.memory import trimmed_after
 from app.serving.tasks.detect import DetectJob, DetectTask
-from models.vision.detection import Detection, DetectionThresholds
+from models.vision.detection.base import Detection, DetectionThresholds
 
 router = image_task_router(DetectTask, "detection")
 

@@ -41,7 +41,7 @@ from models.train.engine import (
     save_checkpoint,
 )
 from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
-from models.vision.ssd import TinySSD, ssd_loss
+from models.vision.detection.ssd import TinySSD, ssd_loss
 from models.vision.transforms import DetectionAugmentation
 
 NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint", "photo_labels"})

@@ -9,9 +9,9 @@ from torchmetrics.detection import MeanAveragePrecision
 from models.data.detection_csv import DetectionSample
 from models.ops import multibox_nms
 from models.train.detect_data import collate
-from models.vision.detection import DetectionThresholds, ObjectDetector
-from models.vision.rcnn import RCNNDetector
-from models.vision.ssd import TinySSD, ssd_loss
+from models.vision.detection.base import DetectionThresholds, ObjectDetector
+from models.vision.detection.rcnn import RCNNDetector
+from models.vision.detection.ssd import TinySSD, ssd_loss
 
 
 @torch.no_grad()

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from models.vision.rcnn import faster_rcnn
-from models.vision.ssd import AnchorConfig, TinySSD
+from models.vision.detection.rcnn import faster_rcnn
+from models.vision.detection.ssd import AnchorConfig, TinySSD
 
 
 def build_detector(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:

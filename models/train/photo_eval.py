@@ -20,15 +20,15 @@ from PIL import Image
 from models.data.images import load_rgb, upright_size
 from models.data.synthesize import IMAGE_SUFFIXES
 from models.ops import box_iou
-from models.vision.detection import (
+from models.vision.detection.base import (
     DEFAULT_THRESHOLDS,
     Detection,
     DetectionThresholds,
     ObjectDetector,
 )
-from models.vision.detector import Detector
-from models.vision.rcnn import RCNNDetector
-from models.vision.ssd import TinySSD
+from models.vision.detection.rcnn import RCNNDetector
+from models.vision.detection.ssd import TinySSD
+from models.vision.detection.tinyssd import TinySSDDetector
 
 LABELS = Path(__file__).resolve().parent.parent / "data" / "labels"
 LABELLED_PHOTOS = LABELS / "sysu-logo-photos.csv"
@@ -102,7 +102,7 @@ def evaluate_photos(
         return {}
     detector: ObjectDetector
     if isinstance(model, TinySSD):
-        detector = Detector(model, names, device, tiling=args.tiling)
+        detector = TinySSDDetector(model, names, device, tiling=args.tiling)
     else:  # the serving wrapper keeps every candidate for the request's own thresholds
         detector = RCNNDetector(model, names, device)
     report: dict[str, float] = {}

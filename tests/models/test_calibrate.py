@@ -11,7 +11,7 @@ import pytest
 
 from models import calibrate
 from models.manifest import read_manifest
-from models.vision.detection import DEFAULT_THRESHOLDS, served_thresholds
+from models.vision.detection.base import DEFAULT_THRESHOLDS, served_thresholds
 from tests.data import DATA, needs_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -22,14 +22,14 @@ from app.serving.tasks.base import (
 )
 from models.data.images import InputLimits
 from models.manifest import ManifestEntry
-from models.vision.detection import (
+from models.vision.detection.base import (
     Detection,
     DetectionThresholds,
     ObjectDetector,
     served_thresholds,
 )
-from models.vision.detector import Detector
-from models.vision.detectors import load_detector
+from models.vision.detection.loading import load_detector
+from models.vision.detection.tinyssd import TinySSDDetector
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
         size = detector.input_size
         blank = detector.preprocess(Image.new("RGB", (size, size)))
         batch = warm_up_batch(blank, placement.warm_up_batch)
-        if isinstance(detector, Detector):  # TinySSD: its raw outputs can be checked
+        if isinstance(detector, TinySSDDetector):  # TinySSD: its raw outputs can be checked
             cls_probs, offsets = detector.predict(torch.stack(batch))
             require_finite([("class scores", cls_probs), ("offsets", offsets)], "the warm-up's")
         else:

@@ -10,8 +10,8 @@ from PIL import Image
 from models.manifest import read_manifest, sha256_of
 from models.train import detect
 from models.vision.classifier import load_classifier_file
-from models.vision.detection import DetectionThresholds
-from models.vision.detector import Detector
+from models.vision.detection.base import DetectionThresholds
+from models.vision.detection.tinyssd import TinySSDDetector
 from tests.images import noise_image
 
 
@@ -34,7 +34,7 @@ def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares
     assert checkpoint["model"]["class_heads.0.weight"].dtype == torch.float16
     assert info["metrics"]["measured_on"] == "float16 weights"
     # The recorded figures are those of the float16 file, measured again after rounding.
-    rounded = Detector.load(output, torch.device("cpu")).model
+    rounded = TinySSDDetector.load(output, torch.device("cpu")).model
     assert torch.equal(
         rounded.class_heads[0].weight, checkpoint["model"]["class_heads.0.weight"].float()
     )
@@ -43,7 +43,7 @@ def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares
     assert entry.task == "detect" and entry.sha256 == sha256_of(output)
     assert entry.info["command"].startswith("python -m models.train detect --data ")
 
-    detector = Detector.load(output, torch.device("cpu"))
+    detector = TinySSDDetector.load(output, torch.device("cpu"))
     image = Image.new("RGB", (300, 200))
     (found,) = detector.detect([image], thresholds=DetectionThresholds(0.0, 0.5, 7))
     assert 0 < len(found) <= 7
@@ -108,7 +108,7 @@ def test_synthetic_sets_real_photos_and_negatives_join_the_run(squares, tmp_path
 def test_a_faster_rcnn_trains_on_negatives_and_serves_with_its_backbones_normalisation(
     squares, tmp_path
 ):
-    from models.vision.rcnn import RCNNDetector
+    from models.vision.detection.rcnn import RCNNDetector
 
     negatives = tmp_path / "negatives" / "nested"
     negatives.mkdir(parents=True)

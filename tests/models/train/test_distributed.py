@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from models.manifest import read_manifest
 from models.train import classify, detect, word2vec
 from models.vision.classifier import load_classifier_file
-from models.vision.detector import Detector
+from models.vision.detection.tinyssd import TinySSDDetector
 
 pytestmark = pytest.mark.integration  # torchrun processes
 
@@ -133,7 +133,7 @@ def test_detect_on_two_processes_trains_what_one_does(squares: Path, tmp_path: P
         losses(single["metrics"]["epochs"], "loss"), rel=5e-3
     )
     assert shared["world_size"] == 2 and shared["distributed"]["sync_bn"] is True
-    Detector.load(tmp_path / "two.pt", torch.device("cpu"))  # servable
+    TinySSDDetector.load(tmp_path / "two.pt", torch.device("cpu"))  # servable
 
 
 def test_word2vec_on_two_processes_trains_what_one_does(tmp_path: Path):

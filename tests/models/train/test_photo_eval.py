@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from models.train.photo_eval import false_alarms, labelled_photos
-from models.vision.detection import Detection
+from models.vision.detection.base import Detection
 
 
 class FixedBoxes:

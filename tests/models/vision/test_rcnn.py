@@ -18,9 +18,9 @@ from models.train.detect import training_loss
 from models.train.detect_data import rcnn_batch
 from models.train.photo_eval import evaluate_photos
 from models.vision.classifier import ClassifierCard, InputSpec, build_resnet18, save_classifier
-from models.vision.detection import DetectionThresholds
-from models.vision.detectors import load_detector
-from models.vision.rcnn import RCNNDetector, ReducedPrecisionBackbone, faster_rcnn
+from models.vision.detection.base import DetectionThresholds
+from models.vision.detection.loading import load_detector
+from models.vision.detection.rcnn import RCNNDetector, ReducedPrecisionBackbone, faster_rcnn
 from tests.images import noise_image
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from models.ops import multibox_prior, multibox_target
-from models.vision.ssd import AnchorConfig, TinySSD, ssd_loss
+from models.vision.detection.ssd import AnchorConfig, TinySSD, ssd_loss
 
 
 def test_tinyssd_has_the_books_shapes_and_anchors():

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from models.vision.detection import Detection, DetectionThresholds
-from models.vision.detector import Detector
-from models.vision.ssd import TinySSD
-from models.vision.tiling import GRID, TILE_OVERLAP, in_pixels, merge_views, tile_grid
+from models.vision.detection.base import Detection, DetectionThresholds
+from models.vision.detection.ssd import TinySSD
+from models.vision.detection.tiling import GRID, TILE_OVERLAP, in_pixels, merge_views, tile_grid
+from models.vision.detection.tinyssd import TinySSDDetector
 from tests.images import noise_image
 
 
@@ -50,7 +50,7 @@ def test_tile_boxes_are_moved_into_the_image_cut_pieces_dropped_duplicates_merge
 
 def test_a_tiling_detector_looks_at_large_images_five_times_and_answers_in_their_pixels():
     torch.manual_seed(0)
-    detector = Detector(TinySSD(1, 64), ["seal"], torch.device("cpu"), tiling=True)
+    detector = TinySSDDetector(TinySSD(1, 64), ["seal"], torch.device("cpu"), tiling=True)
     assert detector.decode_side == 128
     small, large = Image.new("RGB", (100, 90)), noise_image((400, 300), 60).convert("RGB")
     assert detector.preprocess(small).shape == (3, 64, 64)
@@ -62,6 +62,6 @@ def test_a_tiling_detector_looks_at_large_images_five_times_and_answers_in_their
         x1, y1, x2, y2 = d.box
         assert 0 <= x1 <= x2 <= 400 and 0 <= y1 <= y2 <= 300
     assert [d.score for d in tiled] == sorted((d.score for d in tiled), reverse=True)
-    plain = Detector(detector.model, ["seal"], torch.device("cpu"))
+    plain = TinySSDDetector(detector.model, ["seal"], torch.device("cpu"))
     (untiled,) = plain.detect([large], thresholds=low)
     assert {tuple(d.box) for d in untiled} != {tuple(d.box) for d in tiled}

@@ -1,8 +1,8 @@
 """What every detection backend shares: a detection, the thresholds a request keeps, the
 protocol serving needs of a backend, and the mapping of model boxes to image pixels.
 
-Backends (``detector.py``'s TinySSD, ``rcnn.py``'s Faster R-CNN) import this module and
-nothing of each other; ``detectors.py`` picks one by a checkpoint's ``arch``.
+Backends (``tinyssd.py``'s TinySSD, ``rcnn.py``'s Faster R-CNN) import this module and
+nothing of each other; ``loading.py`` picks one by a checkpoint's ``arch``.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from models.vision.detection import ObjectDetector
-from models.vision.detector import Detector
-from models.vision.rcnn import RCNNDetector
+from models.vision.detection.base import ObjectDetector
+from models.vision.detection.rcnn import RCNNDetector
+from models.vision.detection.tinyssd import TinySSDDetector
 
 
 def load_detector(
@@ -20,4 +20,4 @@ def load_detector(
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint.get("arch") == "fasterrcnn":
         return RCNNDetector.from_checkpoint(checkpoint, device, dtype)
-    return Detector.from_checkpoint(checkpoint, device, dtype)
+    return TinySSDDetector.from_checkpoint(checkpoint, device, dtype)

@@ -12,18 +12,25 @@ from torchvision.transforms.v2 import functional as TF
 
 from models.data.images import InputLimits
 from models.ops import multibox_nms
-from models.vision.detection import (
+from models.vision.detection.base import (
     DEFAULT_THRESHOLDS,
     Detection,
     DetectionThresholds,
     to_detections,
 )
-from models.vision.ssd import AnchorConfig, TinySSD
-from models.vision.tiling import GRID, crop_views, in_pixels, merge_views, stack_views, tile_grid
+from models.vision.detection.ssd import AnchorConfig, TinySSD
+from models.vision.detection.tiling import (
+    GRID,
+    crop_views,
+    in_pixels,
+    merge_views,
+    stack_views,
+    tile_grid,
+)
 from models.vision.transforms import to_model_input
 
 
-class Detector:
+class TinySSDDetector:
     """TinySSD serving."""
 
     def __init__(
@@ -43,7 +50,9 @@ class Detector:
         self.input_size = model.input_size
 
     @classmethod
-    def load(cls, path: Path, device: torch.device, dtype: torch.dtype = torch.float32) -> Detector:
+    def load(
+        cls, path: Path, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> TinySSDDetector:
         """From a TinySSD checkpoint of ``python -m models.train detect``."""
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         return cls.from_checkpoint(checkpoint, device, dtype)
@@ -51,7 +60,7 @@ class Detector:
     @classmethod
     def from_checkpoint(
         cls, checkpoint: dict, device: torch.device, dtype: torch.dtype = torch.float32
-    ) -> Detector:
+    ) -> TinySSDDetector:
         names = list(checkpoint["class_names"])
         model = TinySSD(len(names), checkpoint["input_size"], AnchorConfig(**checkpoint["anchors"]))
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})

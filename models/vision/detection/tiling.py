@@ -11,7 +11,7 @@ from PIL import Image
 from torch import Tensor
 
 from models.ops import nms
-from models.vision.detection import Detection, DetectionThresholds
+from models.vision.detection.base import Detection, DetectionThresholds
 
 TILE_OVERLAP = 0.25  # neighbouring tiles share this share of a tile's side
 EDGE_MARGIN = 2.0  # pixels: a tile's box this close to a cut is a piece of something larger

@@ -19,13 +19,13 @@ from torchvision.transforms.v2 import functional as TF
 
 from models.data.images import InputLimits
 from models.ops import nms
-from models.vision.detection import (
+from models.vision.detection.base import (
     DEFAULT_THRESHOLDS,
     Detection,
     DetectionThresholds,
     to_detections,
 )
-from models.vision.rcnn_resnet import resnet18_faster_rcnn
+from models.vision.detection.rcnn_resnet import resnet18_faster_rcnn
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
 MIN_RESIZED_SIDE = 32  # the shorter side after resizing: at least the FPN's coarsest stride / 2
