@@ -2,7 +2,7 @@
 
 import os
 
-# The service's NumPy work is small matrix-vector products (word queries, ~20 us) run for many
-# requests at once: OpenBLAS's worker threads would only spin against each other and the event
-# loop (measured: 545 vs 754 requests/s at 16 clients). It must be set before NumPy loads.
+# The service's NumPy work is small matrix-vector products (word queries) run for many requests
+# at once: OpenBLAS's worker threads would only spin against each other and the event loop
+# (bench/word2vec.py measures it). It must be set before NumPy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -24,7 +24,7 @@ ASPECT_RATIOS = ((0.5, 1.0, 2.0),) * len(ANCHOR_SIZES)
 FEATURES = ["0", "1", "2", "3"]
 # Lighter than torchvision's 256-channel FPN and 1024-wide box head (28.3 M parameters): 15.5 M
 # fit the weights budget in float16, and with 128 sampled RoIs and 600 proposals per image
-# (one class, a few seals each) a training step on this CPU runs 2.8x faster.
+# (one class, a few seals each) training steps are several times cheaper on a CPU.
 FPN_CHANNELS = 128
 BOX_HEAD_WIDTH = 512
 
