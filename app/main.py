@@ -35,15 +35,15 @@ from app.middleware.access import AccessMiddleware
 from app.middleware.body_limit import Arrivals, BodySizeLimitMiddleware
 from app.middleware.head import HeadAsGetMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
-from app.routers import classify, detect, geometry, health, metrics, models, words
+from app.routers import geometry, health, metrics, models
 from app.routers.ui import install_ui
 from app.serving.batcher import BatchingConfig
 from app.serving.collectors import IntakeFigures, ServingCollector
 from app.serving.intake import ImageLimits, ImagePreparer
 from app.serving.memory import IdleRelease
 from app.serving.registry import LoadLimits, ModelRegistry
-from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
+from app.serving.tasks.catalog import TASKS
 from app.serving.workpool import WorkPool
 from models.device import describe_device, resolve_device, resolve_dtype
 from models.manifest import ManifestEntry
@@ -74,8 +74,7 @@ def create_app(
 
     def batching(entry: ManifestEntry, device: torch.device) -> BatchingConfig:
         # A manifest entry may say what batch size suits a device, e.g. {"cpu": {...}}.
-        hints = entry.info.get("batching")
-        hint = hints.get(device.type) if isinstance(hints, dict) else None
+        hint = (entry.card.batching or {}).get(device.type)
         size, wait = settings.batching_for(
             entry.name, BatchingOverride.model_validate(hint) if hint else None
         )
@@ -106,7 +105,13 @@ def create_app(
             settings.weights_root, settings.max_weights_bytes, settings.load_timeout_s
         )
         registry = ModelRegistry(
-            settings.manifest_path, placement, tasks, batching, service_metrics, limits
+            settings.manifest_path,
+            placement,
+            tasks,
+            batching,
+            service_metrics,
+            limits,
+            settings.default_overrides(),
         )
         app.state.registry = registry
         loading = asyncio.create_task(registry.load_all())
@@ -188,9 +193,8 @@ def create_app(
     app.include_router(models.admin_router, dependencies=[AdminKeyDep])
     for part in geometry.routers:
         app.include_router(part, dependencies=protected)
-    app.include_router(words.router, dependencies=protected)
-    app.include_router(detect.router, dependencies=protected)
-    app.include_router(classify.router, dependencies=protected)
+    for task in tasks.values():  # each served task declares its routes
+        app.include_router(task.routes(), dependencies=protected)
     install_ui(app)
     install_openapi(app)
     return app

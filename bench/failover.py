@@ -68,7 +68,7 @@ def detect_manifest(folder: Path) -> Path:
     (entry,) = [entry for entry in entries if entry["name"] == "tinyssd-logo"]
     entry = {**entry, "file": os.path.relpath(weights / entry["file"], folder)}
     path = folder / "manifest.json"
-    path.write_text(json.dumps({"models": [entry]}))
+    path.write_text(json.dumps({"version": 2, "models": [entry]}))
     return path
 
 

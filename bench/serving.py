@@ -127,7 +127,7 @@ def write_bench_manifest(folder: Path, classifier: Path | None = None) -> Path:
         }
     models = [served, committed_copy(folder, settings.default_detect_model)]
     path = folder / "manifest.json"
-    path.write_text(json.dumps({"models": models}))
+    path.write_text(json.dumps({"version": 2, "models": models}))
     return path
 
 

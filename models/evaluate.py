@@ -125,7 +125,7 @@ def measure_detector(
     in the labelled real photos and the boxes it draws on photos without the object, at the
     thresholds it is served with (the entry's ``thresholds``, else the defaults)."""
     report: dict[str, Any] = {"metric": "map"}
-    thresholds = served_thresholds(entry.info)  # what a request naming none gets
+    thresholds = served_thresholds(entry.card.thresholds)  # what a request naming none gets
     checkpoint = torch.load(entry.file, map_location="cpu", weights_only=True)
     size = int(checkpoint["input_size"])
     samples = read_detection_csv(
@@ -177,7 +177,7 @@ def _formats(spec: str, device: torch.device) -> list[torch.dtype]:
 
 
 def _classifier_data(entry: ManifestEntry, classifier: ImageClassifier) -> LabelledImages:
-    data = entry.info.get("data") if isinstance(entry.info.get("data"), dict) else {}
+    data = entry.card.data or {}
     name = str(data.get("name", ""))
     prepare, side = classifier.preprocess, classifier.decode_side
     if name == "CIFAR-10":

@@ -1,22 +1,32 @@
 """The weights manifest: which checkpoints the service serves, and how they were made.
 
-``weights/manifest.json`` holds ``{"models": [entry, ...]}``; each entry names a model, its task
-(which loader builds it), its checkpoint file relative to the manifest, the file's SHA-256, and
-whatever else describes it (classes, metrics, the command that trained it).
+``weights/manifest.json`` holds ``{"version": 2, "models": [card, ...]}``; each card (typed per
+task in :mod:`models.cards`) names a model, its task (which loader builds it), its checkpoint
+file relative to the manifest, the file's SHA-256, and what describes it (classes, metrics,
+the command that trained it, whether it is its task's default).
+
+    python -m models.manifest migrate weights/manifest.json   # rewrite an older manifest
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import stat
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from models.cards import MANIFEST_VERSION, ModelCard, dump_card, migrate_entry, parse_card
+
 REQUIRED_KEYS = ("name", "task", "file", "sha256")
 _READ_CHUNK = 1 << 20
+logger = logging.getLogger(__name__)
 
 
 class ManifestError(ValueError):
@@ -31,51 +41,134 @@ class WeightsFileError(ValueError):
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    name: str
-    task: str
+    """A model's card and its checkpoint's path (resolved against the manifest's folder)."""
+
+    card: ModelCard
     file: Path
-    sha256: str
-    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def task(self) -> str:
+        return self.card.task
+
+    @property
+    def sha256(self) -> str:
+        return self.card.sha256.lower()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Everything the card says beyond name, task, file and checksum, as plain data."""
+        return {k: v for k, v in dump_card(self.card).items() if k not in REQUIRED_KEYS}
 
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
-    """Parse ``path``; checkpoint paths in the result are resolved against its folder."""
+    """Parse and validate ``path``; checkpoint paths in the result are resolved against its
+    folder. An older manifest is migrated in memory (and a warning says how to rewrite it)."""
+    document = _read_document(path)
+    parsed = [
+        ManifestEntry(card, path.parent / card.file)
+        for card in _cards(path, document["models"], _version(path, document))
+    ]
+    names = [entry.name for entry in parsed]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ManifestError(f"manifest {path}: model names must be unique, repeated: {duplicates}")
+    for task in {entry.task for entry in parsed}:
+        marked = [entry.name for entry in parsed if entry.task == task and entry.card.default]
+        if len(marked) > 1:
+            raise ManifestError(
+                f"manifest {path}: {len(marked)} {task} models are marked default ({marked}); "
+                f"mark one"
+            )
+    return parsed
+
+
+def default_models(entries: list[ManifestEntry]) -> dict[str, str]:
+    """Each task's default model: the one marked ``default``, else the task's only model."""
+    defaults: dict[str, str] = {}
+    for task in {entry.task for entry in entries}:
+        of_task = [entry for entry in entries if entry.task == task]
+        marked = [entry.name for entry in of_task if entry.card.default]
+        if marked or len(of_task) == 1:
+            defaults[task] = (marked or [of_task[0].name])[0]
+    return defaults
+
+
+def _read_document(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ManifestError(f"manifest {path} does not exist: set D2L_MANIFEST_PATH") from None
     except (OSError, json.JSONDecodeError) as error:
         raise ManifestError(f"manifest {path} cannot be read: {error}") from None
-    entries = document.get("models") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
+    if not isinstance(document, dict) or not isinstance(document.get("models"), list):
         raise ManifestError(f'manifest {path} must be an object with a "models" list')
-    parsed: list[ManifestEntry] = []
+    return document
+
+
+def _version(path: Path, document: dict[str, Any]) -> int:
+    version = document.get("version", 1)
+    if version not in (1, MANIFEST_VERSION):
+        raise ManifestError(
+            f"manifest {path} has version {version!r}; this service reads 1 and {MANIFEST_VERSION}"
+        )
+    if version == 1:
+        logger.warning(
+            "manifest %s is version 1, read through a migration: rewrite it with "
+            "python -m models.manifest migrate %s",
+            path,
+            path,
+        )
+    return int(version)
+
+
+def _cards(path: Path, entries: list[Any], version: int) -> list[ModelCard]:
+    cards = []
     for position, entry in enumerate(entries):
         missing = [key for key in REQUIRED_KEYS if not isinstance(entry, dict) or key not in entry]
         if missing:
             raise ManifestError(f"manifest {path}: models[{position}] lacks {', '.join(missing)}")
-        info = {key: value for key, value in entry.items() if key not in REQUIRED_KEYS}
-        parsed.append(
-            ManifestEntry(
-                name=str(entry["name"]),
-                task=str(entry["task"]),
-                file=path.parent / str(entry["file"]),
-                sha256=str(entry["sha256"]).lower(),
-                info=info,
-            )
-        )
-    names = [entry.name for entry in parsed]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ManifestError(f"manifest {path}: model names must be unique, repeated: {duplicates}")
-    return parsed
+        try:
+            cards.append(parse_card(migrate_entry(entry) if version == 1 else entry))
+        except ValidationError as error:
+            raise ManifestError(
+                f"manifest {path}: models[{position}] ({entry['name']!r}): {_first(error)}"
+            ) from None
+    return cards
+
+
+def _first(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``key: message``."""
+    problem = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "entry"
+    return f"{where}: {problem['msg']}"
 
 
 def upsert_entry(path: Path, entry: dict[str, Any]) -> None:
-    """Add ``entry`` to the manifest at ``path``, replacing the entry of the same name."""
-    document = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": []}
-    models = [model for model in document["models"] if model.get("name") != entry["name"]]
-    document["models"] = sorted([*models, entry], key=lambda model: model["name"])
+    """Add ``entry`` (validated as its task's card) to the manifest at ``path``, replacing the
+    entry of the same name; an older manifest is migrated as it is rewritten.
+
+    Raises:
+        ManifestError: ``entry`` is not a valid card.
+    """
+    try:
+        card = parse_card(entry)
+    except ValidationError as error:
+        raise ManifestError(f"entry {entry.get('name')!r} for {path}: {_first(error)}") from None
+    cards = [] if not path.exists() else [e.card for e in read_manifest(path)]
+    kept = [other for other in cards if other.name != card.name]
+    write_manifest(path, [*kept, card])
+
+
+def write_manifest(path: Path, cards: list[ModelCard]) -> None:
+    """Write ``cards`` (sorted by name) as a manifest of this version."""
+    document = {
+        "version": MANIFEST_VERSION,
+        "models": [dump_card(card) for card in sorted(cards, key=lambda card: card.name)],
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
@@ -136,8 +229,24 @@ def verify_weights_file(entry: ManifestEntry, root: Path, max_bytes: int) -> Pat
 
 def update_entry(path: Path, name: str, fields: dict[str, Any]) -> None:
     """Set ``fields`` in the entry ``name`` of the manifest at ``path``, keeping the rest."""
-    document = json.loads(path.read_text(encoding="utf-8"))
-    entry = next((model for model in document["models"] if model.get("name") == name), None)
+    entry = next((e for e in read_manifest(path) if e.name == name), None)
     if entry is None:
         raise ManifestError(f"manifest {path} has no model {name!r}")
-    upsert_entry(path, {**entry, **fields})
+    upsert_entry(path, {**dump_card(entry.card), **fields})
+
+
+def main(argv: list[str]) -> None:
+    """``python -m models.manifest migrate PATH``: rewrite PATH in this version's schema."""
+    if len(argv) != 2 or argv[0] != "migrate":
+        sys.exit("usage: python -m models.manifest migrate PATH")
+    path = Path(argv[1])
+    try:
+        cards = [entry.card for entry in read_manifest(path)]
+    except ManifestError as error:
+        sys.exit(str(error))
+    write_manifest(path, cards)
+    print(f"{path}: {len(cards)} models written as manifest version {MANIFEST_VERSION}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

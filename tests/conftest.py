@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.core.config import Settings
 from app.main import create_app
-from app.serving.tasks import TASKS
+from app.serving.tasks.catalog import TASKS
 from models.manifest import sha256_of
 from tests.data import check_data
 
@@ -104,7 +104,7 @@ def keyed_client():
 def write_manifest(tmp_path: Path):
     def write(models: list[dict]) -> Path:
         path = tmp_path / "manifest.json"
-        path.write_text(json.dumps({"models": models}))
+        path.write_text(json.dumps({"version": 2, "models": models}))
         return path
 
     return write

@@ -52,7 +52,9 @@ def colour_served(tmp_path, colour_classifier):
     weights.write_bytes(colour_classifier.read_bytes())
     manifest = tmp_path / "manifest.json"
     entry = {"name": "colours", "task": "classify", "file": weights.name}
-    manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
+    manifest.write_text(
+        json.dumps({"version": 2, "models": [{**entry, "sha256": sha256_of(weights)}]})
+    )
 
     def serve(**env: str):
         return served(manifest, D2L_DEFAULT_CLASSIFY_MODEL="colours", **env)

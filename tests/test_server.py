@@ -51,7 +51,9 @@ def limited_server(tmp_path_factory, colour_classifier: Path) -> Iterator[int]:
     weights.write_bytes(colour_classifier.read_bytes())
     manifest = folder / "manifest.json"
     entry = {"name": "colours", "task": "classify", "file": weights.name}
-    manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
+    manifest.write_text(
+        json.dumps({"version": 2, "models": [{**entry, "sha256": sha256_of(weights)}]})
+    )
     server, port = start_server(
         manifest,
         D2L_DEFAULT_CLASSIFY_MODEL="colours",
@@ -187,7 +189,7 @@ def test_sigterm_stops_the_process_while_a_load_never_ends(tmp_path, colour_clas
         {"name": "colours", "task": "classify", "file": weights.name, "sha256": sha256_of(weights)},
         {"name": "stuck", "task": "detect", "file": stuck.name, "sha256": "0" * 64},
     ]
-    manifest.write_text(json.dumps({"models": models}))
+    manifest.write_text(json.dumps({"version": 2, "models": models}))
     server, port = start_server(manifest, D2L_MAX_WEIGHTS_BYTES=str(8 << 40))
     try:
 
@@ -209,7 +211,9 @@ def test_a_connection_refused_for_capacity_is_not_read_again_before_its_retry_af
     weights.write_bytes(colour_classifier.read_bytes())
     manifest = tmp_path / "manifest.json"
     entry = {"name": "colours", "task": "classify", "file": weights.name}
-    manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
+    manifest.write_text(
+        json.dumps({"version": 2, "models": [{**entry, "sha256": sha256_of(weights)}]})
+    )
     server, port = start_server(manifest, D2L_MAX_BODIES_ARRIVING="1")
     body = json.dumps({"boxes1": [[0, 0, 2, 2]], "boxes2": [[1, 1, 3, 3]]}).encode()
     request = (
@@ -261,7 +265,9 @@ def test_the_log_format_and_level_settings(tmp_path, colour_classifier, log_form
     weights.write_bytes(colour_classifier.read_bytes())
     manifest = tmp_path / "manifest.json"
     entry = {"name": "colours", "task": "classify", "file": weights.name}
-    manifest.write_text(json.dumps({"models": [{**entry, "sha256": sha256_of(weights)}]}))
+    manifest.write_text(
+        json.dumps({"version": 2, "models": [{**entry, "sha256": sha256_of(weights)}]})
+    )
     log = tmp_path / "server.log"
     server, port = start_server(manifest, log, D2L_LOG_FORMAT=log_format, D2L_LOG_LEVEL=level)
     try:

@@ -48,15 +48,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body in bytes; larger ones get 413.",
     )
-    default_word_model: str = Field(
-        default="word2vec-skipgram-ptb",
-        description="The word2vec model of /similar, /similarity, /analogy, /vocabulary.",
+    default_word_model: str | None = Field(
+        default=None,
+        description="The word2vec model of /similar, /similarity, /analogy, /vocabulary "
+        'when a request names none (default: the manifest\'s word2vec model marked "default").',
     )
-    default_detect_model: str = Field(
-        default="tinyssd-logo", description="The detection model of /detect."
+    default_detect_model: str | None = Field(
+        default=None,
+        description="The model of /detect when a request names none (default: the manifest's "
+        'detect model marked "default").',
     )
-    default_classify_model: str = Field(
-        default="resnet18-hymenoptera", description="The classification model of /classify."
+    default_classify_model: str | None = Field(
+        default=None,
+        description="The model of /classify when a request names none (default: the "
+        'manifest\'s classify model marked "default").',
     )
     max_image_pixels: int = Field(
         default=40_000_000,
@@ -235,14 +240,15 @@ class Settings(BaseSettings):
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    def default_model(self, task: str) -> str:
-        """The model a request of the manifest task ``task`` gets when it names none."""
-        defaults = {
+    def default_overrides(self) -> dict[str, str]:
+        """The model each task's requests get when they name none, where a setting says so
+        (over the manifest's ``default`` marks)."""
+        chosen = {
             "classify": self.default_classify_model,
             "detect": self.default_detect_model,
             "word2vec": self.default_word_model,
         }
-        return defaults.get(task, "")
+        return {task: name for task, name in chosen.items() if name}
 
     def batching_for(self, model: str, hint: BatchingOverride | None = None) -> tuple[int, float]:
         """``(max_batch_size, max_wait_ms)`` of ``model``: D2L_BATCHING's entry for it, else the

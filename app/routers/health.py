@@ -37,10 +37,10 @@ async def ready(registry: RegistryDep) -> JSONResponse:
 def _statuses(registry: ModelRegistry) -> list[ModelStatus]:
     return [
         ModelStatus(
-            name=record.entry.name,
-            task=record.entry.task,
-            state=record.state.value,
-            reason=record.reason,
+            name=model.name,
+            task=model.entry.task,
+            state=model.state.value,
+            reason=model.reason,
         )
-        for record in registry.records
+        for model in registry.models
     ]

@@ -16,7 +16,7 @@ from app.schemas.models import (
     ModelList,
 )
 from app.serving.deps import RegistryDep
-from app.serving.registry import ModelRecord, ModelRegistry
+from app.serving.registry import ModelRegistry, ServedModel
 from app.serving.tasks.base import ServedTask
 from models.data.images import InputLimits
 from models.device import describe_device
@@ -30,7 +30,7 @@ admin_router = APIRouter(tags=["models"])
 async def list_models(registry: RegistryDep, settings: SettingsDep) -> ModelList:
     device = describe_device(registry.device)
     return ModelList(
-        models=[model_info(registry, record, device, settings) for record in registry.records]
+        models=[model_info(registry, model, device, settings) for model in registry.models]
     )
 
 
@@ -54,8 +54,8 @@ async def list_models(registry: RegistryDep, settings: SettingsDep) -> ModelList
     },
 )
 async def reload_model(name: str, registry: RegistryDep, settings: SettingsDep) -> ModelInfo:
-    record = await registry.reload(name)
-    return model_info(registry, record, describe_device(registry.device), settings)
+    model = await registry.reload(name)
+    return model_info(registry, model, describe_device(registry.device), settings)
 
 
 def accepted_images(task: ServedTask | None, settings: Settings) -> AcceptedImages | None:
@@ -73,24 +73,23 @@ def accepted_images(task: ServedTask | None, settings: Settings) -> AcceptedImag
 
 
 def model_info(
-    registry: ModelRegistry, record: ModelRecord, device: str, settings: Settings
+    registry: ModelRegistry, model: ServedModel, device: str, settings: Settings
 ) -> ModelInfo:
-    task_type = registry.task_type(record.entry.task) or ServedTask
-    facts = task_type.describe(record.entry)
-    task = record.task
-    batcher = record.served.batcher if record.served is not None else None
+    task_type = registry.task_type(model.entry.task) or ServedTask
+    facts = task_type.describe(model.entry)
+    task, batcher = model.task, model.batcher
     return ModelInfo(
-        name=record.entry.name,
-        task=record.entry.task,
-        state=record.state.value,
-        reason=record.reason,
-        default=settings.default_model(record.entry.task) == record.entry.name,
+        name=model.name,
+        task=model.entry.task,
+        state=model.state.value,
+        reason=model.reason,
+        default=registry.default_model(model.entry.task) == model.name,
         architecture=facts.architecture,
         classes=facts.classes,
         input_size=facts.input_size,
         device=device,
         dtype=str(task.dtype).removeprefix("torch.") if task is not None else None,
-        dtype_reason=record.served.dtype_reason if record.served is not None else None,
+        dtype_reason=model.dtype_reason,
         batching=BatchingInfo(
             max_batch_size=batcher.config.max_batch_size,
             max_wait_ms=batcher.config.max_wait_ms,
@@ -102,5 +101,5 @@ def model_info(
         metrics=facts.metrics,
         accepts=accepted_images(task, settings),
         thresholds=DetectionDefaults(**facts.thresholds) if facts.thresholds else None,
-        sha256=record.entry.sha256,
+        sha256=model.entry.sha256,
     )

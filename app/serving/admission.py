@@ -18,14 +18,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from app.core.deps import get_settings
 from app.serving.capacity import QueueFullError, Ticket
 from app.serving.deps import get_geometry_pool, get_memory, get_registry
 from app.serving.intake import image_route_errors
@@ -102,10 +100,10 @@ def admitted_route(check: Check, pooled_json: bool = False) -> type[APIRoute]:
     return AdmittedRoute
 
 
-def requested_model(request: Request, task: type[ServedTask]) -> str:
-    """The model a request names in its ``model`` query parameter, else the task's default."""
-    settings = get_settings(request)
-    return request.query_params.get("model") or settings.default_model(task.kind)
+def requested_model(request: Request, task: type[ServedTask]) -> str | None:
+    """The model a request names in its ``model`` query parameter, else the task's default
+    (None: the task has none)."""
+    return request.query_params.get("model") or get_registry(request).default_model(task.kind)
 
 
 def model_check(task: type[ServedTask]) -> Check:
@@ -119,43 +117,30 @@ def model_check(task: type[ServedTask]) -> Check:
     return check
 
 
-@dataclass(frozen=True)
-class ModelInUse(Generic[TaskT]):
-    """The model a request runs on: its name, the served task (typed: a router gets its own
-    task class), and the capacity the request holds on it, if it was admitted."""
+MODEL_TICKET = "model_ticket"  # the request's state: what it holds of its model's capacity
 
-    name: str
-    served: ServedModel[TaskT]
-    ticket: Ticket | None = None
 
-    @property
-    def task(self) -> TaskT:
-        return self.served.task
-
-    def reserve(self, images: int) -> None:
-        """Hold capacity for ``images`` (503 when they do not fit), before decoding them."""
-        if self.ticket is not None:
-            self.ticket.reserve(images)
-
-    async def run(self, jobs: Sequence[Any]) -> list[Any]:
-        """The task's results for ``jobs``, through the model's batcher."""
-        return await self.served.run(jobs)
+def reserve_images(request: Request, images: int) -> None:
+    """Hold capacity for ``images`` of the request's model in all (a batch request learns its
+    size from its body; 503 when they do not fit), before they are decoded."""
+    ticket: Ticket | None = getattr(request.state, MODEL_TICKET, None)
+    if ticket is not None:
+        ticket.reserve(images)
 
 
 def model_dependency(task: type[TaskT]) -> Callable[..., Any]:
-    """The dependency that gives a route its :class:`ModelInUse` of ``task``: the model its
-    ``model`` query parameter names, looked up now that the body has arrived (a reload since
-    the route's check is seen), with one image's slot of its capacity taken (batched tasks
-    on routes of :func:`image_task_router`) until the answer is ready."""
+    """The dependency that gives a route the :class:`ServedModel` of ``task`` its ``model``
+    query parameter names, looked up now that the body has arrived (a reload since the
+    route's check is seen), with one image's slot of its capacity taken (batched tasks) until
+    the answer is ready (:func:`reserve_images` takes more)."""
 
-    async def get_model(request: Request, model: str | None = None) -> ModelInUse[TaskT]:
-        name = model or get_settings(request).default_model(task.kind)
-        served = get_registry(request).get(name, task)
-        ticket = None
+    async def get_model(request: Request, model: str | None = None) -> ServedModel[TaskT]:
+        served = get_registry(request).get(model, task)
         if served.batcher is not None:
             ticket = served.admit(1)
             hold(request, ticket)
-        return ModelInUse(name, served, ticket)
+            setattr(request.state, MODEL_TICKET, ticket)
+        return served
 
     # The parameter's documentation names the task; set as an object, since this module's
     # string annotations cannot see the factory's arguments.

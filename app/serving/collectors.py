@@ -100,17 +100,15 @@ class ServingCollector(Collector):
             labels=["model", "task", "state"],
         )
         counts = dict.fromkeys(ModelState, 0)
-        for record in registry.records:
-            counts[record.state] += 1
+        for model in registry.models:
+            counts[model.state] += 1
             for state in ModelState:
                 model_state.add_metric(
-                    [record.entry.name, record.entry.task, state.value],
-                    1 if record.state is state else 0,
+                    [model.name, model.entry.task, state.value], 1 if model.state is state else 0
                 )
-            batcher = record.served.batcher if record.served is not None else None
-            if batcher is not None:
-                depth.add_metric([record.entry.name], batcher.depth)
-                in_progress.add_metric([record.entry.name], batcher.capacity.in_use)
+            if model.batcher is not None:
+                depth.add_metric([model.name], model.batcher.depth)
+                in_progress.add_metric([model.name], model.batcher.capacity.in_use)
         for state, count in counts.items():
             states.add_metric([state.value], count)
         yield depth

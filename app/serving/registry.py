@@ -28,7 +28,7 @@ from app.serving.batcher import BatchingConfig, BatchObserver, DynamicBatcher
 from app.serving.capacity import Ticket
 from app.serving.failures import ModelLoadError, describe_failure, one_line
 from app.serving.tasks.base import Placement, ServedTask
-from models.manifest import ManifestEntry, read_manifest, verify_weights_file
+from models.manifest import ManifestEntry, default_models, read_manifest, verify_weights_file
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,10 +54,16 @@ class ModelState(StrEnum):
 class ModelNotFoundError(ServiceError):
     status_code = 404
 
-    def __init__(self, name: str, task: str | None, available: list[str]) -> None:
+    def __init__(self, name: str | None, task: str | None, available: list[str]) -> None:
         kind = f"{task} model" if task else "model"
         listed = ", ".join(available) or "none"
-        super().__init__(f"there is no {kind} named {clip(name)!r}; {kind}s: {listed}")
+        if name is None:
+            super().__init__(
+                f"there is no default {kind}: name one with model=, or mark one "
+                f'"default": true in the manifest; {kind}s: {listed}'
+            )
+        else:
+            super().__init__(f"there is no {kind} named {clip(name)!r}; {kind}s: {listed}")
 
 
 class ModelUnavailableError(ServiceError):
@@ -89,14 +95,21 @@ class ReloadInProgressError(ServiceError):
         super().__init__(f"model {name!r} is already being reloaded: wait for that to finish")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ServedModel(Generic[TaskT]):
-    """A loaded task and, for batched tasks, the batcher its requests go through."""
+    """A manifest entry as the service serves it: its state and, once ready, the loaded task
+    and (batched tasks) the batcher its requests go through. A reload replaces it whole."""
 
-    name: str
-    task: TaskT
+    entry: ManifestEntry
+    state: ModelState = ModelState.LOADING
+    reason: str | None = None
+    task: TaskT | None = None
     batcher: DynamicBatcher | None = None
     dtype_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
 
     def check_room(self, units: int = 1) -> None:
         """Raise (503) unless ``units`` images would fit now; takes nothing."""
@@ -110,8 +123,8 @@ class ServedModel(Generic[TaskT]):
         return self.batcher.admit(units)
 
     async def run(self, items: Sequence[Any]) -> list[Any]:
-        """Results for ``items`` through the batcher (a ``ServedModel`` of a model without one
-        has nothing to run)."""
+        """Results for ``items`` through the batcher (a model without one has nothing to
+        run)."""
         if self.batcher is None:
             raise TypeError(f"model {self.name!r} has no batch runner")
         return await self.batcher.submit_many(items)
@@ -128,18 +141,6 @@ class ServedModel(Generic[TaskT]):
         return await self.batcher.close() if self.batcher is not None else 0
 
 
-@dataclass
-class ModelRecord:
-    entry: ManifestEntry
-    state: ModelState = ModelState.LOADING
-    reason: str | None = None
-    served: ServedModel | None = None
-
-    @property
-    def task(self) -> ServedTask | None:
-        return self.served.task if self.served is not None else None
-
-
 class ModelRegistry:
     """Every model the manifest lists, with its state.
 
@@ -150,6 +151,8 @@ class ModelRegistry:
         batching: the batching configuration of a model on a device.
         observer: told about every batch (the metrics).
         limits: where checkpoints may lie, how large, how long a load may take.
+        default_overrides: a model per task that requests naming none get, over the
+            manifest's ``default`` marks.
     """
 
     def __init__(
@@ -162,6 +165,7 @@ class ModelRegistry:
         ),
         observer: BatchObserver | None = None,
         limits: LoadLimits = LoadLimits(),
+        default_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.manifest_path = manifest_path
         self.limits = limits
@@ -170,7 +174,10 @@ class ModelRegistry:
         self._tasks = dict(tasks)
         self._batching = batching
         self._observer = observer
-        self._records = {entry.name: ModelRecord(entry) for entry in read_manifest(manifest_path)}
+        entries = read_manifest(manifest_path)
+        self._models = {entry.name: ServedModel(entry) for entry in entries}
+        self._default_overrides = dict(default_overrides or {})
+        self._defaults = default_models(entries)
         self._reloading: set[str] = set()
         self.loaded = threading.Event()
 
@@ -180,24 +187,25 @@ class ModelRegistry:
 
     async def load_all(self) -> None:
         """Load every model; a failure is recorded on that model and the others go on."""
-        for record in list(self._records.values()):
+        for name, loading in list(self._models.items()):
             try:
-                record.served = await self._serve(record.entry)
-                record.state, record.reason = ModelState.READY, None
-                reason = record.served.dtype_reason
+                served = await self._serve(loading.entry)
+                self._models[name] = served
+                reason = served.dtype_reason
                 logger.info(
                     "model %s ready on %s in %s%s",
-                    record.entry.name,
+                    name,
                     self.device,
-                    str(record.served.task.dtype).removeprefix("torch."),
+                    str(served.task.dtype).removeprefix("torch."),
                     f" ({reason})" if reason else "",
                 )
             except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
-                record.state, record.reason = ModelState.FAILED, describe_failure(error)
-                logger.error("model %s failed to load: %s", record.entry.name, error)
+                failed = ServedModel(loading.entry, ModelState.FAILED, describe_failure(error))
+                self._models[name] = failed
+                logger.error("model %s failed to load: %s", name, error)
         self.loaded.set()
 
-    async def reload(self, name: str) -> ModelRecord:
+    async def reload(self, name: str) -> ServedModel:
         """Load ``name`` again from the manifest as it is now (a new file, a new checksum),
         next to the old model, then swap: requests already given the old model finish on it.
 
@@ -205,7 +213,8 @@ class ModelRegistry:
         manifest since the start is loaded. Raises :class:`ReloadError` (the old model keeps
         serving) when the new checkpoint cannot be loaded.
         """
-        entries = {entry.name: entry for entry in read_manifest(self.manifest_path)}
+        listed = read_manifest(self.manifest_path)
+        entries = {entry.name: entry for entry in listed}
         entry = entries.get(name)
         if entry is None:
             raise ModelNotFoundError(name, None, sorted(entries))
@@ -221,39 +230,37 @@ class ModelRegistry:
                     f"model {name!r} could not be reloaded from {entry.file.name}: "
                     f"{describe_failure(error)}; the model that was serving still serves"
                 ) from None
-            record = self._records.get(name)
-            old = record.served if record is not None else None
-            # One assignment each: a request sees either the old record or the new one.
-            self._records[name] = ModelRecord(entry, ModelState.READY, None, served)
+            old = self._models.get(name)
+            # One assignment: a request sees either the old model or the new one.
+            self._models[name] = served
+            self._defaults = default_models(listed)
             logger.info("model %s reloaded from %s", name, entry.file.name)
             if old is not None:
                 await old.retire()  # what the old model took in finishes on it
-            return self._records[name]
+            return served
         finally:
             self._reloading.discard(name)
 
     def begin_drain(self) -> int:
         """The server is shutting down: queued images run at once, without waiting for their
         batches to fill. Returns how many were queued."""
-        queued = sum(record.served.drain() for record in self._records.values() if record.served)
+        queued = sum(model.drain() for model in self._models.values())
         logger.info("shutting down: running the %d images still queued at once", queued)
         return queued
 
     async def close(self) -> int:
         """Stop taking requests and answer every queued one (graceful shutdown); returns how
         many were queued."""
-        drained = await asyncio.gather(
-            *(record.served.close() for record in self._records.values() if record.served)
-        )
+        drained = await asyncio.gather(*(model.close() for model in self._models.values()))
         return sum(drained)
 
     async def _serve(self, entry: ManifestEntry) -> ServedModel:
         task, reason = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
-        if not task.batched:
-            return ServedModel(entry.name, task, dtype_reason=reason)
-        config = self._batching(entry, self.device)
-        batcher = DynamicBatcher(entry.name, task.run_batch, config, self._observer)
-        return ServedModel(entry.name, task, batcher, reason)
+        batcher = None
+        if task.batched:
+            config = self._batching(entry, self.device)
+            batcher = DynamicBatcher(entry.name, task.run_batch, config, self._observer)
+        return ServedModel(entry, ModelState.READY, None, task, batcher, reason)
 
     def _load(self, entry: ManifestEntry) -> tuple[ServedTask, str | None]:
         task_type = self.task_type(entry.task)
@@ -277,37 +284,42 @@ class ModelRegistry:
         """The served-task class of the manifest task ``kind``."""
         return self._tasks.get(kind)
 
-    def get(self, name: str, task: type[TaskT]) -> ServedModel[TaskT]:
-        """The served model ``name`` of the task ``task``; raises when there is none or it is
-        not ready."""
-        record = self._records.get(name)
-        if record is None or record.entry.task != task.kind:
-            available = sorted(
-                r.entry.name for r in self._records.values() if r.entry.task == task.kind
-            )
+    def default_model(self, kind: str) -> str | None:
+        """The model a request of the task ``kind`` gets when it names none: the setting's
+        override (``D2L_DEFAULT_<TASK>_MODEL``), else the manifest's default for the task."""
+        return self._default_overrides.get(kind) or self._defaults.get(kind)
+
+    def get(self, name: str | None, task: type[TaskT]) -> ServedModel[TaskT]:
+        """The served model ``name`` (None: the task's default) of the task ``task``; raises
+        when there is none or it is not ready."""
+        name = name or self.default_model(task.kind)
+        model = self._models.get(name) if name is not None else None
+        if model is None or model.entry.task != task.kind:
+            available = sorted(m.name for m in self._models.values() if m.entry.task == task.kind)
             raise ModelNotFoundError(name, task.kind, available)
-        if record.state is not ModelState.READY or record.served is None:
-            raise ModelUnavailableError(name, record.state, record.reason)
-        return record.served
+        if model.state is not ModelState.READY:
+            raise ModelUnavailableError(name, model.state, model.reason)
+        return model
 
     @property
-    def records(self) -> list[ModelRecord]:
-        return list(self._records.values())
+    def models(self) -> list[ServedModel]:
+        """Every model of the manifest, in its order, whatever its state."""
+        return list(self._models.values())
 
     @property
     def failures(self) -> dict[str, str]:
         """The models that failed to load, with the reasons."""
         return {
-            record.entry.name: record.reason or "unknown"
-            for record in self._records.values()
-            if record.state is ModelState.FAILED
+            model.name: model.reason or "unknown"
+            for model in self._models.values()
+            if model.state is ModelState.FAILED
         }
 
     @property
     def ready(self) -> bool:
         """True once loading has finished and every model is ready."""
         return self.loaded.is_set() and all(
-            record.state is ModelState.READY for record in self._records.values()
+            model.state is ModelState.READY for model in self._models.values()
         )
 
 

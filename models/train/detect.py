@@ -277,7 +277,9 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
         info = save_detector(args, model, names, history, source, runtime, lr, rounded)
         plot_curves(history, CURVES, args.output.with_suffix(".png"), log_scale=[1])
         name = args.name or args.output.stem
-        list_in_manifest(args.manifest, name, "detect", args.output, **info)
+        card = {k: v for k, v in info.items() if k not in {"arch", "class_names"}}
+        card |= {"architecture": args.arch, "classes": names}
+        list_in_manifest(args.manifest, name, "detect", args.output, **card)
         print(f"wrote {args.output} and {args.output.with_suffix('.png')}")
     return runtime.share(info)
 

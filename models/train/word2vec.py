@@ -199,7 +199,9 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
         output,
         vocab_size=len(vocab),
         embed_size=args.embed_size,
-        **info,
+        architecture=args.arch,
+        config=info["args"],
+        **{key: value for key, value in info.items() if key not in {"arch", "args"}},
     )
     for word, neighbours in probes.items():
         print(f"{word:>10}: " + ", ".join(f"{n} {s:.3f}" for n, s in neighbours))

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.serving.tasks import TASKS
+from app.serving.tasks.catalog import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from tests.devices import ON_GPU, SCORE_TOLERANCE
 from tests.gates import opened_on_exit

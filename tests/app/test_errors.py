@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from app.core.logging import HANDLER_NAME
-from app.serving.tasks import TASKS
+from app.serving.tasks.catalog import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from tests.app.test_batching import post_image
 from tests.images import RED

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from app.core.config import REPO_ROOT, Settings
 from app.main import create_app
 from app.serving.registry import ModelRegistry, ModelState
-from app.serving.tasks import TASKS
 from app.serving.tasks.base import Placement, ServedTask
+from app.serving.tasks.catalog import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from models.errors import InvalidInputError
 from models.manifest import ManifestError, read_manifest, sha256_of
@@ -112,7 +112,7 @@ def test_registry_loads_verified_checkpoints_and_reports_bad_ones(tmp_path: Path
     registry = ModelRegistry(manifest, Placement(torch.device("cpu")), {"tensor": TensorTask})
     assert not registry.ready, "not ready before loading has run"
     asyncio.run(registry.load_all())
-    good, tampered = registry.records
+    good, tampered = registry.models
     assert good.state is ModelState.READY
     assert good.task.tensors["weight"].tolist() == [0, 1, 2, 3]
     assert tampered.state is ModelState.FAILED

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.serving.tasks import TASKS
+from app.serving.tasks.catalog import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier
@@ -266,3 +266,35 @@ def test_reloads_under_load_lose_no_request(
             reloads_done.set()
         statuses = [status for asker in askers for status in asker.result()]
     assert set(statuses) == {200}, f"lost requests: {sorted(set(statuses))}"
+
+
+def test_the_default_model_is_the_manifests_mark_unless_a_setting_names_another(
+    make_client, write_manifest, colour_weights: Path
+):
+    """A request naming no model gets its task's model marked ``default`` in the manifest (or
+    the task's only model); ``D2L_DEFAULT_CLASSIFY_MODEL`` overrides it; with neither, the
+    answer says how to choose."""
+
+    def entry(name: str) -> dict:
+        digest = sha256_of(colour_weights)
+        return {"name": name, "task": "classify", "file": colour_weights.name, "sha256": digest}
+
+    def defaults(client) -> dict[str, bool]:
+        return {model["name"]: model["default"] for model in client.get("/models").json()["models"]}
+
+    marked = write_manifest([entry("first"), {**entry("second"), "default": True}])
+    client = make_client(manifest_path=marked)
+    assert defaults(client) == {"first": False, "second": True}
+    assert post_image(client, RED).json()["model"] == "second"
+    overridden = make_client(manifest_path=marked, default_classify_model="first")
+    assert defaults(overridden) == {"first": True, "second": False}
+    assert post_image(overridden, RED).json()["model"] == "first"
+
+    unmarked = make_client(manifest_path=write_manifest([entry("first"), entry("second")]))
+    refused = post_image(unmarked, RED)
+    assert refused.status_code == 404
+    assert refused.json()["detail"] == (
+        'there is no default classify model: name one with model=, or mark one "default": '
+        "true in the manifest; classify models: first, second"
+    )
+    assert post_image(unmarked, RED, query="?model=first").json()["model"] == "first"

@@ -9,7 +9,7 @@ import threading
 
 import torch
 
-from app.serving.tasks import TASKS
+from app.serving.tasks.catalog import TASKS
 from app.serving.tasks.classify import ClassifyTask
 from models.manifest import sha256_of
 from models.vision.classifier import load_classifier_file, save_classifier

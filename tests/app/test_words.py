@@ -104,7 +104,13 @@ def test_a_model_that_failed_to_load_answers_503_and_the_others_serve(make_clien
     good = committed["word2vec-skipgram-ptb"]
     manifest = write_manifest(
         [
-            {"name": good.name, "task": "word2vec", "file": str(good.file), "sha256": good.sha256},
+            {
+                "name": good.name,
+                "task": "word2vec",
+                "file": str(good.file),
+                "sha256": good.sha256,
+                "default": True,
+            },
             {"name": "broken", "task": "word2vec", "file": str(good.file), "sha256": "0" * 64},
         ]
     )

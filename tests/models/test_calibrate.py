@@ -46,8 +46,8 @@ def test_unreachable_or_wrong_recalls_are_refused(scores, recall, message):
 
 
 def test_served_thresholds_come_from_the_entry_and_bad_ones_are_named():
-    assert served_thresholds({}) == DEFAULT_THRESHOLDS
-    chosen = served_thresholds({"thresholds": {"score_threshold": 0.98, "max_detections": 7}})
+    assert served_thresholds(None) == DEFAULT_THRESHOLDS
+    chosen = served_thresholds({"score_threshold": 0.98, "max_detections": 7})
     assert (chosen.score_threshold, chosen.iou_threshold, chosen.max_detections) == (0.98, 0.5, 7)
     for bad, message in [
         ([], "must be an object"),
@@ -58,7 +58,7 @@ def test_served_thresholds_come_from_the_entry_and_bad_ones_are_named():
         ({"max_detections": 2.5}, "max_detections must be a int"),
     ]:
         with pytest.raises(ValueError, match=message):
-            served_thresholds({"thresholds": bad})
+            served_thresholds(bad)
 
 
 @pytest.mark.integration  # the committed TinySSD on its whole validation split, twice
@@ -71,7 +71,7 @@ def test_calibrating_writes_the_threshold_serving_applies(tmp_path, make_client)
     entry = next(m for m in committed["models"] if m["name"] == "tinyssd-logo")
     entry = {key: value for key, value in entry.items() if not key.startswith("thresholds")}
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"models": [entry]}))
+    manifest.write_text(json.dumps({"version": 2, "models": [entry]}))
     run = ["tinyssd-logo", "--manifest", str(manifest), "--device", "cpu"]
     floored = calibrate.main(calibrate.get_args_parser().parse_args(run))
     assert floored["score_threshold"] == 0.5 and floored["by_recall"] < 0.5
@@ -97,7 +97,7 @@ def test_a_bad_threshold_in_the_manifest_fails_the_model_with_the_reason(tmp_pat
     entry = next(m for m in committed["models"] if m["name"] == "tinyssd-logo")
     entry["thresholds"] = {"score_threshold": 2}
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"models": [entry]}))
+    manifest.write_text(json.dumps({"version": 2, "models": [entry]}))
     client = make_client(manifest_path=manifest, default_detect_model="tinyssd-logo")
     (model,) = client.get("/health/ready").json()["models"]
     assert model["state"] == "failed"

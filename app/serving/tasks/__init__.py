@@ -1,15 +1,3 @@
-"""Every served task, by the manifest's ``task``: one module per task kind."""
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-from types import MappingProxyType
-
-from app.serving.tasks.base import ServedTask
-from app.serving.tasks.classify import ClassifyTask
-from app.serving.tasks.detect import DetectTask
-from app.serving.tasks.words import WordVectorsTask
-
-TASKS: Mapping[str, type[ServedTask]] = MappingProxyType(
-    {task.kind: task for task in (ClassifyTask, DetectTask, WordVectorsTask)}
-)
+"""Served tasks, one module per task kind (``catalog.TASKS`` lists them): each class loads its
+model, runs its batches and declares its HTTP routes; ``image`` holds what the tasks that take
+image uploads share."""

@@ -2,10 +2,11 @@
 
 A :class:`ServedTask` is one loaded model of a task kind (the manifest's ``task``): its class
 knows how to load a manifest entry onto a device and warm it up (``load``), how to describe
-such an entry for ``/models`` (``describe``); an instance preprocesses one upload and runs one
-batch (``run_batch``, what the model's dynamic batcher calls). The registry, the batcher and
-the model dependency are generic over it, so adding a task is a task module here, a router and
-its schemas.
+such an entry for ``/models`` (``describe``) and which HTTP routes serve it (``routes``); an
+instance runs one batch (``run_batch``, what the model's dynamic batcher calls). The registry,
+the batcher and the model dependency are generic over it, and the app includes the routes of
+every task of ``catalog.TASKS``: adding a task is a task module here, its schemas and its model
+(docs/architecture.md, "Adding a task").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import torch
+from fastapi import APIRouter
 from torch import Tensor, nn
 
 from app.serving.failures import ModelLoadError
@@ -45,7 +47,7 @@ class Placement:
         """The placement of one model, and why it has that type (None: no choice was made)."""
         if self.dtype_setting is None:
             return self, None
-        choice = choose_dtype(self.dtype_setting, self.device, entry.info.get("numerics"))
+        choice = choose_dtype(self.dtype_setting, self.device, entry.card.numerics)
         return replace(self, dtype=choice.dtype, dtype_setting=None), choice.reason
 
 
@@ -82,6 +84,11 @@ class ServedTask(ABC, Generic[JobT, ResultT]):
         """The model of ``entry`` (its file verified) on the placement's device, checked finite
         and warmed up with a real batch, so the first request is as fast as the others."""
 
+    @classmethod
+    def routes(cls) -> APIRouter:
+        """The task's HTTP routes; the app includes those of every task it serves."""
+        return APIRouter()
+
     def run_batch(self, jobs: Sequence[JobT]) -> list[ResultT]:
         """One forward pass for ``jobs``, then each job's own post-processing."""
         raise TypeError(f"{type(self).__name__} is not served through a batcher")
@@ -90,17 +97,12 @@ class ServedTask(ABC, Generic[JobT, ResultT]):
     def describe(cls, entry: ManifestEntry) -> TaskFacts:
         """The entry's architecture, classes, input size and numeric metrics as the training
         command recorded them."""
-        info = entry.info
-        metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+        card = entry.card
         return TaskFacts(
-            architecture=info.get("architecture") or info.get("arch"),
-            classes=info.get("classes") or info.get("class_names"),
-            input_size=info.get("input_size"),
-            metrics={
-                key: value
-                for key, value in metrics.items()
-                if isinstance(value, int | float) and not isinstance(value, bool)
-            },
+            architecture=card.architecture,
+            classes=getattr(card, "classes", None),
+            input_size=getattr(card, "input_size", None),
+            metrics=card.numeric_metrics(),
         )
 
 

@@ -1,25 +1,40 @@
 """Object detection (``task: detect``): TinySSD or Faster R-CNN, each request with its own
-thresholds in a shared batch."""
+thresholds in a shared batch, and its endpoints: ``POST /detect`` (boxes in the uploaded image's
+pixels, by decreasing score), ``POST /detect/batch`` and ``POST /detect/render`` (the upload as
+PNG with the boxes drawn).
+"""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the endpoints built in DetectTask.add_routes name
+# their dependencies' types, which FastAPI reads from the annotations at run time.
 
+import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import torch
+from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi.responses import Response
 from PIL import Image
 from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+from torchvision.utils import draw_bounding_boxes
 
+from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
+from app.serving.admission import model_dependency
+from app.serving.deps import ImagesDep
 from app.serving.failures import ModelLoadError
+from app.serving.intake import IMAGE_FILE, DecodedImage, ImagePreparer, PreparedImage
+from app.serving.memory import trimmed_after
+from app.serving.registry import ServedModel
 from app.serving.tasks.base import (
     Placement,
-    ServedTask,
     TaskFacts,
     require_finite,
     require_finite_weights,
     warm_up_batch,
 )
+from app.serving.tasks.image import ImageTask
 from models.data.images import InputLimits
 from models.manifest import ManifestEntry
 from models.vision.detection.base import (
@@ -42,9 +57,61 @@ class DetectJob:
     thresholds: DetectionThresholds
 
 
-class DetectTask(ServedTask[DetectJob, list[Detection]]):
+@dataclass(frozen=True)
+class RequestedThresholds:
+    """The thresholds a request names; the model's own (``/models``) stand in for the rest."""
+
+    score_threshold: float | None
+    iou_threshold: float | None
+    max_detections: int | None
+
+    def over(self, defaults: DetectionThresholds) -> DetectionThresholds:
+        named = {key: value for key, value in vars(self).items() if value is not None}
+        return replace(defaults, **named)
+
+
+_MODEL_DEFAULT = " Default: the model's own (its `thresholds` in `/models`)"
+
+
+def get_thresholds(
+    score_threshold: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="Minimum class score." + _MODEL_DEFAULT + ", else 0.5."),
+    ] = None,
+    iou_threshold: Annotated[
+        float | None,
+        Query(
+            ge=0, le=1, description="NMS IoU threshold, per class." + _MODEL_DEFAULT + ", else 0.5."
+        ),
+    ] = None,
+    max_detections: Annotated[
+        int | None,
+        Query(
+            ge=1, le=1000, description="At most this many boxes." + _MODEL_DEFAULT + ", else 100."
+        ),
+    ] = None,
+) -> RequestedThresholds:
+    return RequestedThresholds(score_threshold, iou_threshold, max_detections)
+
+
+Thresholds = Annotated[RequestedThresholds, Depends(get_thresholds)]
+PNG = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+
+
+class DetectTask(ImageTask[DetectJob, list[Detection]]):
     kind: ClassVar[str] = "detect"
     title: ClassVar[str] = "detection"
+    path: ClassVar[str] = "detect"
+    tag: ClassVar[str] = "detection"
+    summary: ClassVar[str] = "Detect objects in an image"
+    description: ClassVar[str] = (
+        "Boxes in the uploaded image's pixels, by decreasing score. For the image with the boxes "
+        "drawn, use `POST /detect/render`."
+    )
+    batch_summary: ClassVar[str] = "Detect objects in several images at once"
+    answer_model = DetectionResult
+    batch_answer_model = BatchDetectionResult
+    options = staticmethod(get_thresholds)
 
     def __init__(
         self, detector: ObjectDetector, thresholds: DetectionThresholds | None = None
@@ -57,7 +124,7 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
     @classmethod
     def load(cls, entry: ManifestEntry, placement: Placement) -> Self:
         try:
-            thresholds = served_thresholds(entry.info)
+            thresholds = served_thresholds(entry.card.thresholds)
         except ValueError as error:
             raise ModelLoadError(f"the manifest entry's {error}; fix it and reload") from None
         detector = load_detector(entry.file, placement.device, placement.dtype)
@@ -65,7 +132,7 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
         size = detector.input_size
         blank = detector.preprocess(Image.new("RGB", (size, size)))
         batch = warm_up_batch(blank, placement.warm_up_batch)
-        if isinstance(detector, TinySSDDetector):  # TinySSD: its raw outputs can be checked
+        if isinstance(detector, TinySSDDetector):  # its raw outputs can be checked
             cls_probs, offsets = detector.predict(torch.stack(batch))
             require_finite([("class scores", cls_probs), ("offsets", offsets)], "the warm-up's")
         else:
@@ -77,7 +144,7 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
     def describe(cls, entry: ManifestEntry) -> TaskFacts:
         facts = super().describe(entry)
         try:
-            thresholds = asdict(served_thresholds(entry.info))
+            thresholds = asdict(served_thresholds(entry.card.thresholds))
         except ValueError:  # the entry cannot load; its state and reason say why
             return facts
         return replace(facts, thresholds=thresholds)
@@ -88,7 +155,6 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
 
     @property
     def decode_side(self) -> int:
-        """The shortest side an upload needs (a JPEG may be decoded at reduced size)."""
         return self.detector.decode_side
 
     @property
@@ -98,7 +164,113 @@ class DetectTask(ServedTask[DetectJob, list[Detection]]):
     def preprocess(self, image: Image.Image) -> Tensor:
         return self.detector.preprocess(image)
 
+    def job(self, prepared: PreparedImage, options: RequestedThresholds) -> DetectJob:
+        size = (prepared.decoded.width, prepared.decoded.height)
+        return DetectJob(prepared.input, size, options.over(self.thresholds))
+
     def run_batch(self, jobs: Sequence[DetectJob]) -> list[list[Detection]]:
         return self.detector.detect_inputs(
             [j.input for j in jobs], [j.size for j in jobs], [j.thresholds for j in jobs]
         )
+
+    def answer(self, model: str, decoded: DecodedImage, result: list[Detection]) -> DetectionResult:
+        return DetectionResult(
+            model=model,
+            image=ImageSize(width=decoded.width, height=decoded.height),
+            detections=[
+                DetectedObject(box=d.box, score=d.score, label=d.label, class_id=d.class_id)
+                for d in result
+            ],
+        )
+
+    @classmethod
+    def add_routes(cls, router: APIRouter) -> None:
+        """``POST /detect`` (with the deprecated ``render=true``) and ``POST /detect/render``."""
+        model = model_dependency(cls)
+        Model = Annotated[ServedModel, Depends(model)]
+
+        async def detect(
+            file: Annotated[UploadFile, IMAGE_FILE],
+            served: Model,
+            images: ImagesDep,
+            thresholds: Thresholds,
+            render: Annotated[
+                bool, Query(deprecated=True, description="Use POST /detect/render instead.")
+            ] = False,
+        ) -> Any:
+            if render:
+                return await rendered(file, served, images, thresholds)
+            prepared = await images.prepare(file, served.task)
+            (found,) = await cls.serve(served, [prepared], thresholds)
+            return found
+
+        async def detect_render(
+            file: Annotated[UploadFile, IMAGE_FILE],
+            served: Model,
+            images: ImagesDep,
+            thresholds: Thresholds,
+        ) -> Response:
+            return await rendered(file, served, images, thresholds)
+
+        cls._add(
+            router,
+            detect,
+            "/detect",
+            "detect",
+            cls.summary,
+            cls.description,
+            responses={
+                200: {"content": PNG, "description": "JSON; PNG with the deprecated render=true"}
+            },
+        )
+        router.post(
+            "/detect/render",
+            summary="Draw the detected objects on the image",
+            description="The uploaded image as PNG, at its own size, with each box, label and "
+            "score drawn: what `POST /detect` finds with the same thresholds.",
+            response_class=Response,
+            responses={200: {"content": PNG, "description": "The image with the boxes drawn."}},
+        )(detect_render)
+
+
+async def rendered(
+    file: UploadFile,
+    served: ServedModel[DetectTask],
+    images: ImagePreparer,
+    thresholds: RequestedThresholds,
+) -> Response:
+    """The upload as PNG with what the model finds drawn on it."""
+    # Drawn on the full-size image, where /detect may decode it at reduced size.
+    prepared = await images.prepare(file, served.task, full_size=True)
+    (found,) = await served.run([served.task.job(prepared, thresholds)])
+    png = await images.run(render_png, prepared.decoded, found)
+    return Response(png, media_type="image/png")
+
+
+def render_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
+    """The image with each box, label and score drawn (torchvision's draw_bounding_boxes); the
+    decoded image is closed, and the memory of a large one given back."""
+    if decoded.image is None:
+        raise ValueError("render_png needs the decoded image: prepare it with full_size=True")
+    with trimmed_after(decoded.decoded_bytes):
+        return _drawn_png(decoded, found)
+
+
+def _drawn_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
+    pixels = TF.pil_to_tensor(decoded.image)
+    decoded.image.close()  # its last use: the pixels are in the tensor now
+    if found:
+        boxes = torch.tensor([d.box for d in found])
+        width = max(2, round(max(decoded.width, decoded.height) / 200))
+        pixels = draw_bounding_boxes(
+            pixels,
+            boxes,
+            labels=[f"{d.label} {d.score:.2f}" for d in found],
+            colors="red",
+            width=width,
+        )
+    buffer = io.BytesIO()
+    # The fastest zlib level: several times faster than Pillow's default on large images, for a
+    # somewhat larger file (docs/hardening.md has the figures).
+    TF.to_pil_image(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()

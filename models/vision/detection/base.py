@@ -35,16 +35,16 @@ _THRESHOLD_RANGES = {
 }
 
 
-def served_thresholds(info: Mapping[str, Any]) -> DetectionThresholds:
-    """The thresholds a request gets when it names none: a manifest entry's ``thresholds``
-    (e.g. ``{"score_threshold": 0.98}``, which ``python -m models.calibrate`` writes), each
-    missing one from :data:`DEFAULT_THRESHOLDS`.
+def served_thresholds(given: Mapping[str, Any] | None) -> DetectionThresholds:
+    """The thresholds a request gets when it names none: a detector card's ``thresholds``
+    (e.g. ``{"score_threshold": 0.98}``, which ``python -m models.calibrate`` writes; None:
+    none), each missing one from :data:`DEFAULT_THRESHOLDS`.
 
     Raises:
         ValueError: ``thresholds`` is not an object, names an unknown threshold, or holds a
             value of the wrong type or out of its range.
     """
-    given = info.get("thresholds", {})
+    given = {} if given is None else given
     if not isinstance(given, Mapping):
         raise ValueError(f"thresholds must be an object, got {type(given).__name__}")
     chosen: dict[str, Any] = {}
