@@ -19,6 +19,7 @@ import torch
 
 from bench.server import ROOT, images_per_second, machine, write_result
 from models.data.detection_csv import read_detection_csv
+from models.train.config import DetectConfig
 from models.train.detect_eval import evaluate
 from models.train.photo_eval import LABELLED_PHOTOS, evaluate_photos
 from models.vision.detection.base import DEFAULT_THRESHOLDS
@@ -46,14 +47,14 @@ def main(args: argparse.Namespace) -> dict:
         val_set = read_detection_csv(DATA / "sysu-logo", size, "val", 0.1)
         detector = load_detector(path, device)
         model = detector.model
-        measures = {
-            "photos": DATA / "sysu-logo" / "unlabelled",
-            "negatives": DATA / "hymenoptera" / "val",
-            "photo_labels": LABELLED_PHOTOS,
-            "tiling": checkpoint.get("tiling", False),
-        }
+        measures = DetectConfig(
+            photos=DATA / "sysu-logo" / "unlabelled",
+            negatives=DATA / "hymenoptera" / "val",
+            photo_labels=LABELLED_PHOTOS,
+            tiling=checkpoint.get("tiling", False),
+        )
         row = evaluate(model, val_set, size, device)
-        row |= evaluate_photos(argparse.Namespace(**measures), model, detector.class_names, device)
+        row |= evaluate_photos(measures, model, detector.class_names, device)
         images = [s.image.float() / 255 for s in val_set[:16]]
 
         def one_by_one(detector=detector, images=images, size=size) -> None:

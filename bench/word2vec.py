@@ -31,6 +31,7 @@ from models.data.ptb import read_ptb
 from models.text.vocab import UNK
 from models.text.word_vectors import WordVectors, read_word_vectors
 from models.train import word2vec as train_word2vec
+from models.train.config import Word2VecConfig
 
 PROBES = ("chip", "monday", "january", "buy", "intel")
 BOOK = {"chip": "microprocessor 0.702, mips 0.649, intel 0.643 (another run: intel 0.727, "
@@ -75,16 +76,16 @@ def time_queries(words: list[str], query) -> dict:
 
 def train_ours(arch: str, epochs: int, seed: int, folder: Path) -> tuple[dict, Path]:
     output = folder / f"{arch}.safetensors"
-    args = train_word2vec.get_args_parser().parse_args(
-        ["--arch", arch, "--epochs", str(epochs), "--seed", str(seed), "--no-progress",
-         "--output", str(output), "--checkpoint", str(folder / f"{arch}.pt")]
+    config = Word2VecConfig(
+        arch=arch, epochs=epochs, seed=seed, no_progress=True, output=output,
+        checkpoint=folder / f"{arch}.pt",
     )  # fmt: skip
     started = time.perf_counter()
-    info = train_word2vec.main(args)
+    metrics = train_word2vec.train(config).metrics
     return {
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "training_seconds": info["metrics"]["training_seconds"],
-        "tokens_per_second": info["metrics"]["tokens_per_second"],
+        "training_seconds": metrics["training_seconds"],
+        "tokens_per_second": metrics["tokens_per_second"],
     }, output
 
 

@@ -66,6 +66,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    try:
+        return _measure(args)
+    except ValueError as error:  # library code raises; the command says why and exits
+        raise SystemExit(str(error)) from None
+
+
+def _measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     device = resolve_device(args.device)
     dtypes = _formats(args.dtype, device)
     entries = {entry.name: entry for entry in read_manifest(args.manifest)}
@@ -170,7 +177,7 @@ def _formats(spec: str, device: torch.device) -> list[torch.dtype]:
     names = [name.strip().lower() for name in spec.split(",") if name.strip()]
     wrong = [name for name in names if name not in DTYPES]
     if not names or wrong:
-        raise SystemExit(f"--dtype takes all or names among {', '.join(DTYPES)}, got {spec!r}")
+        raise ValueError(f"--dtype takes all or names among {', '.join(DTYPES)}, got {spec!r}")
     if "float32" not in names:
         names.insert(0, "float32")  # the reference every other format is judged against
     return [DTYPES[name] for name in names]
@@ -186,7 +193,7 @@ def _classifier_data(entry: ManifestEntry, classifier: ImageClassifier) -> Label
             return download_cifar10("test", prepare)
         return read_image_folder(local, "eval", prepare, side, classifier.classes)
     if not name:
-        raise SystemExit(f"{entry.name}: the manifest does not say which data it was trained on")
+        raise ValueError(f"{entry.name}: the manifest does not say which data it was trained on")
     return read_image_folder(resolve_image_folder(name), "eval", prepare, side, classifier.classes)
 
 

@@ -147,18 +147,14 @@ def colour_classifier(tmp_path_factory, colour_folder: Path) -> Path:
     Tests that read its answers rely on that; the check below says so plainly if it ever fails.
     """
     from models.train import classify  # noqa: PLC0415 - trains only when a test asks
+    from models.train.config import ClassifyConfig  # noqa: PLC0415
 
     output = tmp_path_factory.mktemp("classifier") / "colours.safetensors"
-    args = classify.get_args_parser().parse_args(
-        [
-            "--data", str(colour_folder), "--stem", "cifar", "--epochs", "6",
-            "--batch-size", "8", "--lr", "0.005", "--schedule", "onecycle",
-            "--head-lr-mult", "1", "--image-size", "16",
-            "--output", str(output), "--no-progress",
-        ]
+    config = ClassifyConfig(
+        data=str(colour_folder), stem="cifar", epochs=6, batch_size=8, lr=0.005,
+        schedule="onecycle", head_lr_mult=1, input_size=16, output=output, no_progress=True,
     )  # fmt: skip
-    info = classify.main(args)
-    accuracy = info["metrics"]["val_accuracy"]
+    accuracy = classify.train(config).metrics["val_accuracy"]
     assert accuracy == 1.0, f"the colour classifier fixture did not learn (val accuracy {accuracy})"
     return output
 

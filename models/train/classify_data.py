@@ -3,7 +3,6 @@ weights or a checkpoint) and both splits of the data in memory."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from models.data.folders import (
 )
 from models.data.hub import sha1_of
 from models.manifest import sha256_of
+from models.train.config import ClassifyConfig, TrainingError
 from models.vision.classifier import (
     InputSpec,
     build_resnet18,
@@ -29,24 +29,24 @@ from models.vision.classifier import (
 from models.vision.transforms import shorter_side_at_most
 
 
-def build_model(args: argparse.Namespace) -> tuple[ResNet, str, InputSpec, dict[str, Any]]:
+def build_model(config: ClassifyConfig) -> tuple[ResNet, str, InputSpec, dict[str, Any]]:
     """The source network, its stem, the input spec and where it came from (with the source's
     classes when known: training on the same classes keeps its output layer)."""
-    size = dict(input_size=args.image_size, resize_size=args.resize_size)
-    if args.pretrained == "none":
-        stem = args.stem or "imagenet"
+    size = dict(input_size=config.input_size, resize_size=config.resize_size)
+    if config.pretrained == "none":
+        stem = config.stem or "imagenet"
         return build_resnet18(1000, stem), stem, InputSpec.for_size(**size), {"pretrained": "none"}
-    if args.pretrained == "imagenet":
+    if config.pretrained == "imagenet":
         source = {"pretrained": "imagenet", "weights": "torchvision ResNet18_Weights.IMAGENET1K_V1"}
         return (
-            imagenet_resnet18(not args.no_progress),
+            imagenet_resnet18(not config.no_progress),
             "imagenet",
             InputSpec.for_size(**size),
             source,
         )
-    path = Path(args.pretrained)
+    path = Path(config.pretrained)
     if not path.is_file():
-        raise SystemExit(f"--pretrained {path}: no such file (or use none or imagenet)")
+        raise TrainingError(f"--pretrained {path}: no such file (or use none or imagenet)")
     source = {"pretrained": path.name, "sha256": sha256_of(path)}
     if path.suffix == ".safetensors":
         model, card = load_classifier_file(path)
@@ -63,18 +63,18 @@ def build_model(args: argparse.Namespace) -> tuple[ResNet, str, InputSpec, dict[
 
 
 def load_data(
-    args: argparse.Namespace, spec: InputSpec
+    config: ClassifyConfig, spec: InputSpec
 ) -> tuple[LabelledImages, LabelledImages, dict[str, Any]]:
     """Both splits in memory: training images at a size the augmentation needs, evaluation
     images already through the evaluation transform (decoded exactly as serving decodes)."""
     # Random resized crops need some pixels to spare; padded crops start from the eval view.
     keep = (
         spec.eval_transform
-        if args.train_crop == "padded"
+        if config.train_crop == "padded"
         else shorter_side_at_most(2 * spec.resize_size)
     )
 
-    if args.data == "cifar10":
+    if config.data == "cifar10":
         local = locate_cifar10()
         if local is None:
             train = download_cifar10("train", keep)
@@ -83,7 +83,7 @@ def load_data(
         data = Path(local)
         info = {"name": "CIFAR-10", "file": CIFAR10_ZIP.file, "sha1": CIFAR10_ZIP.sha1}
     else:
-        data = resolve_image_folder(args.data)
+        data = resolve_image_folder(config.data)
         info = {"name": data.stem if data.is_file() else data.name}
         if data.is_file():
             info["sha1"] = sha1_of(data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import torch
@@ -15,47 +14,51 @@ from models.data.detection_csv import (
 )
 from models.data.hub import extract, locate
 from models.manifest import sha256_of
+from models.train.config import DetectConfig
 from models.vision.transforms import DetectionAugmentation
 
 
 def load_detection_data(
-    args: argparse.Namespace,
+    config: DetectConfig,
 ) -> tuple[list[DetectionSample], list[DetectionSample], dict[str, Any]]:
     """Training and validation samples at ``--input-size``, and where they came from (what the
     manifest records): the book's bananas, or a CSV set split by file-name hash, plus
     ``--synthetic`` sets and ``--train-negatives`` photos in training only. With
     ``--input-shape photo`` the training images keep their aspect ratio; validation images are
     square inputs either way (the mAP is measured on ``size`` x ``size`` frames)."""
-    size = args.input_size
-    keep = args.input_shape == "photo"
-    if args.data is None:  # the book's bananas: train and validation folders of their own
+    size = config.input_size
+    keep = config.input_shape == "photo"
+    if config.data is None:  # the book's bananas: train and validation folders of their own
         root = extract(locate("banana-detection"), "banana-detection")
         train_dir = next(root.glob("**/bananas_train"))
-        val_dir = args.val_data or next(root.glob("**/bananas_val"))
+        val_dir = config.val_data or next(root.glob("**/bananas_val"))
         source = {
             "file": "banana-detection.zip",
             "sha1": "5de26c8fce5ccdea9f91267273464dc968d20d72",
         }
         train = read_detection_csv(train_dir, size, keep_aspect=keep)
         return train, read_detection_csv(val_dir, size), source
-    source = {"folder": args.data.name, "label_csv_sha256": sha256_of(find_label_file(args.data))}
-    if args.val_data is not None:
-        train = read_detection_csv(args.data, size, keep_aspect=keep)
-        return train, read_detection_csv(args.val_data, size), source
-    source["split"] = f"sha256(file name) < {args.val_fraction} of 2^64 is validation"
-    train = read_detection_csv(args.data, size, "train", args.val_fraction, keep)
-    for folder in args.synthetic:
+    source = {
+        "folder": config.data.name,
+        "label_csv_sha256": sha256_of(find_label_file(config.data)),
+    }
+    if config.val_data is not None:
+        train = read_detection_csv(config.data, size, keep_aspect=keep)
+        return train, read_detection_csv(config.val_data, size), source
+    source["split"] = f"sha256(file name) < {config.val_fraction} of 2^64 is validation"
+    train = read_detection_csv(config.data, size, "train", config.val_fraction, keep)
+    for folder in config.synthetic:
         train += read_detection_csv(folder, size, keep_aspect=keep)
         label_file = find_label_file(folder)
         source.setdefault("synthetic", []).append(
             {"folder": folder.name, "label_csv_sha256": sha256_of(label_file)}
         )
-    for folder in args.train_negatives:
+    for folder in config.train_negatives:
         negatives = read_negative_images(folder, size, keep)
         train += negatives
         entry = {"folder": f"{folder.parent.name}/{folder.name}", "images": len(negatives)}
         source.setdefault("negatives", []).append(entry)
-    return train, read_detection_csv(args.data, size, "val", args.val_fraction), source
+    return train, read_detection_csv(config.data, size, "val", config.val_fraction), source
 
 
 def rcnn_batch(

@@ -3,45 +3,47 @@ R-CNN, and what serving needs to rebuild the latter."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import torch
 
+from models.train.config import DetectConfig
 from models.vision.detection.rcnn import faster_rcnn
 from models.vision.detection.ssd import AnchorConfig, TinySSD
 
 
-def build_detector(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
+def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
     """TinySSD with the book's anchors or ``--anchor-sizes``, or a Faster R-CNN; from
     ``--init`` when given."""
     model: torch.nn.Module
-    if args.arch == "fasterrcnn":
-        pretrained = None if args.pretrained == "none" else args.pretrained
+    if config.arch == "fasterrcnn":
+        pretrained = None if config.pretrained == "none" else config.pretrained
         model = faster_rcnn(
-            num_classes, pretrained, args.backbone, args.backbone_weights, args.roi_op
+            num_classes, pretrained, config.backbone, config.backbone_weights, config.roi_op
         )
-        if args.train_proposals is not None:
-            model.rpn._pre_nms_top_n["training"] = args.train_proposals
-            model.rpn._post_nms_top_n["training"] = args.train_proposals
+        if config.train_proposals is not None:
+            model.rpn._pre_nms_top_n["training"] = config.train_proposals
+            model.rpn._post_nms_top_n["training"] = config.train_proposals
     else:
         anchors = AnchorConfig()
-        if args.anchor_sizes:
-            sizes = [[float(v) for v in scale.split(",")] for scale in args.anchor_sizes.split(";")]
+        if config.anchor_sizes:
+            sizes = [
+                [float(v) for v in scale.split(",")] for scale in config.anchor_sizes.split(";")
+            ]
             anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
-        model = TinySSD(num_classes, args.input_size, anchors)
-    if args.init is not None:
-        state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
+        model = TinySSD(num_classes, config.input_size, anchors)
+    if config.init is not None:
+        state = torch.load(config.init, map_location="cpu", weights_only=True)["model"]
         model.load_state_dict({key: value.float() for key, value in state.items()})
     return model
 
 
-def rcnn_design(args: argparse.Namespace, model: torch.nn.Module) -> dict[str, Any]:
+def rcnn_design(config: DetectConfig, model: torch.nn.Module) -> dict[str, Any]:
     """What serving needs to rebuild a Faster R-CNN: its body, box head and input normalisation
     (the backbone classifier's, which the state dict does not hold)."""
     return {
-        "backbone": args.backbone,
-        "roi_op": args.roi_op,
+        "backbone": config.backbone,
+        "roi_op": config.roi_op,
         "image_mean": list(model.transform.image_mean),
         "image_std": list(model.transform.image_std),
     }

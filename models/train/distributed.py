@@ -20,7 +20,6 @@ any world size.
 
 from __future__ import annotations
 
-import argparse
 import builtins
 import contextlib
 import os
@@ -35,44 +34,24 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from models.device import resolve_device
+from models.train.config import TrainConfig, TrainingError
 from models.train.sync_batchnorm import convert_to_all_reduce_batchnorm
 
-LR_SCALINGS = ("none", "linear", "sqrt")
+
+def base_batch(config: TrainConfig) -> int:
+    """The batch size ``config.lr`` is meant for: ``lr_base_batch``, else the task's default
+    batch size."""
+    return type(config).batch_size if config.lr_base_batch is None else config.lr_base_batch
 
 
-def add_arguments(parser: argparse.ArgumentParser, batchnorm: bool) -> None:
-    """The options every training command shares about batch size, learning-rate scaling and
-    (for models with BatchNorm) synchronised statistics."""
-    parser.add_argument(
-        "--lr-scaling",
-        choices=LR_SCALINGS,
-        default="none",
-        help="scale the learning rate with --batch-size / --lr-base-batch (linear: Goyal et "
-        "al.'s rule for SGD; sqrt: for Adam)",
-    )
-    parser.add_argument(
-        "--lr-base-batch",
-        type=int,
-        default=None,
-        help="the batch size --lr is meant for (None: the default --batch-size)",
-    )
-    if batchnorm:
-        parser.add_argument(
-            "--sync-bn",
-            action="store_true",
-            help="under torchrun: BatchNorm statistics over the whole batch, not each "
-            "process's share (what one process would compute)",
-        )
-
-
-def scaled_lr(args: argparse.Namespace, parser_default_batch: int) -> float:
-    """``--lr`` scaled by ``--lr-scaling`` for the effective batch ``--batch-size``."""
-    base = parser_default_batch if args.lr_base_batch is None else args.lr_base_batch
+def scaled_lr(config: TrainConfig) -> float:
+    """``lr`` scaled by ``lr_scaling`` for the effective batch ``batch_size``."""
+    base = base_batch(config)
     if base < 1:
-        raise SystemExit(f"--lr-base-batch {base}: a batch size, at least 1")
-    ratio = args.batch_size / base
-    factor = {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[args.lr_scaling]
-    return args.lr * factor
+        raise TrainingError(f"--lr-base-batch {base}: a batch size, at least 1")
+    ratio = config.batch_size / base
+    factor = {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[config.lr_scaling]
+    return config.lr * factor
 
 
 @dataclass(frozen=True)
@@ -111,9 +90,9 @@ class Runtime:
     def local_batch(self, batch_size: int) -> int:
         """This process's share of an effective batch of ``batch_size``."""
         if batch_size < 1:
-            raise SystemExit(f"--batch-size {batch_size}: at least 1")
+            raise TrainingError(f"--batch-size {batch_size}: at least 1")
         if batch_size < self.world_size or batch_size % self.world_size:
-            raise SystemExit(
+            raise TrainingError(
                 f"--batch-size {batch_size} is the effective batch over all processes: make it "
                 f"a multiple of the {self.world_size} processes"
             )
@@ -157,18 +136,18 @@ class Runtime:
             dist.barrier()
             dist.destroy_process_group()
 
-    def record(self, args: argparse.Namespace, lr: float, default_batch: int) -> dict[str, Any]:
+    def record(self, config: TrainConfig, lr: float) -> dict[str, Any]:
         """How the run was shared, for the card, the manifest and the log."""
         return {
             "world_size": self.world_size,
             "backend": self.backend or "none",
             "nodes": self.nodes,
-            "effective_batch": args.batch_size,
-            "batch_per_process": args.batch_size // self.world_size,
-            "lr_scaling": args.lr_scaling,
-            "lr_base_batch": default_batch if args.lr_base_batch is None else args.lr_base_batch,
+            "effective_batch": config.batch_size,
+            "batch_per_process": config.batch_size // self.world_size,
+            "lr_scaling": config.lr_scaling,
+            "lr_base_batch": base_batch(config),
             "lr": lr,
-            "sync_bn": bool(getattr(args, "sync_bn", False)),
+            "sync_bn": bool(getattr(config, "sync_bn", False)),
         }
 
     def launcher(self) -> list[str]:
@@ -196,12 +175,12 @@ def start(device_spec: str) -> Runtime:
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
     if device.type == "cuda":
         if device.index is not None:
-            raise SystemExit(
+            raise TrainingError(
                 f"--device {device_spec}: under torchrun each process takes the GPU of its "
                 "LOCAL_RANK; pass --device auto or cuda (CUDA_VISIBLE_DEVICES picks the GPUs)"
             )
         if local_rank >= torch.cuda.device_count():
-            raise SystemExit(
+            raise TrainingError(
                 f"process {local_rank} of this node has no GPU: {torch.cuda.device_count()} "
                 "visible; start at most that many per node (--nproc_per_node)"
             )

@@ -1,56 +1,199 @@
-"""What the three training commands share: batches with a progress bar, learning-rate
-schedules, checkpoints that resume, the run's summary, its curves, the command that reproduces
-it, and its manifest entry.
+"""The one training loop and what every task shares around it (torchvision references'
+``engine.py``): :func:`fit` runs the epochs, each task's :class:`TaskSteps` gives its batches,
+its loss and its evaluation; learning-rate schedules, checkpoints that resume, progress
+reports live here too; what a run leaves behind (its command, summary, curves and manifest
+entry) is in :mod:`models.train.records`.
 
-Each command (``classify``, ``detect``, ``word2vec``) keeps only what is its own: data, model,
+Each task (``classify``, ``detect``, ``word2vec``) keeps only what is its own: data, model,
 loss and evaluation.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import shlex
-from collections.abc import Iterable, Sequence
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from models.manifest import sha256_of, upsert_entry
-
-SCHEDULES = ("constant", "cosine", "onecycle")
-
-
-def command_line(
-    kind: str,
-    args: argparse.Namespace,
-    skip: Iterable[str] = (),
-    launcher: Sequence[str] = ("python",),
-) -> str:
-    """``python -m models.train KIND`` (or ``launcher``, e.g. torchrun with its shape, instead
-    of ``python``) with every option of ``args`` spelled out (flags that are off and unset
-    options left out; ``skip`` names options that do not shape the result)."""
-    words = [*launcher, "-m", "models.train", kind]
-    skipped = frozenset(skip)
-    for name, value in vars(args).items():
-        if name in skipped or value is None or value is False or value == []:
-            continue
-        flag = f"--{name.replace('_', '-')}"
-        if value is True:
-            words.append(flag)
-        elif isinstance(value, list | tuple):
-            words += [flag, *map(str, value)]
-        else:
-            words += [flag, str(value)]
-    return shlex.join(words)
+from models.train.config import AUTO, SCHEDULES, TrainConfig, TrainingError
+from models.train.distributed import Runtime
 
 
-def plain_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The arguments as plain data (paths as strings), for a checkpoint."""
-    return {key: _plain(value) for key, value in vars(args).items()}
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, told to a progress callback after every step (rank 0 only)."""
+
+    epoch: int  # the epoch under way, from 1
+    epochs: int
+    fraction: float  # of the whole run, 0 to 1
+    loss: float | None  # the epoch's mean training loss so far
+    metric: float | None  # the task's headline metric after the last finished epoch
+    eta_s: float | None  # seconds left at this run's pace so far
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run wrote and measured (rank 0; other ranks get the same)."""
+
+    weights: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    curves: Path | None
+    card: dict[str, Any] = field(default_factory=dict)  # its manifest entry's fields
+
+
+@dataclass
+class Step:
+    """One batch's loss (to back-propagate), its example count and figures summed over its
+    examples (a mean over the epoch once every process's sums are added)."""
+
+    loss: torch.Tensor
+    count: int
+    sums: dict[str, float] = field(default_factory=dict)
+
+
+class TaskSteps(ABC):
+    """A task's part of :func:`fit`: its batches, one step's loss, its epoch's figures and
+    its evaluation. ``trained`` is the model as trained (under DDP when distributed)."""
+
+    rate: ClassVar[str] = "examples_per_second"
+    metric: ClassVar[str | None] = None  # the history key that progress reports
+    schedule_unit: ClassVar[Literal["batch", "epoch"]] = "batch"
+    trained: nn.Module
+
+    @abstractmethod
+    def batches(self, epoch: int) -> Sequence[Any]:
+        """This process's batches of ``epoch``, in order."""
+
+    @abstractmethod
+    def step(self, batch: Any, epoch: int) -> Step: ...
+
+    def epoch_figures(self, sums: dict[str, float], seen: float) -> dict[str, float]:
+        """The epoch's training figures from sums over every process (default: means)."""
+        return {key: value / seen for key, value in sums.items()}
+
+    def examples(self, seen: float) -> float:
+        """How many examples the epoch's rate counts (default: those stepped on)."""
+        return seen
+
+    def evaluate(self, epoch: int) -> dict[str, float]:
+        """Validation figures after ``epoch``, the same on every process."""
+        return {}
+
+    def end_epoch(self, history: list[dict[str, Any]]) -> None:
+        """Rank 0, after the checkpoint: e.g. write the servable file of the run so far."""
+        return None
+
+
+def fit(
+    steps: TaskSteps,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None,
+    config: TrainConfig,
+    runtime: Runtime,
+    checkpoint: Path,
+    history: list[dict[str, Any]],
+    progress: ProgressCallback | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` from epoch ``len(history)`` to ``config.epochs``: per batch, the task's
+    step, backward, the optimizer (and a ``batch`` schedule); per epoch, the figures summed over
+    every process, the task's evaluation, one history row (with ``seconds`` and the task's
+    rate), a checkpoint that resumes, and the task's ``end_epoch``. Returns the history."""
+    quiet = config.no_progress or not runtime.is_main
+    first, started_run = len(history), time.perf_counter()
+    for epoch in range(first, config.epochs):
+        started = time.perf_counter()
+        steps.trained.train()
+        batches = steps.batches(epoch)
+        sums: dict[str, float] = {}
+        seen = 0
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=quiet)
+        for index, batch in enumerate(bar):
+            step = steps.step(batch, epoch)
+            optimizer.zero_grad(set_to_none=True)
+            step.loss.backward()
+            optimizer.step()
+            if schedule is not None and steps.schedule_unit == "batch":
+                schedule.step()
+            loss = step.loss.item()
+            seen += step.count
+            for key, value in {"loss": loss * step.count, **step.sums}.items():
+                sums[key] = sums.get(key, 0.0) + value
+            bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", refresh=False)
+            if progress is not None and runtime.is_main:
+                done = (epoch - first + (index + 1) / max(len(batches), 1)) / (
+                    config.epochs - first
+                )
+                elapsed = time.perf_counter() - started_run
+                progress(
+                    Progress(
+                        epoch=epoch + 1,
+                        epochs=config.epochs,
+                        fraction=(epoch + (index + 1) / max(len(batches), 1)) / config.epochs,
+                        loss=sums["loss"] / seen,
+                        metric=history[-1].get(steps.metric) if history and steps.metric else None,
+                        eta_s=elapsed * (1 - done) / done if done > 0 else None,
+                    )
+                )
+        if schedule is not None and steps.schedule_unit == "epoch":
+            schedule.step()
+        keys = sorted(sums)
+        *totals, seen_all = runtime.sum([sums[key] for key in keys] + [seen])
+        seconds = time.perf_counter() - started
+        row = {"epoch": epoch + 1}
+        row |= steps.epoch_figures(dict(zip(keys, totals, strict=True)), seen_all)
+        row |= steps.evaluate(epoch)
+        row |= {
+            "seconds": round(seconds, 2),
+            steps.rate: round(steps.examples(seen_all) / seconds, 1),
+        }
+        history.append(row)
+        shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
+        print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+        if runtime.is_main:
+            save_checkpoint(checkpoint, model, optimizer, config, history, schedule)
+            steps.end_epoch(history)
+    return history
+
+
+def resume_history(
+    config: TrainConfig,
+    checkpoint: Path,
+    device: torch.device,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> list[dict[str, Any]]:
+    """The history so far when ``config.resume`` says to continue (``auto``: from
+    ``checkpoint`` if it exists; a path: from it, which must exist), with the state restored
+    into ``model``, ``optimizer`` and ``schedule``; else an empty history."""
+    if config.resume is None:
+        return []
+    if config.resume == AUTO:
+        if not checkpoint.is_file():
+            return []
+        return resume(checkpoint, device, model, optimizer, schedule)
+    path = Path(config.resume)
+    if not path.is_file():
+        raise TrainingError(f"--resume {path}: no such checkpoint")
+    return resume(path, device, model, optimizer, schedule)
+
+
+def plain_args(config: Any) -> dict[str, Any]:
+    """A config's (or namespace's) fields as plain data (paths as strings), for a
+    checkpoint."""
+    return {key: _plain(value) for key, value in vars(config).items()}
 
 
 def _plain(value: Any) -> Any:
@@ -60,16 +203,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
-
-
-def batch_starts(
-    count: int, batch_size: int, epoch: int, epochs: int, quiet: bool, **bar: Any
-) -> tqdm:
-    """The start index of each batch of an epoch over ``count`` examples, with a progress bar
-    (``quiet``: none)."""
-    return tqdm(
-        range(0, count, batch_size), desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, **bar
-    )
 
 
 def make_schedule(
@@ -93,7 +226,7 @@ def save_checkpoint(
     path: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    args: argparse.Namespace,
+    config: Any,
     history: list[dict[str, Any]],
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
     **extra: Any,
@@ -104,7 +237,7 @@ def save_checkpoint(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "epoch": len(history),
-        "args": plain_args(args),
+        "args": plain_args(config),
         "history": history,
         "rng": torch.get_rng_state(),
         **({"schedule": schedule.state_dict()} if schedule is not None else {}),
@@ -132,64 +265,3 @@ def resume(
         torch.set_rng_state(state["rng"].cpu())
     print(f"resumed from {path} after epoch {state['epoch']}")
     return state["history"]
-
-
-def run_summary(history: list[dict[str, Any]], rate: str) -> dict[str, Any]:
-    """Total training time, the ``rate`` (e.g. images per second) over the whole run, and
-    every epoch's row."""
-    seconds = sum(row["seconds"] for row in history)
-    overall = sum(row[rate] * row["seconds"] for row in history) / max(seconds, 1e-9)
-    return {"training_seconds": round(seconds, 1), rate: round(overall, 1), "epochs": history}
-
-
-def plot_curves(
-    history: list[dict[str, Any]],
-    panels: Sequence[Sequence[tuple[str, str]]],
-    path: Path,
-    log_scale: Sequence[int] = (),
-) -> None:
-    """One panel per group of ``(key, label)`` curves over the epochs (keys the history lacks
-    are left out, and so are panels left empty); panels in ``log_scale`` get a logarithmic y
-    axis."""
-    import matplotlib  # noqa: PLC0415 - training only
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    epochs = [row["epoch"] for row in history]
-    shown = [
-        (index, [(key, label) for key, label in curves if key in history[0]])
-        for index, curves in enumerate(panels)
-    ]
-    shown = [(index, curves) for index, curves in shown if curves]
-    figure, axes = plt.subplots(1, len(shown), figsize=(4.4 * len(shown), 3.6), squeeze=False)
-    for axis, (index, curves) in zip(axes[0], shown, strict=True):
-        for key, label in curves:
-            axis.plot(epochs, [row[key] for row in history], marker="o", label=label)
-        if index in log_scale:
-            axis.set_yscale("log")
-        axis.set_xlabel("epoch")
-        axis.legend()
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def list_in_manifest(
-    manifest: Path | None, name: str, task: str, output: Path, **fields: Any
-) -> None:
-    """Add or replace ``name`` in ``manifest`` (nothing without one): the file relative to the
-    manifest, its SHA-256, and ``fields``."""
-    if manifest is None:
-        return
-    entry = {
-        "name": name,
-        "task": task,
-        "file": os.path.relpath(output, manifest.parent),
-        "sha256": sha256_of(output),
-        **fields,
-    }
-    upsert_entry(manifest, entry)
-    print(f"listed {name} in {manifest}")

@@ -8,7 +8,6 @@ boxes on photos that hold no seal at all. Neither set is ever trained on.
 
 from __future__ import annotations
 
-import argparse
 import csv
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +19,7 @@ from PIL import Image
 from models.data.images import load_rgb, upright_size
 from models.data.synthesize import IMAGE_SUFFIXES
 from models.ops import box_iou
+from models.train.config import DetectConfig
 from models.vision.detection.base import (
     DEFAULT_THRESHOLDS,
     Detection,
@@ -94,20 +94,20 @@ def false_alarms(
 
 
 def evaluate_photos(
-    args: argparse.Namespace, model: torch.nn.Module, names: list[str], device: torch.device
+    config: DetectConfig, model: torch.nn.Module, names: list[str], device: torch.device
 ) -> dict[str, float]:
     """Recall on the labelled real photos and false alarms on photos without the object,
     through the serving path at the default thresholds (TinySSD or Faster R-CNN)."""
-    if args.photos is None and args.negatives is None:
+    if config.photos is None and config.negatives is None:
         return {}
     detector: ObjectDetector
     if isinstance(model, TinySSD):
-        detector = TinySSDDetector(model, names, device, tiling=args.tiling)
+        detector = TinySSDDetector(model, names, device, tiling=config.tiling)
     else:  # the serving wrapper keeps every candidate for the request's own thresholds
         detector = RCNNDetector(model, names, device)
     report: dict[str, float] = {}
-    if args.photos is not None:
-        report |= labelled_photos(detector, args.photo_labels, args.photos)
-    if args.negatives is not None:
-        report |= false_alarms(detector, args.negatives)
+    if config.photos is not None:
+        report |= labelled_photos(detector, config.photo_labels or LABELLED_PHOTOS, config.photos)
+    if config.negatives is not None:
+        report |= false_alarms(detector, config.negatives)
     return report

@@ -4,6 +4,7 @@ of its own, a torchvision state dict or torchvision's ImageNet cache), resumed, 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,16 +14,18 @@ from torchvision.models import ResNet18_Weights, resnet18
 
 from models.data.images import load_rgb
 from models.train import classify
+from models.train.cli import parse_config, run
+from models.train.config import TrainingError
 from models.vision.classifier import ImageClassifier, InputSpec, load_classifier_file
 from models.vision.transforms import classification_augmentation
 
 
 def train(folder: Path, output: Path, *options: str) -> dict:
-    args = classify.get_args_parser().parse_args(
+    args = parse_config("classify",
         ["--data", str(folder), "--image-size", "16", "--batch-size", "12", "--output",
          str(output), "--no-progress", *options]
     )  # fmt: skip
-    return classify.main(args)
+    return classify.train(args).card
 
 
 def test_training_from_scratch_learns_and_records_everything(
@@ -105,19 +108,25 @@ def test_resume_continues_where_the_checkpoint_stopped(colour_folder: Path, tmp_
     assert epochs[0] == first["metrics"]["epochs"][0]
 
 
-def test_bad_options_stop_with_a_message(colour_folder: Path, tmp_path: Path):
-    with pytest.raises(SystemExit, match="no such file"):
+def test_bad_options_raise_a_training_error_and_the_command_exits_with_it(
+    colour_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(TrainingError, match="no such file"):
         train(colour_folder, tmp_path / "x.safetensors", "--pretrained", "absent.safetensors")
-    with pytest.raises(SystemExit, match="at least 1"):
+    with pytest.raises(TrainingError, match="--epochs 0: at least 1"):
         train(colour_folder, tmp_path / "x.safetensors", "--epochs", "0")
-    with pytest.raises(SystemExit, match="a probability"):
+    with pytest.raises(TrainingError, match="a probability"):
         train(colour_folder, tmp_path / "x.safetensors", "--random-erasing", "1.5")
+    with pytest.raises(TrainingError, match="--resume absent.ckpt.pt: no such checkpoint"):
+        train(colour_folder, tmp_path / "x.safetensors", "--resume", "absent.ckpt.pt")
+    with pytest.raises(SystemExit, match="classify: --lr-base-batch 0: a batch size"):
+        run(["classify", "--data", str(colour_folder), "--lr-base-batch", "0"])
 
 
 def test_random_erasing_paints_a_rectangle_in_the_mean_colour():
     """Cutout on uint8 images: the erased pixels normalise to zero, the rest are untouched."""
-    args = classify.get_args_parser().parse_args(
-        ["--train-crop", "padded", "--random-erasing", "1", "--image-size", "32"]
+    args = parse_config(
+        "classify", ["--train-crop", "padded", "--random-erasing", "1", "--image-size", "32"]
     )
     spec = InputSpec.for_size(input_size=32, resize_size=32)
     image = torch.full((3, 32, 32), 7, dtype=torch.uint8)
@@ -168,3 +177,23 @@ def test_half_records_the_accuracy_of_the_float16_file_it_writes(colour_folder, 
     # lr 0: the initial weights (BatchNorm statistics still learn), right on some photos only,
     # so the equality above is informative.
     assert 0 < served < len(paths)
+
+
+def test_the_python_example_of_the_training_docs_runs_as_written(
+    colour_folder: Path, colour_classifier: Path, tmp_path: Path, capsys
+):
+    """docs/training.md's ``train(ClassifyConfig(...))`` example, on the colour set."""
+    text = (Path(__file__).resolve().parents[3] / "docs" / "training.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    for documented, here in [
+        ('"../shared/data/hymenoptera"', repr(str(colour_folder))),
+        ('"weights/resnet18-cifar10.safetensors"', repr(str(colour_classifier))),
+        ("input_size=96", "input_size=16"),
+        ('"runs/mine.safetensors"', repr(str(tmp_path / "mine.safetensors"))),
+    ]:
+        assert documented in example
+        example = example.replace(documented, here)
+    exec(compile(example, "docs/training.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "100% loss " in printed and f"{tmp_path / 'mine.safetensors'} " in printed
+    assert (tmp_path / "mine.safetensors").is_file()

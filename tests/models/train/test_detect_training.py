@@ -9,6 +9,7 @@ from PIL import Image
 
 from models.manifest import read_manifest, sha256_of
 from models.train import detect
+from models.train.cli import parse_config
 from models.vision.classifier import load_classifier_file
 from models.vision.detection.base import DetectionThresholds
 from models.vision.detection.tinyssd import TinySSDDetector
@@ -17,12 +18,12 @@ from tests.images import noise_image
 
 def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares, tmp_path):
     output = tmp_path / "squares.pt"
-    args = detect.get_args_parser().parse_args(
+    args = parse_config("detect",
         ["--data", str(squares), "--class-names", "square", "--epochs", "3", "--batch-size", "8",
          "--input-size", "64", "--val-fraction", "0.25", "--no-progress", "--half",
          "--output", str(output), "--manifest", str(tmp_path / "manifest.json")]
     )  # fmt: skip
-    info = detect.main(args)
+    info = detect.train(args).card
     epochs = info["metrics"]["epochs"]
     assert len(epochs) == 3 and epochs[-1]["loss"] < epochs[0]["loss"]
     for key in ("map_50", "map", "class_error", "bbox_mae", "val_class_error", "val_bbox_mae"):
@@ -57,12 +58,12 @@ def test_training_writes_a_servable_checkpoint_curves_and_manifest_entry(squares
 
 def test_an_interrupted_run_resumes_where_it_stopped(squares, tmp_path):
     def run(*extra: str) -> dict:
-        args = detect.get_args_parser().parse_args(
+        args = parse_config("detect",
             ["--data", str(squares), "--class-names", "square", "--batch-size", "8",
              "--input-size", "64", "--val-fraction", "0.25", "--no-progress", "--cosine",
              "--output", str(tmp_path / "squares.pt"), *extra]
         )  # fmt: skip
-        return detect.main(args)
+        return detect.train(args).card
 
     first = run("--epochs", "1")
     state = torch.load(tmp_path / "squares.ckpt.pt", weights_only=True)
@@ -82,13 +83,13 @@ def test_synthetic_sets_real_photos_and_negatives_join_the_run(squares, tmp_path
     labels = tmp_path / "labels.csv"
     labels.write_text("img_name,label,xmin,ymin,xmax,ymax,difficulty\na.png,0,0,0,20,20,hard\n")
     first = tmp_path / "first.pt"
-    args = detect.get_args_parser().parse_args(
+    args = parse_config("detect",
         ["--data", str(squares), "--class-names", "square", "--epochs", "1", "--batch-size", "8",
          "--input-size", "64", "--val-fraction", "0.25", "--no-progress",
          "--synthetic", str(squares), "--photos", str(photos), "--photo-labels", str(labels),
          "--negatives", str(photos), "--output", str(first)]
     )  # fmt: skip
-    info = detect.main(args)
+    info = detect.train(args).card
     (row,) = info["metrics"]["epochs"]
     assert row["photos_hard_total"] == 1 and row["photos_clear_total"] == 0
     assert row["negatives_photos"] == 1
@@ -98,7 +99,7 @@ def test_synthetic_sets_real_photos_and_negatives_join_the_run(squares, tmp_path
     assert checkpoint["args"]["synthetic"] == [str(squares)]
     args.init, args.output = first, tmp_path / "second.pt"
     args.synthetic, args.photos, args.negatives, args.lr = [], None, None, 0.0
-    detect.main(args)  # starts from the first run's weights, and (lr 0) keeps them
+    detect.train(args)  # starts from the first run's weights, and (lr 0) keeps them
     second = torch.load(tmp_path / "second.pt", weights_only=True)
     for key, value in checkpoint["model"].items():
         if "running_" not in key and "num_batches" not in key:  # batch-norm statistics move
@@ -116,7 +117,7 @@ def test_a_faster_rcnn_trains_on_negatives_and_serves_with_its_backbones_normali
         noise_image((80, 60), 30, seed=index).convert("RGB").save(negatives / f"{index}.jpg")
     classifier = Path("weights/resnet18-cifar10.safetensors")
     output = tmp_path / "rcnn.pt"
-    args = detect.get_args_parser().parse_args(
+    args = parse_config("detect",
         ["--data", str(squares), "--class-names", "square", "--epochs", "1", "--batch-size", "8",
          "--input-size", "64", "--val-fraction", "0.25", "--no-progress", "--no-augment",
          "--arch", "fasterrcnn", "--backbone", "resnet18", "--backbone-weights", str(classifier),
@@ -124,7 +125,7 @@ def test_a_faster_rcnn_trains_on_negatives_and_serves_with_its_backbones_normali
          "--train-proposals", "64",
          "--output", str(output)]
     )  # fmt: skip
-    info = detect.main(args)
+    info = detect.train(args).card
     assert info["data"]["negatives"] == [{"folder": f"{tmp_path.name}/negatives", "images": 3}]
     assert "--train-proposals 64" in info["command"]
     checkpoint = torch.load(output, weights_only=True)

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from models.manifest import read_manifest
 from models.train import classify, detect, word2vec
+from models.train.cli import parse_config
 from models.vision.classifier import load_classifier_file
 from models.vision.detection.tinyssd import TinySSDDetector
 
@@ -58,9 +59,8 @@ def test_classify_on_two_processes_trains_what_one_does_and_resumes_on_one(
     ]  # fmt: skip
 
     def one_process(output: Path, *extra: str) -> dict:
-        return classify.main(
-            classify.get_args_parser().parse_args([*options, "--output", str(output), *extra])
-        )
+        config = parse_config("classify", [*options, "--output", str(output), *extra])
+        return classify.train(config).card
 
     reference = tmp_path / "one.safetensors"
     first_epoch = one_process(reference, "--epochs", "1")
@@ -111,15 +111,13 @@ def test_detect_on_two_processes_trains_what_one_does(squares: Path, tmp_path: P
     data = ["--data", str(squares), "--val-data", str(squares), "--class-names", "square",
             "--input-size", "64", "--batch-size", "8", "--no-progress"]  # fmt: skip
     start = tmp_path / "start.pt"
-    detect.main(
-        detect.get_args_parser().parse_args([*data, "--epochs", "2", "--output", str(start)])
-    )
+    detect.train(parse_config("detect", [*data, "--epochs", "2", "--output", str(start)]))
     # Fine-tuning from a trained detector: from scratch, rounding alone (one thread or two)
     # moves a TinySSD's first steps apart, and the comparison would measure chaos.
     tuning = [*data, "--init", str(start), "--lr", "0.02", "--epochs", "2", "--sync-bn"]
-    single = detect.main(
-        detect.get_args_parser().parse_args([*tuning, "--output", str(tmp_path / "one.pt")])
-    )
+    single = detect.train(
+        parse_config("detect", [*tuning, "--output", str(tmp_path / "one.pt")])
+    ).card
     log = torchrun("detect", *tuning, "--output", str(tmp_path / "two.pt"))
     assert "on 2 processes (gloo, 1 node(s) x 2)" in log and "batch 8 = 2 x 4" in log
     shared = torch.load(tmp_path / "two.pt", weights_only=True)
@@ -152,7 +150,7 @@ def test_word2vec_on_two_processes_trains_what_one_does(tmp_path: Path):
         return ["--output", str(tmp_path / f"{name}.safetensors"), "--checkpoint",
                 str(tmp_path / f"{name}.pt")]  # fmt: skip
 
-    word2vec.main(word2vec.get_args_parser().parse_args([*options, *files("one")]))
+    word2vec.train(parse_config("word2vec", [*options, *files("one")]))
     log = torchrun("word2vec", *options, *files("two"))
     assert "on 2 processes" in log
     one = load_file(tmp_path / "one.safetensors")["embedding"]

@@ -3,14 +3,13 @@ are shared, learning-rate scaling, the launcher recorded, BatchNorm that sums ov
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from models.train import distributed
+from models.train.config import DetectConfig, TrainingError
 from models.train.distributed import Runtime, example_rng
 from models.train.sync_batchnorm import AllReduceBatchNorm2d, convert_to_all_reduce_batchnorm
 from models.vision.classifier import build_resnet18
@@ -46,34 +45,31 @@ def test_epochs_are_shuffled_differently_and_reproducibly():
 def test_the_effective_batch_must_split_evenly():
     assert runtime(0, 4).local_batch(32) == 8
     with pytest.raises(
-        SystemExit, match="--batch-size 30 is the effective batch .* multiple of the 4"
+        TrainingError, match="--batch-size 30 is the effective batch .* multiple of the 4"
     ):
         runtime(0, 4).local_batch(30)
-    with pytest.raises(SystemExit, match="multiple"):
+    with pytest.raises(TrainingError, match="multiple"):
         runtime(0, 4).local_batch(2)
 
 
-def parse(*words: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    distributed.add_arguments(parser, batchnorm=True)
-    return parser.parse_args(words)
+def config(**fields: object) -> DetectConfig:
+    """A detection config (its default batch, 32, is what --lr is meant for)."""
+    return DetectConfig(**{"lr": 0.1, **fields})
 
 
 def test_learning_rate_scaling_is_explicit_and_relative_to_a_base_batch():
-    assert distributed.scaled_lr(parse("--batch-size", "256"), 32) == pytest.approx(0.1)
-    linear = parse("--batch-size", "256", "--lr-scaling", "linear")
-    assert distributed.scaled_lr(linear, 32) == pytest.approx(0.8)
-    root = parse("--batch-size", "128", "--lr-scaling", "sqrt", "--lr-base-batch", "32")
-    assert distributed.scaled_lr(root, 64) == pytest.approx(0.2)
-    with pytest.raises(SystemExit, match="--lr-base-batch 0"):
-        distributed.scaled_lr(parse("--lr-base-batch", "0", "--lr-scaling", "linear"), 32)
+    assert distributed.scaled_lr(config(batch_size=256)) == pytest.approx(0.1)
+    linear = config(batch_size=256, lr_scaling="linear")
+    assert distributed.scaled_lr(linear) == pytest.approx(0.8)
+    root = config(batch_size=128, lr_scaling="sqrt", lr_base_batch=32)
+    assert distributed.scaled_lr(root) == pytest.approx(0.2)
+    with pytest.raises(TrainingError, match="--lr-base-batch 0"):
+        config(lr_base_batch=0, lr_scaling="linear")
 
 
 def test_the_record_and_the_launcher_say_how_the_run_was_shared():
-    args = parse("--batch-size", "64", "--lr-scaling", "linear", "--sync-bn")
-    record = runtime(3, 16, per_node=8).record(args, 0.2, 32)
+    shared = config(batch_size=64, lr_scaling="linear", sync_bn=True)
+    record = runtime(3, 16, per_node=8).record(shared, 0.2)
     assert record == {
         "world_size": 16, "backend": "gloo", "nodes": 2, "effective_batch": 64,
         "batch_per_process": 4, "lr_scaling": "linear", "lr_base_batch": 32, "lr": 0.2,

@@ -1,4 +1,5 @@
-"""The training engine's records: commands that reproduce a run, checkpoints that load safely."""
+"""The training engine: fit()'s loop, progress and resume; the records: commands that reproduce
+a run, checkpoints that load safely, curves."""
 
 from __future__ import annotations
 
@@ -6,21 +7,34 @@ import argparse
 import shlex
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
+from torch import nn
 
-from models.train.engine import command_line, plain_args, plot_curves
+from models.train.config import TrainConfig, TrainingError
+from models.train.distributed import Runtime
+from models.train.engine import (
+    Progress,
+    Step,
+    TaskSteps,
+    fit,
+    make_schedule,
+    plain_args,
+    resume_history,
+)
+from models.train.records import command_line, plot_curves
 
 
 def test_the_command_spells_out_lists_flags_and_paths():
     args = argparse.Namespace(
-        data=Path("data/logo"), synthetic=[Path("runs/a"), Path("runs/b")], cosine=True,
-        no_augment=False, init=None, extra=[], lr=0.005,
+        schedule="cosine", lr=0.005, data=Path("data/logo"), half=True,
+        synthetic=[Path("runs/a"), Path("runs/b")], no_augment=False, init=None, extra=[],
     )  # fmt: skip
     command = command_line("detect", args)
-    assert shlex.split(command) == [
+    assert shlex.split(command) == [  # in --help's order
         "python", "-m", "models.train", "detect", "--data", "data/logo",
-        "--synthetic", "runs/a", "runs/b", "--cosine", "--lr", "0.005",
+        "--synthetic", "runs/a", "runs/b", "--lr", "0.005", "--half", "--schedule", "cosine",
     ]  # fmt: skip
 
 
@@ -38,3 +52,86 @@ def test_curves_leave_out_panels_the_history_has_nothing_for(tmp_path, recwarn):
     with Image.open(tmp_path / "curves.png") as image:
         assert image.width == 440  # one 4.4-inch panel at 100 dpi, not two
     assert not [w for w in recwarn if "legend" in str(w.message)]
+
+
+class LineSteps(TaskSteps):
+    """Fit y = 3x - 1 with one linear unit: a task small enough to check fit() by hand."""
+
+    rate = "points_per_second"
+    metric = "val_error"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.trained = model
+        self.x = torch.linspace(-1, 1, 12).unsqueeze(1)
+        self.y = 3 * self.x - 1
+        self.evaluated: list[int] = []
+
+    def batches(self, epoch: int) -> list[slice]:
+        return [slice(0, 4), slice(4, 8), slice(8, 12)]
+
+    def step(self, batch: slice, epoch: int) -> Step:
+        loss = nn.functional.mse_loss(self.trained(self.x[batch]), self.y[batch])
+        return Step(loss, 4, {"points": 4.0})
+
+    def evaluate(self, epoch: int) -> dict[str, float]:
+        self.evaluated.append(epoch)
+        with torch.no_grad():
+            return {"val_error": float((self.trained(self.x) - self.y).abs().max())}
+
+
+class Stopped(Exception):
+    """What a progress callback raises to stop a run (a cancelled job)."""
+
+
+def fit_line(
+    tmp_path: Path, epochs: int, resume: str | None = None, stop_at: int | None = None
+) -> tuple:
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    schedule = make_schedule("cosine", optimizer, 3 * epochs)
+    config = TrainConfig(epochs=epochs, no_progress=True, resume=resume)
+    checkpoint = tmp_path / "line.ckpt.pt"
+    history = resume_history(config, checkpoint, torch.device("cpu"), model, optimizer, schedule)
+    steps, told = LineSteps(model), []
+
+    def tell(progress: Progress) -> None:
+        told.append(progress)
+        if len(told) == stop_at:
+            raise Stopped
+
+    history = fit(
+        steps, model=model, optimizer=optimizer, schedule=schedule, config=config,
+        runtime=Runtime(0, 1, 0, 1, torch.device("cpu"), None), checkpoint=checkpoint,
+        history=history, progress=tell,
+    )  # fmt: skip
+    return model, history, steps, told
+
+
+def test_fit_runs_every_step_reports_progress_and_resumes_where_it_stopped(tmp_path: Path):
+    model, history, steps, told = fit_line(tmp_path, epochs=4)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4] and steps.evaluated == [0, 1, 2, 3]
+    assert set(history[0]) == {
+        "epoch",
+        "loss",
+        "points",
+        "val_error",
+        "seconds",
+        "points_per_second",
+    }
+    assert history[0]["points"] == 1.0  # 4 per batch of 4: sums become means per example
+    assert history[-1]["val_error"] < history[0]["val_error"] < 4
+    assert len(told) == 12  # one report per step
+    assert [p.fraction for p in told] == pytest.approx([(i + 1) / 12 for i in range(12)])
+    assert told[-1].epoch == 4 and told[-1].epochs == 4 and told[-1].eta_s == 0
+    assert told[3].metric == history[0]["val_error"]  # the last finished epoch's metric
+    assert told[0].metric is None and all(p.loss is not None and p.loss >= 0 for p in told)
+
+    # A run stopped in its third epoch and resumed ends where the uninterrupted one did.
+    with pytest.raises(Stopped):
+        fit_line(tmp_path / "cut", epochs=4, stop_at=7)
+    resumed, rows, _, told_again = fit_line(tmp_path / "cut", epochs=4, resume="auto")
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4] and len(told_again) == 6
+    torch.testing.assert_close(resumed.state_dict(), model.state_dict())
+    with pytest.raises(TrainingError, match="--resume absent.pt: no such checkpoint"):
+        fit_line(tmp_path, epochs=1, resume="absent.pt")

@@ -12,7 +12,7 @@ import torch
 from models.manifest import read_manifest, sha256_of
 from models.text.word_vectors import WordVectors, read_word_vectors
 from models.train import word2vec
-from models.train.__main__ import run
+from models.train.cli import parse_config, run
 
 ANIMALS = ["cat", "dog", "cow", "pig", "hen"]
 TOOLS = ["saw", "axe", "drill", "hammer", "wrench"]
@@ -29,7 +29,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def train(corpus: Path, tmp_path: Path, *extra: str) -> dict:
-    args = word2vec.get_args_parser().parse_args(
+    args = parse_config("word2vec",
         [
             "--data", str(corpus), "--epochs", "3", "--embed-size", "16", "--min-freq", "1",
             "--subsample", "1", "--batch-size", "128", "--lr", "0.01", "--no-progress",
@@ -38,7 +38,7 @@ def train(corpus: Path, tmp_path: Path, *extra: str) -> dict:
             *extra,
         ]
     )  # fmt: skip
-    return word2vec.main(args)
+    return word2vec.train(args).card
 
 
 @pytest.mark.parametrize("arch", ["skipgram", "cbow"])

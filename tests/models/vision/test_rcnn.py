@@ -3,7 +3,6 @@ checkpoint this test writes (no COCO weights can be downloaded here)."""
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from torchvision.ops import box_iou
 
 from models.data.detection_csv import DetectionSample
 from models.manifest import sha256_of
+from models.train.config import DetectConfig
 from models.train.detect import training_loss
 from models.train.detect_data import rcnn_batch
 from models.train.photo_eval import evaluate_photos
@@ -66,7 +66,7 @@ def test_the_training_loss_is_torchvisions_sum_of_losses_on_images_of_their_own_
     # Pixel boxes in each image's own frame: x by the width, y by the height.
     torch.testing.assert_close(targets[0]["boxes"], torch.tensor([[19.2, 12.8, 96.0, 76.8]]))
     assert targets[2]["boxes"].shape == (0, 4) and targets[2]["labels"].tolist() == []
-    args = argparse.Namespace(arch="fasterrcnn", input_size=128)
+    args = DetectConfig(arch="fasterrcnn", input_size=128)
     torch.manual_seed(1)  # the RPN and the box head sample proposals at random
     loss, figures = training_loss(args, model, model, samples, torch.device("cpu"))
     torch.manual_seed(1)
@@ -125,9 +125,7 @@ def test_a_faster_rcnn_in_training_is_measured_on_photos_as_it_would_be_served(t
     noise_image((200, 150), 50).convert("RGB").save(tmp_path / "a.jpg")
     labels = tmp_path / "labels.csv"
     labels.write_text("img_name,label,xmin,ymin,xmax,ymax,difficulty\na.jpg,0,10,10,60,60,clear\n")
-    args = argparse.Namespace(
-        photos=tmp_path, photo_labels=labels, negatives=tmp_path, tiling=False
-    )
+    args = DetectConfig(photos=tmp_path, photo_labels=labels, negatives=tmp_path, tiling=False)
     report = evaluate_photos(args, model, ["seal"], torch.device("cpu"))
     # What a client of the service gets for the same photo from the same model, judged here.
     model.eval()
