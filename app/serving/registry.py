@@ -11,7 +11,6 @@ fails to load is recorded with a short reason (the full error is logged) and the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -26,12 +25,12 @@ import torch
 from app.core.errors import NAME_ECHO_CHARS, ServiceError, clip
 from app.serving.batcher import BatchingConfig, BatchObserver, DynamicBatcher
 from app.serving.capacity import Ticket
+from app.serving.daemon import in_daemon_thread
 from app.serving.failures import ModelLoadError, describe_failure, one_line
 from app.serving.tasks.base import Placement, ServedTask
 from models.manifest import ManifestEntry, default_models, read_manifest, verify_weights_file
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 TaskT = TypeVar("TaskT", bound=ServedTask)
 
 
@@ -321,39 +320,3 @@ class ModelRegistry:
         return self.loaded.is_set() and all(
             model.state is ModelState.READY for model in self._models.values()
         )
-
-
-async def in_daemon_thread(function: Callable[..., T], *args: Any, timeout_s: float) -> T:
-    """``function(*args)`` in a new daemon thread, awaited for at most ``timeout_s``.
-
-    Unlike the default executor's threads, a daemon thread that never returns (a hung file
-    system, a stuck driver) neither blocks the interpreter's exit nor a graceful shutdown.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def deliver(setter: Callable[[Any], None], value: Any) -> None:
-        def settle() -> None:
-            if not future.done():  # not given up on (timeout, shutdown)
-                setter(value)
-
-        # RuntimeError: the loop closed meanwhile, and nobody waits for the result.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle)
-
-    def target() -> None:
-        try:
-            result = function(*args)
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
-            deliver(future.set_exception, error)
-        else:
-            deliver(future.set_result, result)
-
-    threading.Thread(target=target, name=f"load-{function.__name__}", daemon=True).start()
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await future
-    except TimeoutError:
-        raise ModelLoadError(
-            f"loading did not finish within {timeout_s:g} s (D2L_LOAD_TIMEOUT_S)"
-        ) from None

@@ -2,18 +2,16 @@
 
 from models.ops.anchors import (
     AnchorTargets,
-    Detections,
     assign_anchors,
     decode_offsets,
     encode_offsets,
-    multibox_detection,
-    multibox_nms,
     multibox_prior,
     multibox_prior_at,
     multibox_target,
 )
 from models.ops.boxes import BOX_FORMATS, box_iou, check_boxes, convert_boxes, nms
 from models.ops.layers import conv_transpose2d, roi_align, roi_pool
+from models.ops.multibox import Detections, multibox_detection, multibox_nms
 
 __all__ = [
     "AnchorTargets",

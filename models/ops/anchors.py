@@ -1,5 +1,6 @@
 """Anchor boxes as d2l teaches them (section "Anchor Boxes"): generation, assignment of
-ground truth, offset coding and multibox detection. Vectorised over anchors and batch.
+ground truth and offset coding (turning predictions into boxes is ``models.ops.multibox``).
+Vectorised over anchors and batch.
 
 Anchors are xyxy boxes in coordinates normalised by the image width and height. A pixel
 gets ``len(sizes) + len(ratios) - 1`` anchors: every size with ``ratios[0]``, then
@@ -16,7 +17,8 @@ from torch import Tensor
 from torchvision import ops as tv_ops
 
 from models.errors import InvalidInputError
-from models.ops.boxes import box_iou, nms
+from models.ops.boxes import box_iou
+from models.ops.validation import check_shape, check_unit_interval
 
 # d2l's offset normalisation: mu = 0, sigma_x = sigma_y = 0.1, sigma_w = sigma_h = 0.2.
 CENTER_SCALE = 10.0  # 1 / sigma_x
@@ -149,13 +151,13 @@ def assign_anchors(
     Returns:
         Tensor[A] or Tensor[B, A] (int64): index of the assigned box, -1 for none.
     """
-    _check_unit_interval(iou_threshold, "iou_threshold")
-    _check_shape(anchors, (None, 4), "anchors")
+    check_unit_interval(iou_threshold, "iou_threshold")
+    check_shape(anchors, (None, 4), "anchors")
     batched = ground_truth.dim() == 3
     if not batched:
         ground_truth = ground_truth.unsqueeze(0)
         valid = None if valid is None else valid.unsqueeze(0)
-    _check_shape(ground_truth, (None, None, 4), "ground_truth")
+    check_shape(ground_truth, (None, None, 4), "ground_truth")
     batch, num_gt = ground_truth.shape[:2]
     num_anchors = anchors.shape[0]
     if num_gt == 0:
@@ -237,7 +239,7 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
     Returns:
         AnchorTargets: offsets, mask, classes (d2l's three targets) and the assignment.
     """
-    _check_shape(labels, (None, None, 5), "labels")
+    check_shape(labels, (None, None, 5), "labels")
     if labels.shape[1] == 0:  # no boxes: one padding row keeps the shapes below simple
         labels = labels.new_full((labels.shape[0], 1, 5), -1.0)
     valid = labels[..., 0] >= 0
@@ -248,130 +250,3 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
     mask = positive.unsqueeze(-1).expand(-1, -1, 4).to(anchors.dtype)
     offsets = encode_offsets(anchors.unsqueeze(0), matched[..., 1:]) * mask
     return AnchorTargets(offsets, mask, classes, assigned)
-
-
-def multibox_detection(
-    cls_probs: Tensor,
-    offset_preds: Tensor,
-    anchors: Tensor,
-    nms_threshold: float = 0.5,
-    pos_threshold: float = 0.009,
-) -> Tensor:
-    """Predicted boxes after non-maximum suppression (d2l's ``multibox_detection``).
-
-    The rows and their order are the book's: kept anchors by decreasing confidence, then the
-    suppressed ones by index with class -1; a kept anchor whose confidence is below
-    ``pos_threshold`` is also background, with confidence ``1 - conf``. Unlike the book's
-    code, ``nms_threshold`` is honoured. Suppression is class-agnostic, as in the book.
-
-    Args:
-        cls_probs (Tensor[B, C + 1, A]): class probabilities, background first.
-        offset_preds (Tensor[B, A, 4] or Tensor[B, A * 4]): predicted offsets.
-        anchors (Tensor[A, 4]): xyxy anchors.
-        nms_threshold (float): IoU above which a lower-scoring box is suppressed, in [0, 1].
-        pos_threshold (float): minimum confidence of a foreground prediction, in [0, 1].
-
-    Returns:
-        Tensor[B, A, 6]: ``(class_id, confidence, x1, y1, x2, y2)`` rows.
-    """
-    _check_unit_interval(nms_threshold, "nms_threshold")
-    _check_unit_interval(pos_threshold, "pos_threshold")
-    _check_shape(anchors, (None, 4), "anchors")
-    num_anchors = anchors.shape[0]
-    _check_shape(cls_probs, (None, None, num_anchors), "cls_probs")
-    batch = cls_probs.shape[0]
-    if cls_probs.shape[1] < 2:
-        raise InvalidInputError(
-            "cls_probs needs a background row and at least one class row", "cls_probs"
-        )
-    if offset_preds.numel() != batch * num_anchors * 4:
-        raise InvalidInputError(
-            f"offset_preds must hold 4 offsets per anchor: expected {batch}x{num_anchors}x4, "
-            f"got shape {list(offset_preds.shape)}",
-            "offset_preds",
-        )
-    offset_preds = offset_preds.reshape(batch, num_anchors, 4)
-
-    conf, class_id = cls_probs[:, 1:, :].max(dim=1)  # [B, A]
-    boxes = decode_offsets(anchors.unsqueeze(0), offset_preds)  # [B, A, 4]
-    image_of = torch.arange(batch, device=anchors.device).repeat_interleave(num_anchors)
-    keep = nms(boxes.reshape(-1, 4), conf.reshape(-1), nms_threshold, labels=image_of)
-
-    # Sort key: kept rows by their rank in `keep` (decreasing confidence), then the rest by index.
-    total = batch * num_anchors
-    key = torch.arange(total, device=anchors.device) + total
-    key[keep] = torch.arange(keep.numel(), device=anchors.device)
-    key = key.reshape(batch, num_anchors)
-    kept = key < total
-    order = key.argsort(dim=1)
-
-    class_id = torch.where(kept, class_id, torch.full_like(class_id, -1)).gather(1, order)
-    conf = conf.gather(1, order)
-    boxes = boxes.gather(1, order.unsqueeze(-1).expand(-1, -1, 4))
-    below = conf < pos_threshold
-    class_id = torch.where(below, torch.full_like(class_id, -1), class_id)
-    conf = torch.where(below, 1 - conf, conf)
-    return torch.cat((class_id.unsqueeze(-1).to(boxes.dtype), conf.unsqueeze(-1), boxes), dim=-1)
-
-
-class Detections(NamedTuple):
-    """One image's detections, by decreasing score."""
-
-    boxes: Tensor  # [K, 4] xyxy, in the anchors' (normalised) coordinates
-    scores: Tensor  # [K]
-    labels: Tensor  # [K] int64 class ids from 0 (background excluded)
-
-
-def multibox_nms(
-    cls_probs: Tensor,
-    offset_preds: Tensor,
-    anchors: Tensor,
-    score_threshold: float = 0.5,
-    iou_threshold: float = 0.5,
-    max_detections: int = 100,
-) -> list[Detections]:
-    """Decode the offsets and suppress per class with torchvision's batched NMS, for a whole
-    batch in one call: the serving counterpart of :func:`multibox_detection` (which is the
-    book's class-agnostic version).
-
-    Args:
-        cls_probs (Tensor[B, A, C + 1]): class probabilities, background first.
-        offset_preds (Tensor[B, A, 4] or Tensor[B, A * 4]): predicted offsets.
-        anchors (Tensor[A, 4]): xyxy anchors.
-        score_threshold (float): a class score must exceed this, in [0, 1].
-        iou_threshold (float): NMS threshold within a class, in [0, 1].
-        max_detections (int): at most this many per image.
-
-    Returns:
-        list[Detections]: one per image.
-    """
-    _check_unit_interval(score_threshold, "score_threshold")
-    batch, num_anchors, width = cls_probs.shape
-    boxes = decode_offsets(anchors.unsqueeze(0), offset_preds.reshape(batch, num_anchors, 4))
-    scores = cls_probs[..., 1:]
-    image, anchor, label = (scores > score_threshold).nonzero(as_tuple=True)
-    candidate_scores = scores[image, anchor, label]
-    # One NMS group per (image, class): images and classes never suppress each other.
-    keep = nms(boxes[image, anchor], candidate_scores, iou_threshold, image * (width - 1) + label)
-    results = []
-    for index in range(batch):
-        mine = keep[image[keep] == index][:max_detections]
-        results.append(
-            Detections(boxes[image[mine], anchor[mine]], candidate_scores[mine], label[mine])
-        )
-    return results
-
-
-def _check_unit_interval(value: float, name: str) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise InvalidInputError(f"{name} must be in [0, 1], got {value}", name)
-
-
-def _check_shape(tensor: Tensor, shape: tuple[int | None, ...], name: str) -> None:
-    """Raise unless ``tensor`` has ``shape`` (None matches any size)."""
-    ok = tensor.dim() == len(shape) and all(
-        want is None or have == want for have, want in zip(tensor.shape, shape, strict=True)
-    )
-    if not ok:
-        wanted = "x".join("N" if want is None else str(want) for want in shape)
-        raise InvalidInputError(f"{name} must have shape {wanted}, got {list(tensor.shape)}", name)

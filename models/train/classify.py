@@ -32,19 +32,11 @@ from torch import Tensor, nn
 
 from models.data.folders import LabelledImages
 from models.device import describe_device
-from models.train import distributed
+from models.train import distributed, engine
 from models.train.classify_data import build_model, load_data
 from models.train.config import ClassifyConfig, TrainingError
 from models.train.distributed import Runtime, example_rng
-from models.train.engine import (
-    ProgressCallback,
-    Step,
-    TaskSteps,
-    TrainResult,
-    fit,
-    make_schedule,
-    resume_history,
-)
+from models.train.engine import ProgressCallback, Step, TaskSteps, TrainResult
 from models.train.records import command_line, list_in_manifest, plot_curves, run_summary
 from models.vision.classifier import (
     ClassifierCard,
@@ -63,11 +55,7 @@ NOT_RECORDED = frozenset({"no_progress", "resume", "checkpoint"})
 def train(config: ClassifyConfig, progress: ProgressCallback | None = None) -> TrainResult:
     """Train as ``config`` says, on this process or as one of torchrun's; raises
     :class:`TrainingError` when the run cannot start."""
-    runtime = distributed.start(config.device)
-    try:
-        return run(config, runtime, progress)
-    finally:
-        runtime.close()
+    return engine.launch(run, config, progress)
 
 
 class ClassifySteps(TaskSteps):
@@ -151,28 +139,15 @@ def run(
         weight_decay=config.weight_decay,
     )
     steps_per_epoch = -(-len(train_set) // config.batch_size)
-    schedule = make_schedule(config.schedule, optimizer, steps_per_epoch * config.epochs)
-    checkpoint = config.checkpoint or config.output.with_suffix(".ckpt.pt")
-    history = resume_history(config, checkpoint, device, model, optimizer, schedule)
+    schedule = engine.make_schedule(config.schedule, optimizer, steps_per_epoch * config.epochs)
+    state = engine.start_run(config, device, model, optimizer, schedule)
     steps = ClassifySteps(config, runtime.wrap(model), model, train_set, eval_set, spec, runtime)
     print(
         f"ResNet-18 ({stem} stem, source {source_info['pretrained']}): {len(train_set)} "
         f"training and {len(eval_set)} {eval_set.split} images, {len(train_set.classes)} "
-        f"classes, input {spec.input_size}px, on {runtime.describe()}, "
-        f"{describe_device(device)}; batch {config.batch_size} = {runtime.world_size} x "
-        f"{steps.local_batch}, lr {lr:g} (scaling {config.lr_scaling})"
+        f"classes, input {spec.input_size}px, {runtime.describe_share(config, lr)}"
     )
-    history = fit(
-        steps,
-        model=model,
-        optimizer=optimizer,
-        schedule=schedule,
-        config=config,
-        runtime=runtime,
-        checkpoint=checkpoint,
-        history=history,
-        progress=progress,
-    )
+    history = engine.fit(steps, state, config, runtime, progress)
 
     info = finish(config, model, stem, spec, train_set.classes, eval_set, history, runtime)
     info["data"] = data_info

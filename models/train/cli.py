@@ -43,10 +43,20 @@ def _parser(description: str) -> argparse.ArgumentParser:
 
 
 def _add_common(
-    parser: argparse.ArgumentParser, checkpoint_default: str, batchnorm: bool = False
+    parser: argparse.ArgumentParser,
+    checkpoint_default: str,
+    unit: str,
+    lr_help: str,
+    batchnorm: bool = False,
 ) -> None:
-    """The options every training command has, spelled alike."""
+    """The options every training command has, spelled alike (``unit``: what a batch holds)."""
     parser.add_argument("--epochs", type=int)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"{unit} per step over all processes (under torchrun each takes its share)",
+    )
+    parser.add_argument("--lr", type=float, help=lr_help)
     parser.add_argument(
         "--schedule",
         choices=SCHEDULES,
@@ -115,12 +125,6 @@ def classify_parser() -> argparse.ArgumentParser:
         "(default: imagenet, torchvision's); otherwise the source model's",
     )
     parser.add_argument(
-        "--batch-size",
-        type=int,
-        help="images per step over all processes (under torchrun each takes its share)",
-    )
-    parser.add_argument("--lr", type=float, help="learning rate of the body")
-    parser.add_argument(
         "--head-lr-mult",
         type=float,
         help="the output layer learns this many times faster (d2l: 10; 1 = one group)",
@@ -158,7 +162,9 @@ def classify_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--half", action="store_true", help="store float16 weights (accuracy of both recorded)"
     )
-    _add_common(parser, "--output with .ckpt.pt", batchnorm=True)
+    _add_common(
+        parser, "--output with .ckpt.pt", "images", "learning rate of the body", batchnorm=True
+    )
     return parser
 
 
@@ -221,12 +227,6 @@ def detect_parser() -> argparse.ArgumentParser:
         "resnet18); as few as the box head samples (128) makes its negatives the RPN's most "
         "object-like regions, a form of hard negative mining",
     )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        help="images per step over all processes (under torchrun each takes its share)",
-    )
-    parser.add_argument("--lr", type=float, help="SGD learning rate (the book's)")
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--momentum", type=float)
     parser.add_argument(
@@ -251,7 +251,9 @@ def detect_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--half", action="store_true", help="store the weights in float16")
-    _add_common(parser, "--output with .ckpt.pt", batchnorm=True)
+    _add_common(
+        parser, "--output with .ckpt.pt", "images", "SGD learning rate (the book's)", batchnorm=True
+    )
     return parser
 
 
@@ -266,12 +268,6 @@ def word2vec_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--split", choices=SPLITS)
     parser.add_argument("--embed-size", type=int)
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        help="examples per step over all processes (under torchrun each takes its share)",
-    )
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
     parser.add_argument("--max-window", type=int, help="largest context window")
     parser.add_argument("--num-noise", type=int, help="noise words per true pair")
     parser.add_argument("--min-freq", type=int, help="rarer words become <unk>")
@@ -281,7 +277,7 @@ def word2vec_parser() -> argparse.ArgumentParser:
         type=Path,
         help="the servable vectors (default: runs/word2vec-<arch>-ptb.safetensors)",
     )
-    _add_common(parser, "runs/<output name>.pt")
+    _add_common(parser, "runs/<output name>.pt", "examples", "Adam learning rate")
     return parser
 
 

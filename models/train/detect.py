@@ -22,22 +22,13 @@ import torch
 
 from models.data.detection_csv import DetectionSample
 from models.device import describe_device
-from models.train import distributed
+from models.train import distributed, engine
 from models.train.config import DetectConfig, TrainingError
 from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
 from models.train.detect_model import build_detector, rcnn_design
 from models.train.distributed import Runtime, example_rng
-from models.train.engine import (
-    ProgressCallback,
-    Step,
-    TaskSteps,
-    TrainResult,
-    fit,
-    make_schedule,
-    plain_args,
-    resume_history,
-)
+from models.train.engine import ProgressCallback, Step, TaskSteps, TrainResult
 from models.train.photo_eval import evaluate_photos
 from models.train.records import command_line, list_in_manifest, plot_curves, run_summary
 from models.vision.detection.ssd import TinySSD, ssd_loss
@@ -59,11 +50,7 @@ CURVES = [
 def train(config: DetectConfig, progress: ProgressCallback | None = None) -> TrainResult:
     """Train as ``config`` says, on this process or as one of torchrun's; raises
     :class:`TrainingError` when the run cannot start."""
-    runtime = distributed.start(config.device)
-    try:
-        return run(config, runtime, progress)
-    finally:
-        runtime.close()
+    return engine.launch(run, config, progress)
 
 
 class DetectSteps(TaskSteps):
@@ -140,9 +127,8 @@ def run(
     optimizer = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    schedule = make_schedule(config.schedule, optimizer, config.epochs)
-    checkpoint = config.checkpoint or config.output.with_suffix(".ckpt.pt")
-    history = resume_history(config, checkpoint, device, model, optimizer, schedule)
+    schedule = engine.make_schedule(config.schedule, optimizer, config.epochs)
+    state = engine.start_run(config, device, model, optimizer, schedule)
 
     def save(history: list[dict[str, Any]], rounded: dict[str, float] | None = None) -> dict:
         return save_detector(config, model, names, history, source, runtime, lr, rounded)
@@ -152,21 +138,9 @@ def run(
     )
     print(
         f"{config.arch}: {len(train_set)} training and {len(val_set)} validation images, "
-        f"{num_classes} class(es), on {runtime.describe()}, {describe_device(device)}; batch "
-        f"{config.batch_size} = {runtime.world_size} x {steps.local_batch}, lr {lr:g} "
-        f"(scaling {config.lr_scaling})"
+        f"{num_classes} class(es), {runtime.describe_share(config, lr)}"
     )
-    history = fit(
-        steps,
-        model=model,
-        optimizer=optimizer,
-        schedule=schedule,
-        config=config,
-        runtime=runtime,
-        checkpoint=checkpoint,
-        history=history,
-        progress=progress,
-    )
+    history = engine.fit(steps, state, config, runtime, progress)
     info = None
     curves = config.output.with_suffix(".png")
     if runtime.is_main:
@@ -285,7 +259,7 @@ def save_detector(
         {
             "model": state,
             "epoch": final["epoch"],
-            "args": plain_args(config),
+            "args": engine.plain_args(config),
             **info,
         },
         config.output,

@@ -33,7 +33,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from models.device import resolve_device
+from models.device import describe_device, resolve_device
 from models.train.config import TrainConfig, TrainingError
 from models.train.sync_batchnorm import convert_to_all_reduce_batchnorm
 
@@ -85,6 +85,14 @@ class Runtime:
         return (
             f"{self.world_size} processes ({self.backend}, {self.nodes} node(s) x "
             f"{self.local_world_size})"
+        )
+
+    def describe_share(self, config: TrainConfig, lr: float) -> str:
+        """Where the run trains and how its batch is shared, for its first line."""
+        return (
+            f"on {self.describe()}, {describe_device(self.device)}; batch {config.batch_size} = "
+            f"{self.world_size} x {self.local_batch(config.batch_size)}, lr {lr:g} (scaling "
+            f"{config.lr_scaling})"
         )
 
     def local_batch(self, batch_size: int) -> int:

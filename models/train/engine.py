@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.train import distributed
 from models.train.config import AUTO, SCHEDULES, TrainConfig, TrainingError
 from models.train.distributed import Runtime
 
@@ -94,23 +95,74 @@ class TaskSteps(ABC):
         return None
 
 
-def fit(
-    steps: TaskSteps,
-    *,
+@dataclass
+class Run:
+    """What :func:`fit` trains and where it stands: the model (as checkpoints hold it, not
+    wrapped), its optimizer and schedule, the checkpoint written every epoch, the history of
+    the finished epochs."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler | None
+    checkpoint: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def start_run(
+    config: TrainConfig,
+    device: torch.device,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler | None,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    checkpoint: Path | None = None,
+) -> Run:
+    """A run from its first epoch, or, when ``config.resume`` says to continue, where its
+    checkpoint stopped (``auto``: the run's own checkpoint if it exists; a path: that file,
+    which must exist), its state restored into ``model``, ``optimizer`` and ``schedule``.
+    ``checkpoint`` defaults to ``config.checkpoint``, else ``--output`` with ``.ckpt.pt``."""
+    checkpoint = checkpoint or config.checkpoint or config.output.with_suffix(".ckpt.pt")
+    run = Run(model, optimizer, schedule, checkpoint)
+    source = None
+    if config.resume == AUTO:
+        source = checkpoint if checkpoint.is_file() else None
+    elif config.resume is not None:
+        source = Path(config.resume)
+        if not source.is_file():
+            raise TrainingError(f"--resume {source}: no such checkpoint")
+    if source is not None:
+        run.history = resume(source, device, model, optimizer, schedule)
+    return run
+
+
+def launch(
+    run: Callable[[Any, Runtime, ProgressCallback | None], TrainResult],
+    config: TrainConfig,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """``run(config, runtime, progress)`` on this process, alone or as one of torchrun's (the
+    process group joined before and left after)."""
+    runtime = distributed.start(config.device)
+    try:
+        return run(config, runtime, progress)
+    finally:
+        runtime.close()
+
+
+def fit(
+    steps: TaskSteps,
+    run: Run,
     config: TrainConfig,
     runtime: Runtime,
-    checkpoint: Path,
-    history: list[dict[str, Any]],
     progress: ProgressCallback | None = None,
 ) -> list[dict[str, Any]]:
-    """Train ``model`` from epoch ``len(history)`` to ``config.epochs``: per batch, the task's
-    step, backward, the optimizer (and a ``batch`` schedule); per epoch, the figures summed over
-    every process, the task's evaluation, one history row (with ``seconds`` and the task's
-    rate), a checkpoint that resumes, and the task's ``end_epoch``. Returns the history."""
+    """Train ``run.model`` from epoch ``len(run.history)`` to ``config.epochs``: per batch,
+    the task's step, backward, the optimizer (and a ``batch`` schedule); per epoch, the figures
+    summed over every process, the task's evaluation, one history row (with ``seconds`` and
+    the task's rate), a checkpoint that resumes, and the task's ``end_epoch``. ``progress``
+    hears after every step (rank 0); an exception it raises stops the run, and the last
+    checkpoint resumes it. Returns the history."""
     quiet = config.no_progress or not runtime.is_main
+    history, optimizer, schedule = run.history, run.optimizer, run.schedule
     first, started_run = len(history), time.perf_counter()
     for epoch in range(first, config.epochs):
         started = time.perf_counter()
@@ -126,21 +178,19 @@ def fit(
             optimizer.step()
             if schedule is not None and steps.schedule_unit == "batch":
                 schedule.step()
-            loss = step.loss.item()
             seen += step.count
-            for key, value in {"loss": loss * step.count, **step.sums}.items():
+            for key, value in {"loss": step.loss.item() * step.count, **step.sums}.items():
                 sums[key] = sums.get(key, 0.0) + value
             bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", refresh=False)
             if progress is not None and runtime.is_main:
-                done = (epoch - first + (index + 1) / max(len(batches), 1)) / (
-                    config.epochs - first
-                )
+                within = epoch + (index + 1) / max(len(batches), 1)
+                done = (within - first) / (config.epochs - first)
                 elapsed = time.perf_counter() - started_run
                 progress(
                     Progress(
                         epoch=epoch + 1,
                         epochs=config.epochs,
-                        fraction=(epoch + (index + 1) / max(len(batches), 1)) / config.epochs,
+                        fraction=within / config.epochs,
                         loss=sums["loss"] / seen,
                         metric=history[-1].get(steps.metric) if history and steps.metric else None,
                         eta_s=elapsed * (1 - done) / done if done > 0 else None,
@@ -162,32 +212,9 @@ def fit(
         shown = {k: v for k, v in row.items() if k not in {"epoch", "seconds"}}
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
         if runtime.is_main:
-            save_checkpoint(checkpoint, model, optimizer, config, history, schedule)
+            save_checkpoint(run.checkpoint, run.model, optimizer, config, history, schedule)
             steps.end_epoch(history)
     return history
-
-
-def resume_history(
-    config: TrainConfig,
-    checkpoint: Path,
-    device: torch.device,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
-) -> list[dict[str, Any]]:
-    """The history so far when ``config.resume`` says to continue (``auto``: from
-    ``checkpoint`` if it exists; a path: from it, which must exist), with the state restored
-    into ``model``, ``optimizer`` and ``schedule``; else an empty history."""
-    if config.resume is None:
-        return []
-    if config.resume == AUTO:
-        if not checkpoint.is_file():
-            return []
-        return resume(checkpoint, device, model, optimizer, schedule)
-    path = Path(config.resume)
-    if not path.is_file():
-        raise TrainingError(f"--resume {path}: no such checkpoint")
-    return resume(path, device, model, optimizer, schedule)
 
 
 def plain_args(config: Any) -> dict[str, Any]:

@@ -32,19 +32,10 @@ from models.text.sampling import (
 from models.text.vocab import Vocab
 from models.text.word2vec import Word2Vec, make_examples, masked_bce_loss
 from models.text.word_vectors import WordVectors, save_word_vectors
-from models.train import distributed
+from models.train import distributed, engine
 from models.train.config import Word2VecConfig
 from models.train.distributed import Runtime
-from models.train.engine import (
-    ProgressCallback,
-    Step,
-    TaskSteps,
-    TrainResult,
-    fit,
-    make_schedule,
-    plain_args,
-    resume_history,
-)
+from models.train.engine import ProgressCallback, Step, TaskSteps, TrainResult
 from models.train.records import command_line, list_in_manifest, run_summary
 
 NOT_RECORDED = frozenset({"data", "resume", "no_progress", "checkpoint"})
@@ -54,11 +45,7 @@ PROBES = ("chip", "intel", "monday", "january", "buy", "stock", "president", "ba
 def train(config: Word2VecConfig, progress: ProgressCallback | None = None) -> TrainResult:
     """Train as ``config`` says, on this process or as one of torchrun's; raises
     :class:`~models.train.config.TrainingError` when the run cannot start."""
-    runtime = distributed.start(config.device)
-    try:
-        return run(config, runtime, progress)
-    finally:
-        runtime.close()
+    return engine.launch(run, config, progress)
 
 
 class Word2VecSteps(TaskSteps):
@@ -139,25 +126,14 @@ def run(
     if config.schedule != "constant":
         # at most one example per token, and one more batch for padding across processes
         steps_per_epoch = len(corpus) // config.batch_size + 2
-        schedule = make_schedule(config.schedule, optimizer, steps_per_epoch * config.epochs)
-    history = resume_history(config, checkpoint, device, model, optimizer, schedule)
+        schedule = engine.make_schedule(config.schedule, optimizer, steps_per_epoch * config.epochs)
+    state = engine.start_run(config, device, model, optimizer, schedule, checkpoint)
     steps = Word2VecSteps(config, runtime.wrap(model), corpus, probabilities, runtime)
     print(
-        f"word2vec {config.arch}: {len(corpus):,} tokens, vocabulary {len(vocab):,}, on "
-        f"{runtime.describe()}, {describe_device(device)}; batch {config.batch_size} = "
-        f"{runtime.world_size} x {steps.local_batch}, lr {lr:g} (scaling {config.lr_scaling})"
+        f"word2vec {config.arch}: {len(corpus):,} tokens, vocabulary {len(vocab):,}, "
+        f"{runtime.describe_share(config, lr)}"
     )
-    history = fit(
-        steps,
-        model=model,
-        optimizer=optimizer,
-        schedule=schedule,
-        config=config,
-        runtime=runtime,
-        checkpoint=checkpoint,
-        history=history,
-        progress=progress,
-    )
+    history = engine.fit(steps, state, config, runtime, progress)
     info = write_vectors(config, model, vocab, history, runtime, lr) if runtime.is_main else None
     info = runtime.share(info)
     return TrainResult(output, info["metrics"], history, None, info)
@@ -184,7 +160,7 @@ def write_vectors(
     metrics = {"final_loss": history[-1]["loss"], **run_summary(history, "tokens_per_second")}
     info = {
         "arch": config.arch,
-        "args": plain_args(config),
+        "args": engine.plain_args(config),
         "command": command_line("word2vec", config, NOT_RECORDED, runtime.launcher()),
         "data": _data_source(config),
         "device": describe_device(runtime.device),

@@ -95,7 +95,12 @@ class ObjectDetector(Protocol):
         images: list[Image.Image],
         sizes: list[tuple[int, int]] | None = None,
         thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
-    ) -> list[list[Detection]]: ...
+    ) -> list[list[Detection]]:
+        """Preprocess and detect in one call; ``sizes`` default to the images' own. Backends
+        inherit it by subclassing this protocol."""
+        sizes = sizes or [image.size for image in images]
+        inputs = [self.preprocess(image) for image in images]
+        return self.detect_inputs(inputs, sizes, [thresholds] * len(images))
 
 
 def to_detections(

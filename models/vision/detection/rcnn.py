@@ -20,9 +20,9 @@ from torchvision.transforms.v2 import functional as TF
 from models.data.images import InputLimits
 from models.ops import nms
 from models.vision.detection.base import (
-    DEFAULT_THRESHOLDS,
     Detection,
     DetectionThresholds,
+    ObjectDetector,
     to_detections,
 )
 from models.vision.detection.rcnn_resnet import resnet18_faster_rcnn
@@ -84,7 +84,7 @@ class ReducedPrecisionBackbone(torch.nn.Module):
         return OrderedDict((name, value.float()) for name, value in features.items())
 
 
-class RCNNDetector:
+class RCNNDetector(ObjectDetector):
     """Serves a Faster R-CNN with the thresholds of each request: the model keeps every
     candidate (no score floor, no suppression) and the request's per-class NMS runs after.
     With a ``dtype`` other than float32 the backbone computes in it
@@ -133,16 +133,6 @@ class RCNNDetector:
         pixels = TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
         resized, _ = self.model.transform.resize(pixels, None)
         return resized
-
-    def detect(
-        self,
-        images: list[Image.Image],
-        sizes: list[tuple[int, int]] | None = None,
-        thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
-    ) -> list[list[Detection]]:
-        sizes = sizes or [image.size for image in images]
-        inputs = [self.preprocess(image) for image in images]
-        return self.detect_inputs(inputs, sizes, [thresholds] * len(images))
 
     @torch.inference_mode()
     def detect_inputs(

@@ -16,6 +16,7 @@ from models.vision.detection.base import (
     DEFAULT_THRESHOLDS,
     Detection,
     DetectionThresholds,
+    ObjectDetector,
     to_detections,
 )
 from models.vision.detection.ssd import AnchorConfig, TinySSD
@@ -30,7 +31,7 @@ from models.vision.detection.tiling import (
 from models.vision.transforms import to_model_input
 
 
-class TinySSDDetector:
+class TinySSDDetector(ObjectDetector):
     """TinySSD serving."""
 
     def __init__(
@@ -141,14 +142,3 @@ class TinySSDDetector:
             results.append(found[0] if count == 1 else merge_views(found, views, size, limits))
             row += count
         return results
-
-    def detect(
-        self,
-        images: list[Image.Image],
-        sizes: list[tuple[int, int]] | None = None,
-        thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
-    ) -> list[list[Detection]]:
-        """All three steps; ``sizes`` default to the images' own."""
-        sizes = sizes or [image.size for image in images]
-        inputs = [self.preprocess(image) for image in images]
-        return self.detect_inputs(inputs, sizes, [thresholds] * len(images))

@@ -21,7 +21,7 @@ from models.train.engine import (
     fit,
     make_schedule,
     plain_args,
-    resume_history,
+    start_run,
 )
 from models.train.records import command_line, plot_curves
 
@@ -34,7 +34,7 @@ def test_the_command_spells_out_lists_flags_and_paths():
     command = command_line("detect", args)
     assert shlex.split(command) == [  # in --help's order
         "python", "-m", "models.train", "detect", "--data", "data/logo",
-        "--synthetic", "runs/a", "runs/b", "--lr", "0.005", "--half", "--schedule", "cosine",
+        "--synthetic", "runs/a", "runs/b", "--half", "--lr", "0.005", "--schedule", "cosine",
     ]  # fmt: skip
 
 
@@ -91,8 +91,9 @@ def fit_line(
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     schedule = make_schedule("cosine", optimizer, 3 * epochs)
     config = TrainConfig(epochs=epochs, no_progress=True, resume=resume)
-    checkpoint = tmp_path / "line.ckpt.pt"
-    history = resume_history(config, checkpoint, torch.device("cpu"), model, optimizer, schedule)
+    run = start_run(
+        config, torch.device("cpu"), model, optimizer, schedule, tmp_path / "line.ckpt.pt"
+    )
     steps, told = LineSteps(model), []
 
     def tell(progress: Progress) -> None:
@@ -100,11 +101,8 @@ def fit_line(
         if len(told) == stop_at:
             raise Stopped
 
-    history = fit(
-        steps, model=model, optimizer=optimizer, schedule=schedule, config=config,
-        runtime=Runtime(0, 1, 0, 1, torch.device("cpu"), None), checkpoint=checkpoint,
-        history=history, progress=tell,
-    )  # fmt: skip
+    cpu = Runtime(0, 1, 0, 1, torch.device("cpu"), None)
+    history = fit(steps, run, config, cpu, progress=tell)
     return model, history, steps, told
 
 
