@@ -98,9 +98,10 @@ def create_app(
         )
         app.state.images = ImagePreparer(pool, image_limits, settings.max_batch_images)
         app.state.memory = IdleRelease(pool)
-        app.state.geometry = WorkPool(
+        geometry = WorkPool(
             "geometry", settings.geometry_workers, settings.geometry_queue, "D2L_GEOMETRY_QUEUE"
         )
+        app.state.geometry = geometry
         limits = LoadLimits(
             settings.weights_root, settings.max_weights_bytes, settings.load_timeout_s
         )
@@ -121,7 +122,7 @@ def create_app(
                 reasons = "; ".join(f"{name}: {why}" for name, why in registry.failures.items())
                 await registry.close()
                 pool.shutdown()
-                app.state.geometry.close()
+                geometry.close()
                 raise StartupError(f"D2L_STRICT=1 and models failed to load: {reasons}")
         try:
             yield
@@ -131,7 +132,7 @@ def create_app(
                 await loading
             await registry.close()  # answers every queued image
             pool.shutdown(wait=True)
-            app.state.geometry.close()
+            geometry.close()
             logger.info("shut down: every queued request was answered")
 
     app = FastAPI(
