@@ -42,7 +42,7 @@ from bench.peers.common import load_model, read_image
 from bench.server import ROOT, images_per_second, load_for, machine, running_server, write_result
 from models.data.folders import locate_cifar10, read_image_folder, resolve_image_folder
 from models.device import DTYPES
-from models.manifest import read_manifest, sha256_of
+from models.manifest import default_models, read_manifest, sha256_of
 from models.vision.classifier import (
     ClassifierCard,
     ImageClassifier,
@@ -108,12 +108,18 @@ def committed_copy(folder: Path, name: str) -> dict:
     }
 
 
+def served_default(task: str) -> str:
+    """What the endpoints of ``task`` serve without ``?model=``: the setting's override, else
+    the committed manifest's default."""
+    committed = default_models(read_manifest(ROOT / "weights" / "manifest.json"))
+    return Settings().default_overrides().get(task) or committed[task]
+
+
 def write_bench_manifest(folder: Path, classifier: Path | None = None) -> Path:
     """A classifier (the stand-in at ``classifier``, else the committed default of /classify)
     and the committed default detector, all in ``folder``."""
-    settings = Settings()  # what /classify and /detect serve without ?model=
     if classifier is None:
-        served = committed_copy(folder, settings.default_classify_model)
+        served = committed_copy(folder, served_default("classify"))
     else:
         served = {
             "name": BENCH_MODEL,
@@ -125,7 +131,7 @@ def write_bench_manifest(folder: Path, classifier: Path | None = None) -> Path:
             # Measured here: 16 images per pass is the CPU's best (bfloat16; float32: 8).
             "batching": {"cpu": {"max_batch_size": 16}},
         }
-    models = [served, committed_copy(folder, settings.default_detect_model)]
+    models = [served, committed_copy(folder, served_default("detect"))]
     path = folder / "manifest.json"
     path.write_text(json.dumps({"version": 2, "models": models}))
     return path
@@ -241,7 +247,7 @@ def main(args: argparse.Namespace) -> dict:
             manifest = write_bench_manifest(Path(folder), classifier)
             name, result["model"] = BENCH_MODEL, "torchvision ResNet-18, 224x224, seeded weights"
         else:
-            if args.model != Settings().default_classify_model:
+            if args.model != served_default("classify"):
                 raise SystemExit("--model takes stand-in or the default classifier of /classify")
             manifest = write_bench_manifest(Path(folder))
             name = result["model"] = args.model
