@@ -18,12 +18,14 @@ import csv
 import io
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
+from models.data.detection_csv import validation_split
+from models.data.effects import gaussian_noise, photo_effects, tilt
+from models.data.hard_cases import _overlap, add_distractors, occlude, on_screen
 from models.data.images import load_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -37,12 +39,17 @@ ALPHA_EDGE = 32  # a pixel belongs to the seal from this opacity up
 
 @dataclass(frozen=True)
 class SynthesisConfig:
+    """What a synthetic image may hold. The defaults draw the images of the first sets; the
+    options after ``max_seals`` are off by default so a seed still draws what it drew."""
+
     min_side: int = 15  # smallest seal, in pixels of the output image
     max_fraction: float = 0.9  # largest seal, as a share of the shorter side
     max_rotation: float = 30.0  # degrees either way
     max_tilt: float = 0.18  # perspective: corner shift as a share of the seal's side
     sizes: tuple[int, ...] = (256, 320, 384, 512, 640)
     max_seals: int = 3
+    distractors: int = 0  # up to this many clocks, wheels, coins... per image, with no box
+    hard: bool = False  # foreshortened, occluded and on-screen seals too
 
 
 def seal_masks(target_dir: Path) -> list[Image.Image]:
@@ -83,7 +90,8 @@ def render_seal(
     mask: Image.Image, rng: random.Random, side: int, config: SynthesisConfig
 ) -> Image.Image:
     """One seal as an RGBA image about ``side`` pixels across: coloured ink, sometimes on a
-    filled disc (badge, label, stone), rotated and tilted."""
+    filled disc (badge, label, stone), rotated and tilted (with ``hard``, sometimes seen from
+    the side: the disc down to a 1:2.5 ellipse)."""
     ink_mask = mask.resize((side, side), Image.Resampling.LANCZOS)
     ink_colour = _jitter(rng.choice(INKS), rng)
     layer = Image.new("RGBA", (side, side), ink_colour + (0,))
@@ -97,17 +105,27 @@ def render_seal(
         layer = base.convert("RGBA")
         alpha = disc
     if rng.random() < 0.3:  # faded print, worn embroidery: the ink is patchy
-        noise = _noise((side, side), rng.uniform(20, 60), rng).filter(ImageFilter.GaussianBlur(1))
+        noise = gaussian_noise((side, side), rng.uniform(20, 60), rng).filter(
+            ImageFilter.GaussianBlur(1)
+        )
         alpha = ImageChops.multiply(
             alpha, ImageOps.autocontrast(noise).point(lambda v: 128 + v // 2)
         )
     layer.putalpha(alpha)
+    if config.hard and rng.random() < 0.3:  # foreshortened: a disc seen at a slant
+        squash = rng.uniform(0.4, 0.9)
+        layer = layer.resize((side, max(4, int(side * squash))), Image.Resampling.LANCZOS)
+    return place_layer(layer, rng, config)
+
+
+def place_layer(layer: Image.Image, rng: random.Random, config: SynthesisConfig) -> Image.Image:
+    """An RGBA layer rotated and tilted as a seal is (distractors get the same)."""
     layer = layer.rotate(
         rng.uniform(-config.max_rotation, config.max_rotation),
         Image.Resampling.BICUBIC,
         expand=True,
     )
-    return _tilt(layer, rng, config.max_tilt)
+    return tilt(layer, rng, config.max_tilt)
 
 
 def compose(
@@ -146,8 +164,15 @@ def compose(
             rgb = ImageChops.multiply(seal.convert("RGB"), Image.merge("RGB", [shade] * 3))
             seal = Image.merge("RGBA", (*rgb.split(), seal.getchannel("A")))
         canvas.paste(seal, (x, y), seal)
+        if config.hard and rng.random() < 0.2:
+            occlude(canvas, box, rng, boxes)
         boxes.append(box)
-    return (_photometric(canvas, rng) if photometric else canvas), boxes
+    if config.distractors:
+        place = lambda layer: place_layer(layer, rng, config)  # noqa: E731
+        add_distractors(canvas, boxes, rng, config.distractors, place, INKS, config.min_side)
+    if config.hard and photometric and rng.random() < 0.1:
+        return on_screen(canvas, rng), boxes
+    return (photo_effects(canvas, rng) if photometric else canvas), boxes
 
 
 def background_canvas(path: Path, rng: random.Random, config: SynthesisConfig) -> Image.Image:
@@ -167,6 +192,23 @@ def background_canvas(path: Path, rng: random.Random, config: SynthesisConfig) -
     return crop.resize((width, height), Image.Resampling.BILINEAR)
 
 
+def held_out_backgrounds(files: list[Path], fraction: float, held_out: bool) -> list[Path]:
+    """The backgrounds kept apart (``held_out``) or the others: a fixed share by the hash of the
+    file name, so seal-free photos that measure false alarms are never pasted on nor trained
+    on."""
+    return [path for path in files if validation_split(path.name, fraction) == held_out]
+
+
+def compose_negative(
+    background: Image.Image, rng: random.Random, config: SynthesisConfig
+) -> Image.Image:
+    """A seal-free image: one or more distractors on ``background``, lit as the seals are."""
+    canvas = background.convert("RGB")
+    place = lambda layer: place_layer(layer, rng, config)  # noqa: E731
+    add_distractors(canvas, [], rng, max(1, config.distractors), place, INKS, config.min_side)
+    return photo_effects(canvas, rng)
+
+
 def synthesize(
     target_dir: Path,
     backgrounds: list[Path],
@@ -174,10 +216,18 @@ def synthesize(
     count: int,
     seed: int = 0,
     config: SynthesisConfig = SynthesisConfig(),
+    negatives: int = 0,
+    background_split: tuple[float, bool] | None = None,
 ) -> Path:
-    """Write ``count`` images and their ``label.csv`` (label 0, pixel corners) under ``out``."""
+    """Write ``count`` images and their ``label.csv`` (label 0, pixel corners) under ``out``,
+    and ``negatives`` seal-free distractor images under ``out/negatives`` (for
+    ``--train-negatives``, or to measure false alarms). ``background_split`` (fraction, held
+    out) draws on that part of the backgrounds only (:func:`held_out_backgrounds`)."""
     masks = seal_masks(target_dir)
     files = background_files(backgrounds)
+    if background_split is not None:
+        files = held_out_backgrounds(files, *background_split)
+    _write_negatives(files, out / "negatives", negatives, seed, config)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for index in range(count):
@@ -198,60 +248,19 @@ def synthesize(
     return label_file
 
 
-def _tilt(layer: Image.Image, rng: random.Random, max_tilt: float) -> Image.Image:
-    """A perspective warp: each corner moves by up to ``max_tilt`` of the side, inwards."""
-    w, h = layer.size
-    shift = [rng.uniform(0, max_tilt) * s for s in (w, h, w, h, w, h, w, h)]
-    corners = [
-        (shift[0], shift[1]),
-        (w - shift[2], shift[3]),
-        (w - shift[4], h - shift[5]),
-        (shift[6], h - shift[7]),
-    ]
-    source = [(0, 0), (w, 0), (w, h), (0, h)]
-    coefficients = _perspective_coefficients(corners, source)
-    return layer.transform(
-        (w, h), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC
-    )
-
-
-def _perspective_coefficients(
-    destination: list[tuple[float, float]], source: list[tuple[float, float]]
-) -> list[float]:
-    """PIL's 8 coefficients mapping output (``destination``) points to input (``source``)."""
-    matrix, vector = [], []
-    for (x, y), (u, v) in zip(destination, source, strict=True):
-        matrix.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        matrix.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        vector += [u, v]
-    return np.linalg.solve(np.array(matrix), np.array(vector)).tolist()
-
-
-def _photometric(image: Image.Image, rng: random.Random) -> Image.Image:
-    """Lighting, blur and sensor noise on the whole image (no pixel moves)."""
-    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.6, 1.3))
-    image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.7, 1.3))
-    image = ImageEnhance.Color(image).enhance(rng.uniform(0.6, 1.3))
-    if rng.random() < 0.4:
-        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
-    if rng.random() < 0.3:
-        noise = _noise(image.size, rng.uniform(5, 25), rng).convert("RGB")
-        image = ImageChops.add(image, noise, scale=1.0, offset=-128)
-    return image
-
-
-def _noise(size: tuple[int, int], sigma: float, rng: random.Random) -> Image.Image:
-    """Gaussian noise around 128 ("L"), drawn from ``rng`` (Pillow's own noise is not seeded)."""
-    draws = np.random.default_rng(rng.getrandbits(64)).normal(128, sigma, (size[1], size[0]))
-    return Image.fromarray(draws.clip(0, 255).astype(np.uint8), "L")
+def _write_negatives(
+    files: list[Path], folder: Path, count: int, seed: int, config: SynthesisConfig
+) -> None:
+    if count:
+        folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        rng = random.Random(f"{seed}:negative:{index}")
+        image = compose_negative(background_canvas(rng.choice(files), rng, config), rng, config)
+        image.save(folder / f"{index:06d}.jpg", "JPEG", quality=rng.randint(45, 95))
 
 
 def _jitter(colour: tuple[int, int, int], rng: random.Random) -> tuple[int, int, int]:
     return tuple(max(0, min(255, c + rng.randint(-25, 25))) for c in colour)  # type: ignore[return-value]
-
-
-def _overlap(a: list[int], b: list[int]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -266,12 +275,37 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs") / "synth")
+    parser.add_argument(
+        "--distractors", type=int, default=0,
+        help="up to this many clocks, wheels, coins, roundels... per image, with no box",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hard", action="store_true",
+        help="foreshortened, partly hidden and on-screen seals too, down to 12 px",
+    )  # fmt: skip
+    parser.add_argument(
+        "--negatives", type=int, default=0,
+        help="also this many seal-free distractor images, in OUT/negatives",
+    )  # fmt: skip
+    parser.add_argument(
+        "--held-out", choices=("exclude", "only"), default=None,
+        help="draw on the backgrounds outside (exclude) or inside (only) the held-out share "
+        "(--held-out-fraction) kept for measuring false alarms",
+    )  # fmt: skip
+    parser.add_argument("--held-out-fraction", type=float, default=0.2)
     return parser
 
 
 def main(args: argparse.Namespace) -> Path:
-    label_file = synthesize(args.target, args.backgrounds, args.out, args.count, args.seed)
-    print(f"wrote {args.count} images and {label_file}")
+    config = SynthesisConfig(distractors=args.distractors, hard=args.hard)
+    if args.hard:
+        config = replace(config, min_side=12, sizes=(*config.sizes, 800))
+    split = None if args.held_out is None else (args.held_out_fraction, args.held_out == "only")
+    label_file = synthesize(
+        args.target, args.backgrounds, args.out, args.count, args.seed, config, args.negatives,
+        split,
+    )  # fmt: skip
+    print(f"wrote {args.count} images and {label_file}, {args.negatives} seal-free images")
     return label_file
 
 
