@@ -26,11 +26,12 @@ from typing import Any
 import torch
 
 from models.data.detection_csv import DetectionSample, read_detection_csv
+from models.data.synthesize import IMAGE_SUFFIXES as SUFFIXES
 from models.device import resolve_device
 from models.evaluate import DEFAULT_MANIFEST, detection_folder, validation_fraction
 from models.manifest import read_manifest, update_entry
 from models.ops import box_iou
-from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
+from models.train.photo_eval import LABELLED_PHOTOS, detect_photo, false_alarms, labelled_photos
 from models.vision.detection.base import DEFAULT_THRESHOLDS, DetectionThresholds, ObjectDetector
 from models.vision.detection.loading import load_detector
 
@@ -58,6 +59,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--negatives", type=Path, default=None, help="photos without the object (record)"
     )
+    parser.add_argument(
+        "--val-negatives", type=Path, nargs="*", default=[],
+        help="validation photos without the object (e.g. distractor composites drawn apart "
+        "from the test ones): the threshold also keeps their false boxes within --max-false",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-false", type=float, default=2.5,
+        help="false boxes per 100 --val-negatives photos allowed (2.5: one in 40)",
+    )  # fmt: skip
     parser.add_argument("--write", action="store_true", help="record it in the manifest")
     return parser
 
@@ -90,6 +100,29 @@ def recall_threshold(best_scores: Sequence[float], recall: float) -> float:
             f"but only {found} are found at any score"
         )
     return max(0.0, (math.ceil(lowest_kept * 100 - 1e-9) - 1) / 100)
+
+
+def false_alarm_threshold(box_scores: Sequence[float], photos: int, most_per_100: float) -> float:
+    """The lowest score threshold, a multiple of 0.01, at which the boxes drawn on ``photos``
+    photos without the object (``box_scores``, every box at any score) are at most
+    ``most_per_100`` per 100 photos (a box is kept when its score is above the threshold)."""
+    if photos < 1:
+        raise ValueError("no photos without the object to calibrate on")
+    allowed = math.floor(most_per_100 * photos / 100 + 1e-9)
+    ordered = sorted(box_scores, reverse=True)
+    if len(ordered) <= allowed:
+        return 0.0
+    return min(1.0, math.ceil(ordered[allowed] * 100 - 1e-9) / 100)
+
+
+def seal_free_scores(detector: ObjectDetector, folders: Sequence[Path]) -> tuple[list[float], int]:
+    """Every box's score (at any score) on the photos under ``folders``, and how many photos,
+    through the serving path."""
+    scores: list[float] = []
+    files = [p for f in folders for p in sorted(f.rglob("*")) if p.suffix.lower() in SUFFIXES]
+    for path in files:
+        scores += [d.score for d in detect_photo(detector, path, CANDIDATES)]
+    return scores, len(files)
 
 
 @torch.inference_mode()
@@ -133,16 +166,39 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as error:
         raise SystemExit(f"{args.name}: {error}") from None
     threshold = max(args.floor, by_recall)
+    by_false = None
+    if args.val_negatives:
+        negative_scores, photos = seal_free_scores(detector, args.val_negatives)
+        by_false = false_alarm_threshold(negative_scores, photos, args.max_false)
+        threshold = max(threshold, by_false)
     kept = sum(score > threshold for score in scores)
+    rule = (
+        f"highest score threshold (a multiple of 0.01) keeping recall >= {args.recall} "
+        f"of the validation split's objects (IoU >= 0.5), at least {args.floor}"
+    )
+    if by_false is not None:
+        rule += f", and at most {args.max_false} false boxes per 100 validation seal-free photos"
     record: dict[str, Any] = {
-        "rule": f"highest score threshold (a multiple of 0.01) keeping recall >= {args.recall} "
-        f"of the validation split's objects (IoU >= 0.5), at least {args.floor}",
+        "rule": rule,
         "by_recall": by_recall,
+        **({"by_false_alarms": by_false} if by_false is not None else {}),
         "objects": len(scores),
         "kept": kept,
-        "lowest_kept_score": round(min(s for s in scores if s > threshold), 4),
+        "lowest_kept_score": round(min((s for s in scores if s > threshold), default=0.0), 4),
         "command": "python -m models.calibrate "
-        + shlex.join([args.name, "--recall", str(args.recall), "--floor", str(args.floor)]),
+        + shlex.join(
+            [args.name, "--recall", str(args.recall), "--floor", str(args.floor)]
+            + (
+                [
+                    "--val-negatives",
+                    *map(str, args.val_negatives),
+                    "--max-false",
+                    str(args.max_false),
+                ]
+                if args.val_negatives
+                else []
+            )
+        ),
     }
     print(
         f"{args.name}: score_threshold {threshold:.2f} (by recall {by_recall:.2f}, floor "

@@ -204,7 +204,9 @@ def detect_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--negatives",
         type=Path,
-        help="real photos without the object: boxes on them are false alarms",
+        nargs="*",
+        help="folders of photos without the object, never trained on: boxes on them are false "
+        "alarms (reported per 100 photos)",
     )
     parser.add_argument("--init", type=Path, help="start from these weights")
     parser.add_argument(

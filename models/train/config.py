@@ -48,7 +48,9 @@ class TrainConfig:
         for option in fields(self):  # paths given as text, as a caller or JSON gives them
             value = getattr(self, option.name)
             if "Path" in str(option.type) and option.name != "resume":
-                if isinstance(value, str):
+                if "list" in str(option.type) and isinstance(value, str | Path):
+                    setattr(self, option.name, [Path(value)])
+                elif isinstance(value, str):
                     setattr(self, option.name, Path(value))
                 elif isinstance(value, list):
                     setattr(self, option.name, [Path(item) for item in value])
@@ -112,7 +114,7 @@ class DetectConfig(TrainConfig):
     train_negatives: list[Path] = field(default_factory=list)
     photos: Path | None = None
     photo_labels: Path | None = None
-    negatives: Path | None = None
+    negatives: list[Path] = field(default_factory=list)
     init: Path | None = None
     tiling: bool = False
     class_names: str | None = None

@@ -35,7 +35,7 @@ LABELLED_PHOTOS = LABELS / "sysu-logo-photos.csv"
 FOUND_IOU = 0.5
 
 
-def _detect(
+def detect_photo(
     detector: ObjectDetector, path: Path, thresholds: DetectionThresholds
 ) -> list[Detection]:
     """As the service does: decoded at the detector's ``decode_side`` (JPEG draft), boxes in
@@ -63,7 +63,7 @@ def labelled_photos(
     total = {"clear": 0, "hard": 0}
     false_boxes = 0
     for name, wanted in sorted(seals.items()):
-        detections = _detect(detector, images / name, thresholds)
+        detections = detect_photo(detector, images / name, thresholds)
         truth = torch.tensor([box for box, _ in wanted])
         boxes = torch.tensor([d.box for d in detections]).reshape(-1, 4)
         iou = box_iou(boxes, truth) if len(boxes) else torch.zeros(0, len(truth))
@@ -82,15 +82,27 @@ def labelled_photos(
 
 def false_alarms(
     detector: ObjectDetector,
-    folder: Path,
+    folder: Path | list[Path],
     thresholds: DetectionThresholds = DEFAULT_THRESHOLDS,
 ) -> dict[str, Any]:
-    """Boxes on photos without the seal (every image under ``folder``)."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Boxes on photos without the seal (every image under ``folder``, or under each of a
+    list), also as false boxes per 100 photos."""
+    folders = folder if isinstance(folder, list) else [folder]
+    files = [
+        path
+        for root in folders
+        for path in sorted(root.rglob("*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
     boxes = 0
     for path in files:
-        boxes += len(_detect(detector, path, thresholds))
-    return {"negatives_photos": len(files), "negatives_false_boxes": boxes}
+        boxes += len(detect_photo(detector, path, thresholds))
+    per_100 = round(100 * boxes / len(files), 2) if files else 0.0
+    return {
+        "negatives_photos": len(files),
+        "negatives_false_boxes": boxes,
+        "negatives_false_per_100": per_100,
+    }
 
 
 def evaluate_photos(
@@ -98,7 +110,7 @@ def evaluate_photos(
 ) -> dict[str, float]:
     """Recall on the labelled real photos and false alarms on photos without the object,
     through the serving path at the default thresholds (TinySSD or Faster R-CNN)."""
-    if config.photos is None and config.negatives is None:
+    if config.photos is None and not config.negatives:
         return {}
     detector: ObjectDetector
     if isinstance(model, TinySSD):
@@ -108,6 +120,6 @@ def evaluate_photos(
     report: dict[str, float] = {}
     if config.photos is not None:
         report |= labelled_photos(detector, config.photo_labels or LABELLED_PHOTOS, config.photos)
-    if config.negatives is not None:
+    if config.negatives:
         report |= false_alarms(detector, config.negatives)
     return report

@@ -104,3 +104,15 @@ def test_a_bad_threshold_in_the_manifest_fails_the_model_with_the_reason(tmp_pat
     assert "score_threshold must lie in [0.0, 1.0], got 2" in model["reason"]
     answer = client.post("/detect", files={"file": ("a.png", b"\x89PNG")})
     assert answer.status_code == 503
+
+
+def test_the_false_alarm_threshold_keeps_at_most_the_allowed_boxes_per_100_photos():
+    scores = [0.99, 0.97, 0.9, 0.6, 0.3]
+    # 40 photos at 2.5 per 100: one box allowed, so the threshold drops the second best (0.97)
+    assert calibrate.false_alarm_threshold(scores, 40, 2.5) == 0.97
+    assert sum(score > 0.97 for score in scores) == 1
+    assert calibrate.false_alarm_threshold(scores, 400, 2.5) == 0.0  # 10 allowed, 5 drawn
+    assert calibrate.false_alarm_threshold(scores, 10, 2.5) == 0.99  # none allowed
+    assert calibrate.false_alarm_threshold([0.995], 10, 2.5) == 1.0  # rounded up to a hundredth
+    with pytest.raises(ValueError, match="no photos"):
+        calibrate.false_alarm_threshold(scores, 0, 2.5)

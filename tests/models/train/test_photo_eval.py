@@ -45,4 +45,14 @@ def test_every_box_on_a_photo_without_the_object_is_a_false_alarm(tmp_path: Path
     assert false_alarms(FixedBoxes([[0, 0, 5, 5]]), tmp_path) == {
         "negatives_photos": 2,
         "negatives_false_boxes": 2,
+        "negatives_false_per_100": 100.0,
+    }
+    other = tmp_path / "more"
+    other.mkdir()
+    Image.new("RGB", (50, 50)).save(other / "z.jpg")
+    both = false_alarms(FixedBoxes([[0, 0, 5, 5]]), [other, other])
+    assert both == {
+        "negatives_photos": 2,
+        "negatives_false_boxes": 2,
+        "negatives_false_per_100": 100.0,
     }

@@ -145,6 +145,7 @@ def test_a_faster_rcnn_in_training_is_measured_on_photos_as_it_would_be_served(t
         "photos_false_boxes": false_boxes,
         "negatives_photos": 1,
         "negatives_false_boxes": len(boxes),  # the same photo, read as one without the seal
+        "negatives_false_per_100": 100.0 * len(boxes),
     }
     model.train()  # training goes on with the same module
     assert model.training
