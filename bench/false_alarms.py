@@ -47,12 +47,15 @@ def get_args_parser() -> argparse.ArgumentParser:
 def measure(entry: ManifestEntry, sets: dict[str, Path], photos: Path | None, labels: Path) -> dict:
     """The entry loaded as the service loads it (its dtype under D2L_DTYPE's setting, its
     thresholds, tiling and decode), then its boxes on each seal-free set and the photos."""
-    placement, reason = Placement(torch.device("cpu"), dtype_setting=Settings().dtype).for_entry(
-        entry
-    )
+    serving = Placement(torch.device("cpu"), dtype_setting=Settings().dtype)
+    placement, dtype_reason = serving.for_entry(entry)
     task = DetectTask.load(entry, replace(placement, warm_up_batch=1))
     detector, thresholds = task.detector, task.thresholds
-    row: dict = {"dtype": str(task.dtype).removeprefix("torch."), "thresholds": asdict(thresholds)}
+    row: dict = {
+        "dtype": str(task.dtype).removeprefix("torch."),
+        "dtype_reason": dtype_reason,
+        "thresholds": asdict(thresholds),
+    }
     for name, folder in sets.items():
         started = time.perf_counter()
         found = false_alarms(detector, folder, thresholds)
