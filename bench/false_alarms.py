@@ -5,7 +5,11 @@ as ``make run`` serves it (its manifest thresholds, tiling and decode).
         --seal-free heldout-backgrounds=runs/heldout/backgrounds \\
                     ants-bees-val=../shared/data/hymenoptera/val \\
                     distractor-composites=runs/heldout/distractors/negatives \\
-        --photos ../shared/data/sysu-logo/unlabelled --out bench/results/false-alarms.json
+        --photos ../shared/data/sysu-logo/unlabelled --out bench/results/false-alarms.json \\
+        --write
+
+``--write`` records each model's figures in its manifest entry (``false_alarms``), which
+``GET /models`` shows as ``false_per_100_<set>`` metrics.
 
 The held-out backgrounds are the sysu-logo backgrounds whose file-name hash falls in the
 held-out 20% (``python -m models.data.synthesize --held-out only``): new training sets are drawn
@@ -16,6 +20,8 @@ so for those two that set is not held out; the other two sets are held out for e
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -26,7 +32,7 @@ from app.core.config import Settings
 from app.serving.tasks.base import Placement
 from app.serving.tasks.detect import DetectTask
 from bench.server import machine, write_result
-from models.manifest import ManifestEntry, read_manifest
+from models.manifest import ManifestEntry, read_manifest, update_entry
 from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
 
 
@@ -41,6 +47,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--photos", type=Path, default=None, help="the labelled real photos")
     parser.add_argument("--photo-labels", type=Path, default=LABELLED_PHOTOS)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--write", action="store_true", help="record the figures in each model's manifest entry"
+    )
     return parser
 
 
@@ -88,7 +97,25 @@ def main(args: argparse.Namespace) -> dict:
     }
     if args.out is not None:
         write_result(result, args.out)
+    if args.write:
+        for name, row in result["models"].items():
+            command = "python -m bench.false_alarms " + shlex.join(sys.argv[1:])
+            record = manifest_record(row, list(sets), command)
+            update_entry(args.manifest, name, {"false_alarms": record})
     return result
+
+
+def manifest_record(row: dict, set_names: list[str], command: str) -> dict:
+    """What the manifest keeps of a model's row: per set, photos, false boxes and per 100; the
+    real photos; how it was served and the command that measured it."""
+    sets = {
+        name: {key: row[name][key] for key in ("photos", "false_boxes", "false_boxes_per_100")}
+        for name in set_names
+    }
+    record = {"sets": sets, "dtype": row["dtype"], "thresholds": row["thresholds"]}
+    if "real_photos" in row:
+        record["real_photos"] = row["real_photos"]
+    return record | {"command": command}
 
 
 if __name__ == "__main__":

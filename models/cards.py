@@ -83,6 +83,16 @@ class DetectCard(_KnownCard):
     # what a request naming none gets; each value checked when the model loads
     thresholds: dict[str, Any] | None = None
     thresholds_calibration: dict[str, Any] | None = None
+    # false boxes on seal-free sets never trained on, as served (bench.false_alarms --write)
+    false_alarms: dict[str, Any] | None = None
+
+    def false_alarm_metrics(self) -> dict[str, float]:
+        """``false_per_100_<set>`` for each seal-free set the false-alarm bench measured."""
+        sets = (self.false_alarms or {}).get("sets", {})
+        return {
+            f"false_per_100_{name.replace('-', '_')}": float(figures["false_boxes_per_100"])
+            for name, figures in sets.items()
+        }
 
 
 class WordVectorsCard(_KnownCard):

@@ -149,7 +149,8 @@ def _first(error: ValidationError) -> str:
 
 def upsert_entry(path: Path, entry: dict[str, Any]) -> None:
     """Add ``entry`` (validated as its task's card) to the manifest at ``path``, replacing the
-    entry of the same name; an older manifest is migrated as it is rewritten.
+    entry of the same name (a retrained default stays the default unless ``entry`` says
+    otherwise); an older manifest is migrated as it is rewritten.
 
     Raises:
         ManifestError: ``entry`` is not a valid card.
@@ -160,6 +161,9 @@ def upsert_entry(path: Path, entry: dict[str, Any]) -> None:
         raise ManifestError(f"entry {entry.get('name')!r} for {path}: {_first(error)}") from None
     cards = [] if not path.exists() else [e.card for e in read_manifest(path)]
     kept = [other for other in cards if other.name != card.name]
+    replaced = [other for other in cards if other.name == card.name]
+    if replaced and replaced[0].default and "default" not in entry:
+        card = card.model_copy(update={"default": True})
     write_manifest(path, [*kept, card])
 
 

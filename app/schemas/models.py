@@ -56,7 +56,11 @@ class ModelInfo(ModelStatus):
         default=None, description="Dynamic batching of an image model; none for word2vec."
     )
     metrics: dict[str, float] = Field(
-        default_factory=dict, description="Figures measured when it was trained."
+        default_factory=dict,
+        description="Figures measured when it was trained; for a detector also "
+        "false_per_100_<set>: "
+        "false boxes per 100 photos of each seal-free set never trained on, as served "
+        "(python -m bench.false_alarms --write).",
     )
     accepts: AcceptedImages | None = Field(
         default=None, description="The images a loaded image model takes; none for word2vec."

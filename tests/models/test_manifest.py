@@ -175,3 +175,15 @@ def test_defaults_are_marked_once_per_task_or_taken_from_a_tasks_only_model(tmp_
     path.write_text(json.dumps({"version": 3, "models": unmarked}))
     with pytest.raises(ManifestError, match="has version 3; this service reads 1 and 2"):
         read_manifest(path)
+
+
+def test_a_retrained_default_stays_the_default(tmp_path: Path):
+    """A training command rewrites its model's entry; the manifest's mark must survive that."""
+    path = tmp_path / "manifest.json"
+    base = {"task": "detect", "sha256": "0"}
+    upsert_entry(path, {"name": "a", "file": "a.pt", **base, "default": True})
+    upsert_entry(path, {"name": "b", "file": "b.pt", **base})
+    upsert_entry(path, {"name": "a", "file": "a2.pt", **base})
+    assert default_models(read_manifest(path)) == {"detect": "a"}
+    upsert_entry(path, {"name": "a", "file": "a3.pt", **base, "default": False})
+    assert default_models(read_manifest(path)) == {}

@@ -35,6 +35,7 @@ from app.serving.tasks.base import (
     warm_up_batch,
 )
 from app.serving.tasks.image import ImageTask
+from models.cards import DetectCard
 from models.data.images import InputLimits
 from models.manifest import ManifestEntry
 from models.vision.detection.base import (
@@ -143,6 +144,8 @@ class DetectTask(ImageTask[DetectJob, list[Detection]]):
     @classmethod
     def describe(cls, entry: ManifestEntry) -> TaskFacts:
         facts = super().describe(entry)
+        if isinstance(entry.card, DetectCard):
+            facts = replace(facts, metrics=facts.metrics | entry.card.false_alarm_metrics())
         try:
             thresholds = asdict(served_thresholds(entry.card.thresholds))
         except ValueError:  # the entry cannot load; its state and reason say why
