@@ -61,6 +61,13 @@ def test_the_readme_states_each_detector_s_measured_figures(model):
     assert shown(map_50, MANIFEST[model]["metrics"]["map_50"])
     if photos["score_threshold"] != 0.5:
         assert f"calibrated score threshold {photos['score_threshold']:g}" in text
+    sets = MANIFEST[model]["false_alarms"]["sets"]
+    (backgrounds, composites) = re.findall(
+        r"held-out seal-free photos: ([\d.]+) \(backgrounds\), ([\d.]+) \(distractor composites\)",
+        text,
+    )[0]
+    assert shown(backgrounds, sets["heldout-backgrounds"]["false_boxes_per_100"])
+    assert shown(composites, sets["distractor-composites"]["false_boxes_per_100"])
 
 
 def test_the_readme_states_the_classifiers_measured_accuracy():

@@ -185,7 +185,7 @@ def test_a_request_naming_no_threshold_gets_the_model_s_own(client):
     }
     assert listed["tinyssd-logo"]["thresholds"]["score_threshold"] == 0.5
     assert listed["resnet18-hymenoptera"]["thresholds"] is None
-    bees = upload((NEGATIVES / "bees" / "2668391343_45e272cd07.jpg").read_bytes())
+    bees = upload((NEGATIVES / "bees" / "72100438_73de9f17af.jpg").read_bytes())
     own = client.post("/detect", files=bees, params={"model": "fasterrcnn-logo"})
     assert own.status_code == 200, own.text
     assert own.json()["detections"] == []
@@ -315,3 +315,20 @@ def test_limits_on_batches_and_bodies(make_client):
     assert too_many.status_code == 413 and "over the limit of 2" in too_many.json()["detail"]
     big = client.post("/detect", files=upload(b"\xff" * 300_000))
     assert big.status_code == 413 and "larger than the limit" in big.json()["detail"]
+
+
+@pytest.mark.parametrize("model", ["tinyssd-logo", "fasterrcnn-logo"])
+def test_models_shows_false_boxes_per_100_seal_free_photos_measured_at_the_served_threshold(
+    client, model
+):
+    """The manifest's false-alarm figures (python -m bench.false_alarms --write) reach /models
+    as metrics, and were measured at the score threshold the model now serves with."""
+    card = COMMITTED[model].card
+    sets = card.false_alarms["sets"]
+    assert {"heldout-backgrounds", "ants-bees-val", "distractor-composites"} <= set(sets)
+    listed = {m["name"]: m for m in client.get("/models").json()["models"]}[model]
+    for name, figures in sets.items():
+        key = f"false_per_100_{name.replace('-', '_')}"
+        assert listed["metrics"][key] == figures["false_boxes_per_100"]
+    measured_at = card.false_alarms["thresholds"]["score_threshold"]
+    assert measured_at == listed["thresholds"]["score_threshold"]
