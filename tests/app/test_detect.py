@@ -183,7 +183,8 @@ def test_a_request_naming_no_threshold_gets_the_model_s_own(client):
         "iou_threshold": 0.5,
         "max_detections": 100,
     }
-    assert listed["tinyssd-logo"]["thresholds"]["score_threshold"] == 0.5
+    tinyssd = COMMITTED["tinyssd-logo"].info["thresholds"]["score_threshold"]
+    assert listed["tinyssd-logo"]["thresholds"]["score_threshold"] == tinyssd
     assert listed["resnet18-hymenoptera"]["thresholds"] is None
     bees = upload((NEGATIVES / "bees" / "72100438_73de9f17af.jpg").read_bytes())
     own = client.post("/detect", files=bees, params={"model": "fasterrcnn-logo"})
