@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> dict:
         rows.append(
             {
                 "model": name,
-                "arch": entry.info.get("arch", "tinyssd"),
+                "arch": entry.card.architecture,
                 "device": describe_device(device),
                 "dtype": name_of,
                 "score_threshold": metrics.get("score_threshold", 0.5),
