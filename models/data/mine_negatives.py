@@ -3,12 +3,12 @@ their surroundings and written as seal-free training images (``--train-negatives
 
     python -m models.data.mine_negatives --weights weights/tinyssd-logo.pt \\
         --folders runs/backgrounds-train ../shared/data/hymenoptera/train \\
-        --score 0.1 --out runs/mined/tinyssd
+        --score 0.3 --per-photo 2 --out runs/mined/tinyssd
 
 Only folders the detector may train on belong here: never a held-out set that measures false
 alarms. Each crop is a square around one box, its side the box's longer side times a factor
-drawn from ``--context`` (seeded), so the object the detector mistook fills a tenth to half of
-the image; ``mined.csv`` says which photo, box and score each crop came from.
+drawn from ``--context`` (seeded), so the object the detector mistook spans a quarter to two
+thirds of the crop's side; ``mined.csv`` says which photo, box and score each crop came from.
 """
 
 from __future__ import annotations
