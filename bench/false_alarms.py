@@ -98,8 +98,8 @@ def main(args: argparse.Namespace) -> dict:
     if args.out is not None:
         write_result(result, args.out)
     if args.write:
+        command = "python -m bench.false_alarms " + shlex.join(sys.argv[1:])
         for name, row in result["models"].items():
-            command = "python -m bench.false_alarms " + shlex.join(sys.argv[1:])
             record = manifest_record(row, list(sets), command)
             update_entry(args.manifest, name, {"false_alarms": record})
     return result
