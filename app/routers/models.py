@@ -101,5 +101,6 @@ def model_info(
         metrics=facts.metrics,
         accepts=accepted_images(task, settings),
         thresholds=DetectionDefaults(**facts.thresholds) if facts.thresholds else None,
+        masks=facts.masks,
         sha256=model.entry.sha256,
     )

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from app.schemas.common import ImageSize
+
+MaskFormat = Literal["polygons", "rle", "none"]
+
+
+class PolygonMask(BaseModel):
+    """The object's outline (``mask_format=polygons``)."""
+
+    polygons: list[list[float]] = Field(
+        description="Outer outlines of the object's parts, largest first, each [x1, y1, x2, y2, "
+        "...] in the uploaded image's pixels (upright, after EXIF), at most 64 points; holes "
+        "are filled. COCO's polygon segmentation."
+    )
+
+
+class RLEMask(BaseModel):
+    """The object's pixels as COCO compressed RLE (``mask_format=rle``), as pycocotools
+    writes it: decode with ``pycocotools.mask.decode({"size": size, "counts": counts})``."""
+
+    size: tuple[int, int] = Field(description="[height, width] of the uploaded image.")
+    counts: str = Field(description="COCO's compressed run-length string, column-major.")
 
 
 class DetectedObject(BaseModel):
@@ -16,6 +36,18 @@ class DetectedObject(BaseModel):
     score: float = Field(description="Class probability, in [0, 1].")
     label: str
     class_id: int
+    mask: PolygonMask | RLEMask | None = Field(
+        default=None,
+        description="Models with masks (`masks: true` in /models), unless mask_format=none: "
+        "the object's pixels as outline polygons (default) or COCO RLE. Absent otherwise.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_mask(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("mask") is None:
+            data.pop("mask", None)
+        return data
 
 
 class DetectionResult(BaseModel):

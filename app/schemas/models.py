@@ -71,6 +71,11 @@ class ModelInfo(ModelStatus):
         "manifest's (chosen on its validation split by python -m models.calibrate), else the "
         "service's defaults.",
     )
+    masks: bool | None = Field(
+        default=None,
+        description="A detector: whether its detections carry masks (Mask R-CNN), which "
+        "/detect's mask_format shapes; a detector without them ignores mask_format.",
+    )
     sha256: str = Field(description="SHA-256 of the weights file.")
 
 

@@ -29,6 +29,7 @@ class DetectionSample:
     image: Tensor  # uint8 [3, S, S], or [3, H, W] with the shorter side S (keep_aspect)
     boxes: Tensor  # float32 [G, 4] normalised xyxy
     labels: Tensor  # int64 [G]
+    masks: Tensor | None = None  # uint8 [G, H, W] of the image's shape, 1 inside (Mask R-CNN)
 
 
 def find_label_file(root: Path) -> Path:
@@ -60,6 +61,7 @@ def read_detection_csv(
     split: str = "all",
     val_fraction: float = 0.1,
     keep_aspect: bool = False,
+    with_masks: bool = False,
 ) -> list[DetectionSample]:
     """Samples of ``root``, resized by :func:`fit_to_input`.
 
@@ -69,6 +71,9 @@ def read_detection_csv(
         split: ``train``, ``val`` (by :func:`validation_split`) or ``all``.
         val_fraction: share of images in the validation split.
         keep_aspect: keep each image's aspect ratio (shorter side ``size``).
+        with_masks: read each object's mask from ``masks/<image stem>.png`` beside
+            ``label.csv``: one "L" image where value k + 1 marks the image's k-th CSV row
+            (what ``python -m models.data.synthesize`` writes).
     """
     if split not in {"train", "val", "all"}:
         raise DataError(f"split must be train, val or all, got {split!r}")
@@ -92,12 +97,22 @@ def read_detection_csv(
         height, width = image.shape[-2:]
         table = torch.tensor(rows[name], dtype=torch.float32)
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        resized = fit_to_input(image, size, keep_aspect)
+        masks = None
+        if with_masks:
+            masks = read_instance_masks(
+                label_file.parent / "masks" / f"{Path(name).stem}.png",
+                len(table),
+                (height, width),
+                tuple(resized.shape[-2:]),
+            )
         samples.append(
             DetectionSample(
                 name=name,
-                image=fit_to_input(image, size, keep_aspect),
+                image=resized,
                 boxes=(table[:, 1:] / scale).clamp(0, 1),
                 labels=table[:, 0].long(),
+                masks=masks,
             )
         )
     if not samples:
@@ -105,13 +120,37 @@ def read_detection_csv(
     return samples
 
 
+def read_instance_masks(
+    path: Path, count: int, image_size: tuple[int, int], size: tuple[int, int]
+) -> Tensor:
+    """The ``count`` objects' masks of an instance map (value k + 1 = object k) whose image is
+    ``image_size`` (height, width), resized to ``size``: uint8 [count, *size], 1 inside."""
+    if not path.is_file():
+        raise DataError(
+            f"{path} is missing: Mask R-CNN needs a mask per image (masks/<image stem>.png, "
+            "value k + 1 for the image's k-th row; python -m models.data.synthesize writes them)"
+        )
+    with Image.open(path) as opened:
+        instances = TF.pil_to_tensor(opened.convert("L"))
+    if tuple(instances.shape[-2:]) != image_size:
+        raise DataError(
+            f"{path} is {instances.shape[-1]}x{instances.shape[-2]}, its image "
+            f"{image_size[1]}x{image_size[0]}"
+        )
+    instances = TF.resize(instances, list(size), interpolation=TF.InterpolationMode.NEAREST)
+    ids = torch.arange(1, count + 1, dtype=torch.uint8).view(-1, 1, 1)
+    return (instances == ids).to(torch.uint8)
+
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
-def read_negative_images(root: Path, size: int, keep_aspect: bool = False) -> list[DetectionSample]:
+def read_negative_images(
+    root: Path, size: int, keep_aspect: bool = False, with_masks: bool = False
+) -> list[DetectionSample]:
     """Every image under ``root`` (any depth) as a sample without objects, resized by
     :func:`fit_to_input`: photos known not to hold the object teach a detector what to leave
-    alone."""
+    alone (``with_masks``: with an empty mask stack, as Mask R-CNN batches want)."""
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"{root} holds no image ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -119,12 +158,16 @@ def read_negative_images(root: Path, size: int, keep_aspect: bool = False) -> li
     for path in paths:
         with Image.open(path) as opened:
             image = TF.pil_to_tensor(opened.convert("RGB"))
+        resized = fit_to_input(image, size, keep_aspect)
         samples.append(
             DetectionSample(
                 name=str(path.relative_to(root)),
-                image=fit_to_input(image, size, keep_aspect),
+                image=resized,
                 boxes=torch.zeros(0, 4),
                 labels=torch.zeros(0, dtype=torch.int64),
+                masks=torch.zeros(0, *resized.shape[-2:], dtype=torch.uint8)
+                if with_masks
+                else None,
             )
         )
     return samples

@@ -11,7 +11,15 @@ from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 
 def tilt(layer: Image.Image, rng: random.Random, max_tilt: float) -> Image.Image:
     """A perspective warp: each corner moves by up to ``max_tilt`` of the side, inwards."""
-    w, h = layer.size
+    return tilt_together([layer], rng, max_tilt)[0]
+
+
+def tilt_together(
+    layers: list[Image.Image], rng: random.Random, max_tilt: float
+) -> list[Image.Image]:
+    """:func:`tilt` drawn once and applied to every layer (all of one size): a seal and its
+    silhouette move alike."""
+    w, h = layers[0].size
     shift = [rng.uniform(0, max_tilt) * s for s in (w, h, w, h, w, h, w, h)]
     corners = [
         (shift[0], shift[1]),
@@ -21,9 +29,10 @@ def tilt(layer: Image.Image, rng: random.Random, max_tilt: float) -> Image.Image
     ]
     source = [(0, 0), (w, 0), (w, h), (0, h)]
     coefficients = perspective_coefficients(corners, source)
-    return layer.transform(
-        (w, h), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC
-    )
+    return [
+        layer.transform((w, h), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC)
+        for layer in layers
+    ]
 
 
 def perspective_coefficients(

@@ -52,11 +52,16 @@ def add_distractors(
 
 
 def occlude(
-    canvas: Image.Image, box: list[int], rng: random.Random, others: list[list[int]]
+    canvas: Image.Image,
+    box: list[int],
+    rng: random.Random,
+    others: list[list[int]],
+    silhouette: Image.Image | None = None,
 ) -> None:
     """Hide up to a third of the seal in ``box`` from one side: leaves, a hand or an object
-    (the box stays the seal's whole extent, as a person labelling it draws it); nothing is
-    drawn when the cover would reach another seal (``others``)."""
+    (the box stays the seal's whole extent, as a person labelling it draws it; the cover is cut
+    out of the seal's ``silhouette``, which holds what is seen); nothing is drawn when the cover
+    would reach another seal (``others``)."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     share = rng.uniform(0.15, 0.33)
@@ -71,6 +76,7 @@ def occlude(
     if any(_overlap(list(cover), other) for other in others):
         return
     draw = ImageDraw.Draw(canvas)
+    cut = ImageDraw.Draw(silhouette) if silhouette is not None else None
     kind = rng.random()
     if kind < 0.5:  # foliage: overlapping leaves of a few greens
         cx1, cy1, cx2, cy2 = cover
@@ -79,11 +85,17 @@ def occlude(
             cx, cy = rng.uniform(cx1, cx2), rng.uniform(cy1, cy2)
             tone = tuple(max(0, min(255, c + rng.randint(-20, 20))) for c in rng.choice(LEAVES))
             draw.ellipse((cx - leaf, cy - leaf / 2, cx + leaf, cy + leaf / 2), fill=tone)
+            if cut is not None:
+                cut.ellipse((cx - leaf, cy - leaf / 2, cx + leaf, cy + leaf / 2), fill=0)
     elif kind < 0.75:  # a hand or a finger: a rounded skin-coloured shape
         draw.rounded_rectangle(cover, radius=max(2, min(w, h) // 5), fill=rng.choice(SKIN))
+        if cut is not None:
+            cut.rounded_rectangle(cover, radius=max(2, min(w, h) // 5), fill=0)
     else:  # an object in front: a cup, a sign, a post
         tone = tuple(rng.randint(20, 230) for _ in range(3))
         draw.rectangle(cover, fill=tone)
+        if cut is not None:
+            cut.rectangle(cover, fill=0)
 
 
 def on_screen(image: Image.Image, rng: random.Random) -> Image.Image:

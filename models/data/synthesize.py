@@ -8,7 +8,9 @@ on badges or carved, pasted onto real backgrounds at many scales, angles, tilts 
 
 A seal's box is the bounding box of its own alpha mask after every geometric transform
 (scale, rotation, perspective), so it is exact by construction; photometric steps (blur, noise,
-lighting, JPEG) come after and move no pixel.
+lighting, JPEG) come after and move no pixel. Its mask (``masks/*.png``, for Mask R-CNN) is its
+filled silhouette, the disc a person would outline with the holes between the ink strokes
+filled, carried through the same transforms; an occluder drawn over a seal is cut out of it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import csv
 import io
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from models.data.detection_csv import validation_split
-from models.data.effects import gaussian_noise, photo_effects, tilt
+from models.data.effects import gaussian_noise, photo_effects, tilt_together
 from models.data.hard_cases import _overlap, add_distractors, occlude, on_screen
 from models.data.images import load_rgb
 
@@ -86,13 +90,53 @@ def background_files(folders: list[Path]) -> list[Path]:
     return files
 
 
+def silhouette(ink: Image.Image) -> Image.Image:
+    """The filled outline of a seal's ink ("L", 255 inside): the convex hull of its pixels from
+    :data:`ALPHA_EDGE` up, which for a round seal is the disc its outer ring draws."""
+    pixels = np.asarray(ink) >= ALPHA_EDGE
+    rows = np.flatnonzero(pixels.any(axis=1))
+    if rows.size == 0:
+        raise ValueError("the seal's ink is empty")
+    first = pixels[rows].argmax(axis=1)
+    last = pixels.shape[1] - 1 - pixels[rows, ::-1].argmax(axis=1)
+    points = [(int(x), int(y)) for y, x in zip(rows, first, strict=True)]
+    points += [(int(x), int(y)) for y, x in zip(rows, last, strict=True)]
+    filled = Image.new("L", ink.size, 0)
+    ImageDraw.Draw(filled).polygon(_convex_hull(points), fill=255, outline=255)
+    return filled
+
+
+def _convex_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Andrew's monotone chain: the hull's corners, counter-clockwise."""
+    ordered = sorted(set(points))
+    if len(ordered) < 3:
+        return ordered
+
+    def half(chain_points: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        chain: list[tuple[int, int]] = []
+        for point in chain_points:
+            while len(chain) >= 2 and _cross(chain[-2], chain[-1], point) <= 0:
+                chain.pop()
+            chain.append(point)
+        return chain
+
+    lower, upper = half(ordered), half(ordered[::-1])
+    return lower[:-1] + upper[:-1]
+
+
+def _cross(o: tuple[int, int], a: tuple[int, int], b: tuple[int, int]) -> int:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
 def render_seal(
     mask: Image.Image, rng: random.Random, side: int, config: SynthesisConfig
-) -> Image.Image:
+) -> tuple[Image.Image, Image.Image]:
     """One seal as an RGBA image about ``side`` pixels across: coloured ink, sometimes on a
     filled disc (badge, label, stone), rotated and tilted (with ``hard``, sometimes seen from
-    the side: the disc down to a 1:2.5 ellipse)."""
+    the side: the disc down to a 1:2.5 ellipse); and its silhouette ("L", same size), moved
+    alike."""
     ink_mask = mask.resize((side, side), Image.Resampling.LANCZOS)
+    outline = silhouette(ink_mask)
     ink_colour = _jitter(rng.choice(INKS), rng)
     layer = Image.new("RGBA", (side, side), ink_colour + (0,))
     alpha = ink_mask
@@ -103,7 +147,7 @@ def render_seal(
         base = Image.new("RGB", (side, side), fill)
         base.paste(ink_colour, mask=ink_mask)
         layer = base.convert("RGBA")
-        alpha = disc
+        alpha = outline = disc
     if rng.random() < 0.3:  # faded print, worn embroidery: the ink is patchy
         noise = gaussian_noise((side, side), rng.uniform(20, 60), rng).filter(
             ImageFilter.GaussianBlur(1)
@@ -114,18 +158,25 @@ def render_seal(
     layer.putalpha(alpha)
     if config.hard and rng.random() < 0.3:  # foreshortened: a disc seen at a slant
         squash = rng.uniform(0.4, 0.9)
-        layer = layer.resize((side, max(4, int(side * squash))), Image.Resampling.LANCZOS)
-    return place_layer(layer, rng, config)
+        squashed = (side, max(4, int(side * squash)))
+        layer = layer.resize(squashed, Image.Resampling.LANCZOS)
+        outline = outline.resize(squashed, Image.Resampling.LANCZOS)
+    layer, outline = place_layers([layer, outline], rng, config)
+    return layer, outline.point(lambda v: 255 if v >= 128 else 0)
 
 
 def place_layer(layer: Image.Image, rng: random.Random, config: SynthesisConfig) -> Image.Image:
     """An RGBA layer rotated and tilted as a seal is (distractors get the same)."""
-    layer = layer.rotate(
-        rng.uniform(-config.max_rotation, config.max_rotation),
-        Image.Resampling.BICUBIC,
-        expand=True,
-    )
-    return tilt(layer, rng, config.max_tilt)
+    return place_layers([layer], rng, config)[0]
+
+
+def place_layers(
+    layers: list[Image.Image], rng: random.Random, config: SynthesisConfig
+) -> list[Image.Image]:
+    """:func:`place_layer` drawn once for layers of one size (a seal and its silhouette)."""
+    angle = rng.uniform(-config.max_rotation, config.max_rotation)
+    turned = [layer.rotate(angle, Image.Resampling.BICUBIC, expand=True) for layer in layers]
+    return tilt_together(turned, rng, config.max_tilt)
 
 
 def compose(
@@ -134,19 +185,23 @@ def compose(
     rng: random.Random,
     config: SynthesisConfig,
     photometric: bool = True,
+    silhouettes: list[Image.Image] | None = None,
 ) -> tuple[Image.Image, list[list[int]]]:
     """Paste 1 to ``max_seals`` seals onto ``background`` without overlap; the image and the
-    seals' xyxy boxes (pixels, each the bounding box of the seal's visible alpha)."""
+    seals' xyxy boxes (pixels, each the bounding box of the seal's visible alpha). Each seal's
+    silhouette on the whole image ("L", 255 inside) is appended to ``silhouettes`` when a list
+    is given, in the order of the boxes; asking for them draws nothing else."""
     canvas = background.convert("RGB")
     width, height = canvas.size
     boxes: list[list[int]] = []
+    outlines: list[Image.Image] = []
     wanted = 1 + sum(rng.random() < 0.25 for _ in range(config.max_seals - 1))
     for _ in range(wanted * 4):  # a few tries per seal to find free space
         if len(boxes) == wanted:
             break
         largest = max(config.min_side + 1, int(config.max_fraction * min(width, height)))
         side = int(math.exp(rng.uniform(math.log(config.min_side), math.log(largest))))
-        seal = render_seal(rng.choice(masks), rng, side, config)
+        seal, outline = render_seal(rng.choice(masks), rng, side, config)
         if seal.width >= width or seal.height >= height:
             continue
         x, y = rng.randrange(width - seal.width), rng.randrange(height - seal.height)
@@ -164,15 +219,31 @@ def compose(
             rgb = ImageChops.multiply(seal.convert("RGB"), Image.merge("RGB", [shade] * 3))
             seal = Image.merge("RGBA", (*rgb.split(), seal.getchannel("A")))
         canvas.paste(seal, (x, y), seal)
+        placed = Image.new("L", canvas.size, 0)
+        placed.paste(outline, (x, y))
         if config.hard and rng.random() < 0.2:
-            occlude(canvas, box, rng, boxes)
+            occlude(canvas, box, rng, boxes, placed)
         boxes.append(box)
+        outlines.append(placed)
+    if silhouettes is not None:
+        silhouettes += outlines
     if config.distractors:
         place = lambda layer: place_layer(layer, rng, config)  # noqa: E731
         add_distractors(canvas, boxes, rng, config.distractors, place, INKS, config.min_side)
     if config.hard and photometric and rng.random() < 0.1:
         return on_screen(canvas, rng), boxes
     return (photo_effects(canvas, rng) if photometric else canvas), boxes
+
+
+def instance_map(size: tuple[int, int], silhouettes: list[Image.Image]) -> Image.Image:
+    """One "L" image of ``size`` where pixel value k + 1 marks the k-th seal (0: none); seals
+    never overlap, so one image holds them all (at most 255)."""
+    if len(silhouettes) > 255:
+        raise ValueError(f"at most 255 seals fit one instance map, got {len(silhouettes)}")
+    combined = Image.new("L", size, 0)
+    for index, outline in enumerate(silhouettes):
+        combined.paste(index + 1, mask=outline)
+    return combined
 
 
 def background_canvas(path: Path, rng: random.Random, config: SynthesisConfig) -> Image.Image:
@@ -220,25 +291,31 @@ def synthesize(
     background_split: tuple[float, bool] | None = None,
 ) -> Path:
     """Write ``count`` images and their ``label.csv`` (label 0, pixel corners) under ``out``,
-    and ``negatives`` seal-free distractor images under ``out/negatives`` (for
-    ``--train-negatives``, or to measure false alarms). ``background_split`` (fraction, held
-    out) draws on that part of the backgrounds only (:func:`held_out_backgrounds`)."""
+    each image's seal silhouettes as ``masks/<name>.png`` (:func:`instance_map`, value k + 1 for
+    the image's k-th row of the CSV), and ``negatives`` seal-free distractor images under
+    ``out/negatives`` (for ``--train-negatives``, or to measure false alarms).
+    ``background_split`` (fraction, held out) draws on that part of the backgrounds only
+    (:func:`held_out_backgrounds`)."""
     masks = seal_masks(target_dir)
     files = background_files(backgrounds)
     if background_split is not None:
         files = held_out_backgrounds(files, *background_split)
     _write_negatives(files, out / "negatives", negatives, seed, config)
     (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(exist_ok=True)
     rows = []
     for index in range(count):
         rng = random.Random(f"{seed}:{index}")
+        outlines: list[Image.Image] = []
         image, boxes = compose(
-            background_canvas(rng.choice(files), rng, config), masks, rng, config
-        )
+            background_canvas(rng.choice(files), rng, config), masks, rng, config,
+            silhouettes=outlines,
+        )  # fmt: skip
         name = f"{index:06d}.jpg"
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=rng.randint(45, 95))
         (out / "images" / name).write_bytes(buffer.getvalue())
+        instance_map(image.size, outlines).save(out / "masks" / f"{index:06d}.png")
         rows += [[name, 0, *box] for box in boxes]
     label_file = out / "label.csv"
     with label_file.open("w", newline="", encoding="utf-8") as file:

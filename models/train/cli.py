@@ -213,7 +213,12 @@ def detect_parser() -> argparse.ArgumentParser:
         "--tiling", action="store_true", help="serve (and evaluate photos) whole and in 2x2 tiles"
     )
     parser.add_argument("--class-names", help="comma-separated, by label id")
-    parser.add_argument("--arch", choices=("tinyssd", "fasterrcnn"))
+    parser.add_argument(
+        "--arch",
+        choices=("tinyssd", "fasterrcnn", "maskrcnn"),
+        help="maskrcnn: Faster R-CNN with a mask branch (--backbone resnet18; the data need "
+        "masks/, as python -m models.data.synthesize writes them)",
+    )
     parser.add_argument(
         "--pretrained",
         choices=("none", "coco"),
@@ -228,6 +233,12 @@ def detect_parser() -> argparse.ArgumentParser:
         help="fasterrcnn: region proposals per training image (default: the model's, 600 for "
         "resnet18); as few as the box head samples (128) makes its negatives the RPN's most "
         "object-like regions, a form of hard negative mining",
+    )
+    parser.add_argument(
+        "--freeze",
+        choices=("none", "detector"),
+        help="maskrcnn: 'detector' trains the mask branch alone, the detector of --init (its "
+        "boxes, scores and thresholds) kept as it is",
     )
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--momentum", type=float)

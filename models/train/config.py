@@ -103,9 +103,14 @@ class ClassifyConfig(TrainConfig):
             raise TrainingError(f"--input-size {self.input_size}: at least 8 pixels")
 
 
+RCNN_ARCHS = frozenset({"fasterrcnn", "maskrcnn"})
+MASK_ARCHS = frozenset({"maskrcnn"})
+
+
 @dataclass
 class DetectConfig(TrainConfig):
-    """TinySSD or a Faster R-CNN on a detection set in d2l's CSV layout."""
+    """TinySSD, a Faster R-CNN or a Mask R-CNN on a detection set in d2l's CSV layout (Mask
+    R-CNN: with each image's masks, see :func:`models.data.detection_csv.read_instance_masks`)."""
 
     data: Path | None = None
     val_data: Path | None = None
@@ -124,6 +129,7 @@ class DetectConfig(TrainConfig):
     backbone_weights: Path | None = None
     roi_op: str = "align"
     train_proposals: int | None = None
+    freeze: str = "none"
     epochs: int = 20
     batch_size: int = 32
     lr: float = 0.2
@@ -140,11 +146,22 @@ class DetectConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.arch not in RCNN_ARCHS | {"tinyssd"}:
+            raise TrainingError(f"--arch {self.arch}: tinyssd, fasterrcnn or maskrcnn")
         if self.input_shape is None:
-            self.input_shape = "photo" if self.arch == "fasterrcnn" else "square"
-        if self.input_shape == "photo" and self.arch != "fasterrcnn":
+            self.input_shape = "photo" if self.arch in RCNN_ARCHS else "square"
+        if self.input_shape == "photo" and self.arch not in RCNN_ARCHS:
             raise TrainingError(
-                "--input-shape photo needs --arch fasterrcnn (TinySSD sees squares)"
+                "--input-shape photo needs --arch fasterrcnn or maskrcnn (TinySSD sees squares)"
+            )
+        if self.arch in MASK_ARCHS and self.backbone != "resnet18":
+            raise TrainingError("--arch maskrcnn is built on --backbone resnet18")
+        if self.freeze not in {"none", "detector"}:
+            raise TrainingError(f"--freeze {self.freeze}: none or detector")
+        if self.freeze == "detector" and (self.arch not in MASK_ARCHS or self.init is None):
+            raise TrainingError(
+                "--freeze detector trains a Mask R-CNN's mask branch alone: it needs "
+                "--arch maskrcnn and --init (the detector it keeps)"
             )
 
 

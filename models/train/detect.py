@@ -15,7 +15,6 @@ curves is written next to them. ``train(DetectConfig(...))`` runs the same from 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -23,10 +22,10 @@ import torch
 from models.data.detection_csv import DetectionSample
 from models.device import describe_device
 from models.train import distributed, engine
-from models.train.config import DetectConfig, TrainingError
+from models.train.config import RCNN_ARCHS, DetectConfig, TrainingError
 from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
-from models.train.detect_model import build_detector, rcnn_design
+from models.train.detect_model import MASK_BRANCH, build_detector, rcnn_design
 from models.train.distributed import Runtime, example_rng
 from models.train.engine import ProgressCallback, Step, TaskSteps, TrainResult
 from models.train.photo_eval import evaluate_photos
@@ -87,6 +86,8 @@ class DetectSteps(TaskSteps):
         return [order[i : i + self.local_batch] for i in range(0, len(order), self.local_batch)]
 
     def step(self, batch: list[int], epoch: int) -> Step:
+        if self.config.freeze == "detector":  # its batch norms keep their statistics too
+            self.model.backbone.eval()
         seed = self.config.seed
         chosen = [augmented(self.augment, self.train_set[i], seed, epoch, i) for i in batch]
         loss, figures = training_loss(
@@ -122,10 +123,16 @@ def run(
     if len(names) != num_classes:
         raise TrainingError(f"--class-names gives {len(names)} names for {num_classes} label ids")
     model = build_detector(config, num_classes)
+    if config.freeze == "detector":
+        for key, parameter in model.named_parameters():
+            parameter.requires_grad_(key.startswith(MASK_BRANCH))
     model = distributed.prepare(model, runtime, config.sync_bn).to(device)
     lr = distributed.scaled_lr(config)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+        [parameter for parameter in model.parameters() if parameter.requires_grad],
+        lr=lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
     )
     schedule = engine.make_schedule(config.schedule, optimizer, config.epochs)
     state = engine.start_run(config, device, model, optimizer, schedule)
@@ -191,8 +198,7 @@ def augmented(
     if augment is None:
         return sample
     with example_rng(seed, epoch, index):
-        image, boxes, labels = augment(sample.image, sample.boxes, sample.labels)
-    return replace(sample, image=image, boxes=boxes, labels=labels)
+        return augment.sample(sample)
 
 
 def training_loss(
@@ -204,7 +210,7 @@ def training_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of a batch of (augmented) samples through ``trained`` (``model``, or it under
     DDP), and the book's figures for TinySSD."""
-    if config.arch == "fasterrcnn":
+    if config.arch in RCNN_ARCHS:
         images, targets = rcnn_batch(samples, None)
         losses = trained(
             [image.to(device) for image in images],
@@ -242,7 +248,7 @@ def save_detector(
         "input_size": config.input_size,
         "tiling": config.tiling,
         **({"anchors": model.anchor_config.as_dict()} if isinstance(model, TinySSD) else {}),
-        **(rcnn_design(config, model) if config.arch == "fasterrcnn" else {}),
+        **(rcnn_design(config, model) if config.arch in RCNN_ARCHS else {}),
         "data": source,
         "command": command_line("detect", config, NOT_RECORDED, runtime.launcher()),
         "device": describe_device(next(model.parameters()).device),

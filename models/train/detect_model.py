@@ -7,19 +7,27 @@ from typing import Any
 
 import torch
 
-from models.train.config import DetectConfig
+from models.train.config import MASK_ARCHS, RCNN_ARCHS, DetectConfig, TrainingError
 from models.vision.detection.rcnn import faster_rcnn
 from models.vision.detection.ssd import AnchorConfig, TinySSD
 
+MASK_BRANCH = ("roi_heads.mask_head.", "roi_heads.mask_predictor.")
+
 
 def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
-    """TinySSD with the book's anchors or ``--anchor-sizes``, or a Faster R-CNN; from
-    ``--init`` when given."""
+    """TinySSD with the book's anchors or ``--anchor-sizes``, or a Faster or Mask R-CNN; from
+    ``--init`` when given (a Mask R-CNN also from a Faster R-CNN file: its mask branch starts
+    fresh)."""
     model: torch.nn.Module
-    if config.arch == "fasterrcnn":
+    if config.arch in RCNN_ARCHS:
         pretrained = None if config.pretrained == "none" else config.pretrained
         model = faster_rcnn(
-            num_classes, pretrained, config.backbone, config.backbone_weights, config.roi_op
+            num_classes,
+            pretrained,
+            config.backbone,
+            config.backbone_weights,
+            config.roi_op,
+            masks=config.arch in MASK_ARCHS,
         )
         if config.train_proposals is not None:
             model.rpn._pre_nms_top_n["training"] = config.train_proposals
@@ -34,13 +42,23 @@ def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
         model = TinySSD(num_classes, config.input_size, anchors)
     if config.init is not None:
         state = torch.load(config.init, map_location="cpu", weights_only=True)["model"]
-        model.load_state_dict({key: value.float() for key, value in state.items()})
+        state = {key: value.float() for key, value in state.items()}
+        if config.arch in MASK_ARCHS and not any(key.startswith(MASK_BRANCH) for key in state):
+            # A Faster R-CNN file: every weight but the new mask branch's.
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected or any(not key.startswith(MASK_BRANCH) for key in missing):
+                raise TrainingError(
+                    f"--init {config.init} is not a Faster R-CNN of this design: "
+                    f"{unexpected or missing}"
+                )
+        else:
+            model.load_state_dict(state)
     return model
 
 
 def rcnn_design(config: DetectConfig, model: torch.nn.Module) -> dict[str, Any]:
-    """What serving needs to rebuild a Faster R-CNN: its body, box head and input normalisation
-    (the backbone classifier's, which the state dict does not hold)."""
+    """What serving needs to rebuild a Faster or Mask R-CNN: its body, box head and input
+    normalisation (the backbone classifier's, which the state dict does not hold)."""
     return {
         "backbone": config.backbone,
         "roi_op": config.roi_op,

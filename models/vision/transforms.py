@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -84,18 +85,35 @@ class DetectionAugmentation:
     def __call__(
         self, image: Tensor, boxes: Tensor, labels: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
+        out_image, out_boxes, out_labels, _ = self.with_masks(image, boxes, labels, None)
+        return out_image, out_boxes, out_labels
+
+    def sample(self, sample: Any) -> Any:
+        """A :class:`~models.data.detection_csv.DetectionSample` augmented, masks included."""
+        image, boxes, labels, masks = self.with_masks(
+            sample.image, sample.boxes, sample.labels, sample.masks
+        )
+        return replace(sample, image=image, boxes=boxes, labels=labels, masks=masks)
+
+    def with_masks(
+        self, image: Tensor, boxes: Tensor, labels: Tensor, masks: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """The same, with each object's mask ([G, H, W]) cropped, flipped and resized with
+        its pixels (nearest) and dropped with its box."""
         height, width = image.shape[-2:]
         scale = torch.tensor([width, height, width, height], dtype=boxes.dtype)
         pixel_boxes = tv_tensors.BoundingBoxes(
             boxes * scale, format="XYXY", canvas_size=(height, width)
         )
-        out_image, target = self.transform(
-            tv_tensors.Image(image), {"boxes": pixel_boxes, "labels": labels}
-        )
+        target: dict[str, Any] = {"boxes": pixel_boxes, "labels": labels}
+        if masks is not None:
+            target["masks"] = tv_tensors.Mask(masks)
+        out_image, target = self.transform(tv_tensors.Image(image), target)
         out_height, out_width = out_image.shape[-2:]
         out_scale = torch.tensor([out_width, out_height, out_width, out_height], dtype=boxes.dtype)
         out_boxes = target["boxes"].as_subclass(Tensor) / out_scale
-        return out_image.as_subclass(Tensor), out_boxes, target["labels"]
+        out_masks = target["masks"].as_subclass(Tensor) if masks is not None else None
+        return out_image.as_subclass(Tensor), out_boxes, target["labels"], out_masks
 
 
 def shorter_side_at_most(side: int) -> Callable[[Image.Image], Tensor]:

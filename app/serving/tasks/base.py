@@ -61,6 +61,7 @@ class TaskFacts:
     metrics: dict[str, float] = field(default_factory=dict)
     # A detector's thresholds for requests that name none (its manifest ``thresholds``).
     thresholds: dict[str, float] | None = None
+    masks: bool | None = None  # a detector: whether its detections carry masks
 
 
 class ServedTask(ABC, Generic[JobT, ResultT]):

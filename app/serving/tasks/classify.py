@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import torch
 from fastapi import Query
@@ -101,7 +101,7 @@ class ClassifyTask(ImageTask[ClassifyJob, list[Prediction]]):
         return self.classifier.classify_inputs([j.input for j in jobs], [j.top_k for j in jobs])
 
     def answer(
-        self, model: str, decoded: DecodedImage, result: list[Prediction]
+        self, model: str, decoded: DecodedImage, result: list[Prediction], options: Any = None
     ) -> ClassificationResult:
         return ClassificationResult(
             model=model,

@@ -1,13 +1,13 @@
-"""Object detection (``task: detect``): TinySSD or Faster R-CNN, each request with its own
-thresholds in a shared batch, and its endpoints: ``POST /detect`` (boxes in the uploaded image's
-pixels, by decreasing score), ``POST /detect/batch`` and ``POST /detect/render`` (the upload as
-PNG with the boxes drawn).
+"""Object detection (``task: detect``): TinySSD, Faster R-CNN or Mask R-CNN, each request with
+its own thresholds in a shared batch, and its endpoints: ``POST /detect`` (boxes in the uploaded
+image's pixels, by decreasing score, with a Mask R-CNN's masks as polygons or COCO RLE),
+``POST /detect/batch`` and ``POST /detect/render`` (the upload as PNG with the boxes drawn and
+the masks filled).
 """
 
 # No ``from __future__ import annotations``: the endpoints built in DetectTask.add_routes name
 # their dependencies' types, which FastAPI reads from the annotations at run time.
 
-import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Any, ClassVar, Self
@@ -17,15 +17,20 @@ from fastapi import APIRouter, Depends, Query, UploadFile
 from fastapi.responses import Response
 from PIL import Image
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
-from torchvision.utils import draw_bounding_boxes
 
-from app.schemas.detect import BatchDetectionResult, DetectedObject, DetectionResult, ImageSize
+from app.schemas.detect import (
+    BatchDetectionResult,
+    DetectedObject,
+    DetectionResult,
+    ImageSize,
+    MaskFormat,
+    PolygonMask,
+    RLEMask,
+)
 from app.serving.admission import model_dependency
 from app.serving.deps import ImagesDep
 from app.serving.failures import ModelLoadError
 from app.serving.intake import IMAGE_FILE, DecodedImage, ImagePreparer, PreparedImage
-from app.serving.memory import trimmed_after
 from app.serving.registry import ServedModel
 from app.serving.tasks.base import (
     Placement,
@@ -35,9 +40,11 @@ from app.serving.tasks.base import (
     warm_up_batch,
 )
 from app.serving.tasks.image import ImageTask
+from app.serving.tasks.render import render_png
 from models.cards import DetectCard
 from models.data.images import InputLimits
 from models.manifest import ManifestEntry
+from models.ops.masks import SoftMask, mask_to_polygons, mask_to_rle
 from models.vision.detection.base import (
     Detection,
     DetectionThresholds,
@@ -60,15 +67,21 @@ class DetectJob:
 
 @dataclass(frozen=True)
 class RequestedThresholds:
-    """The thresholds a request names; the model's own (``/models``) stand in for the rest."""
+    """The thresholds a request names (the model's own, ``/models``, stand in for the rest) and
+    how it wants masks."""
 
     score_threshold: float | None
     iou_threshold: float | None
     max_detections: int | None
+    mask_format: MaskFormat = "polygons"
 
     def over(self, defaults: DetectionThresholds) -> DetectionThresholds:
-        named = {key: value for key, value in vars(self).items() if value is not None}
-        return replace(defaults, **named)
+        named = {
+            key: value
+            for key, value in vars(self).items()
+            if value is not None and key != "mask_format"
+        }
+        return replace(defaults, **named, masks=self.mask_format != "none")
 
 
 _MODEL_DEFAULT = " Default: the model's own (its `thresholds` in `/models`)"
@@ -91,12 +104,22 @@ def get_thresholds(
             ge=1, le=1000, description="At most this many boxes." + _MODEL_DEFAULT + ", else 100."
         ),
     ] = None,
+    mask_format: Annotated[
+        MaskFormat,
+        Query(
+            description="Models with masks (`masks: true` in /models): each detection's `mask` "
+            "as outline `polygons`, as COCO compressed `rle`, or `none` (no mask, and none "
+            "computed). Other detectors ignore it."
+        ),
+    ] = "polygons",
 ) -> RequestedThresholds:
-    return RequestedThresholds(score_threshold, iou_threshold, max_detections)
+    return RequestedThresholds(score_threshold, iou_threshold, max_detections, mask_format)
 
 
 Thresholds = Annotated[RequestedThresholds, Depends(get_thresholds)]
 PNG = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+MASK_ARCHITECTURES = frozenset({"maskrcnn"})
+MAX_POLYGON_POINTS = 64  # per outline: a disc's outline within a pixel of a 1,900-pixel photo
 
 
 class DetectTask(ImageTask[DetectJob, list[Detection]]):
@@ -146,10 +169,12 @@ class DetectTask(ImageTask[DetectJob, list[Detection]]):
         facts = super().describe(entry)
         if isinstance(entry.card, DetectCard):
             facts = replace(facts, metrics=facts.metrics | entry.card.false_alarm_metrics())
+        facts = replace(facts, masks=entry.card.architecture in MASK_ARCHITECTURES)
         try:
             thresholds = asdict(served_thresholds(entry.card.thresholds))
         except ValueError:  # the entry cannot load; its state and reason say why
             return facts
+        thresholds.pop("masks")
         return replace(facts, thresholds=thresholds)
 
     @property
@@ -176,12 +201,26 @@ class DetectTask(ImageTask[DetectJob, list[Detection]]):
             [j.input for j in jobs], [j.size for j in jobs], [j.thresholds for j in jobs]
         )
 
-    def answer(self, model: str, decoded: DecodedImage, result: list[Detection]) -> DetectionResult:
+    def answer(
+        self,
+        model: str,
+        decoded: DecodedImage,
+        result: list[Detection],
+        options: RequestedThresholds | None = None,
+    ) -> DetectionResult:
+        size = (decoded.width, decoded.height)
+        mask_format = options.mask_format if options is not None else "polygons"
         return DetectionResult(
             model=model,
             image=ImageSize(width=decoded.width, height=decoded.height),
             detections=[
-                DetectedObject(box=d.box, score=d.score, label=d.label, class_id=d.class_id)
+                DetectedObject(
+                    box=d.box,
+                    score=d.score,
+                    label=d.label,
+                    class_id=d.class_id,
+                    mask=encoded_mask(d.mask, size, mask_format),
+                )
                 for d in result
             ],
         )
@@ -230,10 +269,23 @@ class DetectTask(ImageTask[DetectJob, list[Detection]]):
             "/detect/render",
             summary="Draw the detected objects on the image",
             description="The uploaded image as PNG, at its own size, with each box, label and "
-            "score drawn: what `POST /detect` finds with the same thresholds.",
+            "score drawn and, for models with masks, each mask filled translucently: what "
+            "`POST /detect` finds with the same thresholds.",
             response_class=Response,
             responses={200: {"content": PNG, "description": "The image with the boxes drawn."}},
         )(detect_render)
+
+
+def encoded_mask(
+    mask: SoftMask | None, size: tuple[int, int], mask_format: MaskFormat
+) -> PolygonMask | RLEMask | None:
+    """A detection's mask as the request asked for it, in the pixels of an image of ``size``."""
+    if mask is None or mask_format == "none":
+        return None
+    if mask_format == "rle":
+        rle = mask_to_rle(mask, size)
+        return RLEMask(size=tuple(rle["size"]), counts=str(rle["counts"]))
+    return PolygonMask(polygons=mask_to_polygons(mask, MAX_POLYGON_POINTS))
 
 
 async def rendered(
@@ -248,32 +300,3 @@ async def rendered(
     (found,) = await served.run([served.task.job(prepared, thresholds)])
     png = await images.run(render_png, prepared.decoded, found)
     return Response(png, media_type="image/png")
-
-
-def render_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
-    """The image with each box, label and score drawn (torchvision's draw_bounding_boxes); the
-    decoded image is closed, and the memory of a large one given back."""
-    if decoded.image is None:
-        raise ValueError("render_png needs the decoded image: prepare it with full_size=True")
-    with trimmed_after(decoded.decoded_bytes):
-        return _drawn_png(decoded, found)
-
-
-def _drawn_png(decoded: DecodedImage, found: list[Detection]) -> bytes:
-    pixels = TF.pil_to_tensor(decoded.image)
-    decoded.image.close()  # its last use: the pixels are in the tensor now
-    if found:
-        boxes = torch.tensor([d.box for d in found])
-        width = max(2, round(max(decoded.width, decoded.height) / 200))
-        pixels = draw_bounding_boxes(
-            pixels,
-            boxes,
-            labels=[f"{d.label} {d.score:.2f}" for d in found],
-            colors="red",
-            width=width,
-        )
-    buffer = io.BytesIO()
-    # The fastest zlib level: several times faster than Pillow's default on large images, for a
-    # somewhat larger file (docs/hardening.md has the figures).
-    TF.to_pil_image(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()

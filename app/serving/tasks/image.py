@@ -63,8 +63,10 @@ class ImageTask(ServedTask[JobT, ResultT]):
         """One image's work for :meth:`run_batch`, with the request's options."""
         raise NotImplementedError
 
-    def answer(self, model: str, decoded: DecodedImage, result: ResultT) -> BaseModel:
-        """One image's answer (``answer_model``) from its result."""
+    def answer(
+        self, model: str, decoded: DecodedImage, result: ResultT, options: Any = None
+    ) -> BaseModel:
+        """One image's answer (``answer_model``) from its result and the request's options."""
         raise NotImplementedError
 
     @classmethod
@@ -126,7 +128,7 @@ class ImageTask(ServedTask[JobT, ResultT]):
         task = served.task
         results = await served.run([task.job(image, options) for image in prepared])
         return [
-            task.answer(served.name, image.decoded, result)
+            task.answer(served.name, image.decoded, result, options)
             for image, result in zip(prepared, results, strict=True)
         ]
 

@@ -16,15 +16,18 @@ from PIL import Image
 from torch import Tensor
 
 from models.data.images import InputLimits
+from models.ops.masks import SoftMask
 
 
 @dataclass(frozen=True)
 class DetectionThresholds:
-    """What one request keeps: class score floor, per-class NMS IoU, most boxes."""
+    """What one request keeps: class score floor, per-class NMS IoU, most boxes, and each
+    box's mask (models that predict masks; computing them costs time)."""
 
     score_threshold: float = 0.5
     iou_threshold: float = 0.5
     max_detections: int = 100
+    masks: bool = True
 
 
 DEFAULT_THRESHOLDS = DetectionThresholds()
@@ -69,6 +72,7 @@ class Detection:
     score: float
     class_id: int
     label: str
+    mask: SoftMask | None = None  # over ``box`` (models with a mask branch)
 
 
 class ObjectDetector(Protocol):
@@ -80,6 +84,7 @@ class ObjectDetector(Protocol):
     class_names: list[str]
     dtype: torch.dtype
     model: torch.nn.Module
+    has_masks: bool  # whether its detections carry masks
 
     def preprocess(self, image: Image.Image) -> Tensor: ...
 

@@ -18,6 +18,6 @@ def load_detector(
     data only (``weights_only=True``). A Faster R-CNN computes its backbone in ``dtype``, its
     heads in float32."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("arch") == "fasterrcnn":
+    if checkpoint.get("arch") in {"fasterrcnn", "maskrcnn"}:
         return RCNNDetector.from_checkpoint(checkpoint, device, dtype)
     return TinySSDDetector.from_checkpoint(checkpoint, device, dtype)

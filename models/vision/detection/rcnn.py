@@ -4,6 +4,7 @@ second detection backend trained by the same command and served by the same endp
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,13 +20,14 @@ from torchvision.transforms.v2 import functional as TF
 
 from models.data.images import InputLimits
 from models.ops import nms
+from models.ops.masks import SoftMask
 from models.vision.detection.base import (
     Detection,
     DetectionThresholds,
     ObjectDetector,
     to_detections,
 )
-from models.vision.detection.rcnn_resnet import resnet18_faster_rcnn
+from models.vision.detection.rcnn_resnet import resnet18_faster_rcnn, resnet18_mask_rcnn
 
 INPUT_SIZE = 320  # the model resizes its inputs so the shorter side is 320
 MIN_RESIZED_SIDE = 32  # the shorter side after resizing: at least the FPN's coarsest stride / 2
@@ -37,8 +39,10 @@ def faster_rcnn(
     backbone: str = "mobilenet_v3",
     backbone_weights: Path | None = None,
     roi_op: str = "align",
+    masks: bool = False,
 ) -> FasterRCNN:
-    """A Faster R-CNN for ``num_classes`` object classes (plus background).
+    """A Faster R-CNN for ``num_classes`` object classes (plus background), or with ``masks``
+    the Mask R-CNN of :func:`resnet18_mask_rcnn` (ResNet-18 only).
 
     Args:
         pretrained: ``coco`` starts from torchvision's COCO weights (downloaded once into
@@ -49,6 +53,10 @@ def faster_rcnn(
             initialises the backbone (the book's pretrained-backbone step).
         roi_op: ``align`` (Faster R-CNN's RoI align) or ``pool`` (Fast R-CNN's RoI pooling).
     """
+    if masks:
+        if backbone != "resnet18" or roi_op != "align":
+            raise ValueError(f"Mask R-CNN is built on resnet18 with RoI align, not {backbone}")
+        return resnet18_mask_rcnn(num_classes, backbone_weights)
     if backbone == "resnet18":
         return resnet18_faster_rcnn(num_classes, backbone_weights, roi_op)
     if backbone != "mobilenet_v3":
@@ -85,10 +93,11 @@ class ReducedPrecisionBackbone(torch.nn.Module):
 
 
 class RCNNDetector(ObjectDetector):
-    """Serves a Faster R-CNN with the thresholds of each request: the model keeps every
-    candidate (no score floor, no suppression) and the request's per-class NMS runs after.
-    With a ``dtype`` other than float32 the backbone computes in it
-    (:class:`ReducedPrecisionBackbone`)."""
+    """Serves a Faster or Mask R-CNN with the thresholds of each request: the model keeps every
+    candidate (no score floor, no suppression) and the request's per-class NMS runs after; a
+    Mask R-CNN's mask branch then runs on the kept boxes only (torchvision's forward would
+    paste a whole-image mask for every candidate). With a ``dtype`` other than float32 the
+    backbone computes in it (:class:`ReducedPrecisionBackbone`)."""
 
     def __init__(
         self,
@@ -106,6 +115,7 @@ class RCNNDetector(ObjectDetector):
         self.class_names = class_names
         self.device = device
         self.dtype = dtype
+        self.has_masks = bool(model.roi_heads.has_mask())
         self.input_size = INPUT_SIZE
         self.decode_side = INPUT_SIZE
         # The transform scales the shorter side to 320 unless the longer one would pass its
@@ -119,7 +129,12 @@ class RCNNDetector(ObjectDetector):
     ) -> RCNNDetector:
         names = list(checkpoint["class_names"])
         backbone = checkpoint.get("backbone", "mobilenet_v3")
-        model = faster_rcnn(len(names), backbone=backbone, roi_op=checkpoint.get("roi_op", "align"))
+        model = faster_rcnn(
+            len(names),
+            backbone=backbone,
+            roi_op=checkpoint.get("roi_op", "align"),
+            masks=checkpoint.get("arch") == "maskrcnn",
+        )
         model.load_state_dict({key: value.float() for key, value in checkpoint["model"].items()})
         if "image_mean" in checkpoint:  # the backbone classifier's normalisation
             model.transform.image_mean = list(checkpoint["image_mean"])
@@ -141,19 +156,60 @@ class RCNNDetector(ObjectDetector):
         sizes: list[tuple[int, int]],
         thresholds: list[DetectionThresholds],
     ) -> list[list[Detection]]:
-        """Images [3, H, W] in [0, 1] -> boxes in images of ``sizes``, each with its own
-        thresholds."""
-        outputs = self.model([image.to(self.device) for image in inputs])
-        results = []
-        for output, image, size, limits in zip(outputs, inputs, sizes, thresholds, strict=True):
-            keep = output["scores"] > limits.score_threshold
-            boxes, scores = output["boxes"][keep], output["scores"][keep]
-            labels = output["labels"][keep] - 1  # torchvision counts background as class 0
+        """Images [3, H, W] in [0, 1] -> boxes (and masks) in images of ``sizes``, each with
+        its own thresholds."""
+        model = self.model
+        images, _ = model.transform([image.to(self.device) for image in inputs])
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        heads = model.roi_heads
+        pooled = heads.box_head(heads.box_roi_pool(features, proposals, images.image_sizes))
+        class_logits, box_regression = heads.box_predictor(pooled)
+        found = heads.postprocess_detections(
+            class_logits, box_regression, proposals, images.image_sizes
+        )
+        kept = []
+        for boxes, scores, labels, limits in zip(*found, thresholds, strict=True):
+            keep = scores > limits.score_threshold
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep] - 1  # 0: background
             order = nms(boxes, scores, limits.iou_threshold, labels)[: limits.max_detections]
-            frame = (image.shape[-1], image.shape[-2])
-            results.append(
-                to_detections(
-                    boxes[order], scores[order], labels[order], frame, size, self.class_names
-                )
+            kept.append((boxes[order], scores[order], labels[order]))
+        wanted = [self.has_masks and limits.masks for limits in thresholds]
+        soft_masks = self._masks(features, kept, images.image_sizes, wanted)
+        results = []
+        for (boxes, scores, labels), (height, width), size, soft in zip(
+            kept, images.image_sizes, sizes, soft_masks, strict=True
+        ):
+            detections = to_detections(
+                boxes, scores, labels, (width, height), size, self.class_names
             )
+            if soft is not None:  # each mask spans its box: in the image's pixels now
+                detections = [
+                    replace(d, mask=SoftMask(grid, tuple(d.box)))
+                    for d, grid in zip(detections, soft, strict=True)
+                ]
+            results.append(detections)
         return results
+
+    def _masks(
+        self,
+        features: OrderedDict[str, Tensor],
+        kept: list[tuple[Tensor, Tensor, Tensor]],
+        image_sizes: list[tuple[int, int]],
+        wanted: list[bool],
+    ) -> list[Tensor | None]:
+        """Each image's soft masks [K, 28, 28] of its kept boxes (None where not wanted): the
+        mask branch on RoI-aligned features, the sigmoid of each box's own class."""
+        if not any(wanted):
+            return [None] * len(kept)
+        heads = self.model.roi_heads
+        boxes = [k[0] if want else k[0][:0] for k, want in zip(kept, wanted, strict=True)]
+        labels = torch.cat(
+            [k[2] if want else k[2][:0] for k, want in zip(kept, wanted, strict=True)]
+        )
+        logits = heads.mask_predictor(
+            heads.mask_head(heads.mask_roi_pool(features, boxes, image_sizes))
+        )
+        soft = logits[torch.arange(len(logits)), labels + 1].sigmoid().float()
+        parts = soft.split([len(b) for b in boxes])
+        return [part if want else None for part, want in zip(parts, wanted, strict=True)]

@@ -1,6 +1,7 @@
 """A Faster R-CNN over a ResNet-18 FPN whose body starts from this project's own classifier (the
-book's "pretrained backbone" step, with the CIFAR-10 source playing ImageNet), and the Fast R-CNN
-ablation: RoI max pooling instead of RoI align in the box head."""
+book's "pretrained backbone" step, with the CIFAR-10 source playing ImageNet), the Fast R-CNN
+ablation (RoI max pooling instead of RoI align in the box head), and the Mask R-CNN: the same
+detector plus a fully convolutional mask branch that upsamples with a transposed convolution."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from torchvision.models import resnet18
-from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign, roi_pool
 from torchvision.ops.poolers import _convert_to_roi_format, _setup_scales
 
@@ -27,6 +29,9 @@ FEATURES = ["0", "1", "2", "3"]
 # (one class, a few seals each) training steps are several times cheaper on a CPU.
 FPN_CHANNELS = 128
 BOX_HEAD_WIDTH = 512
+# The mask branch: four 3x3 convolutions on 14x14 RoI-aligned features, then a stride-2
+# ConvTranspose2d to the 28x28 mask (torchvision's head, at the FPN's width).
+MASK_HEAD_LAYERS = (FPN_CHANNELS,) * 4
 
 
 class MultiScaleRoIPool(MultiScaleRoIAlign):
@@ -57,6 +62,30 @@ def resnet18_faster_rcnn(
     """ResNet-18 FPN Faster R-CNN for 320-pixel inputs; ``backbone_weights`` is a classifier
     checkpoint of ``python -m models.train classify`` (its 3x3 CIFAR first convolution is placed
     at the centre of the 7x7 one; its input normalisation is kept)."""
+    backbone, options = _resnet18_parts(num_classes, backbone_weights, roi_op)
+    return FasterRCNN(backbone, num_classes=None, **options)
+
+
+def resnet18_mask_rcnn(num_classes: int, backbone_weights: Path | None = None) -> MaskRCNN:
+    """:func:`resnet18_faster_rcnn` with Mask R-CNN's mask branch: RoI align to 14x14 on the
+    box's FPN level, four 3x3 convolutions, a 2x2 stride-2 ``ConvTranspose2d`` to 28x28 and a
+    1x1 convolution to one mask logit map per class. Its state dict holds the Faster R-CNN's
+    keys unchanged, so a Faster R-CNN file initialises all but the mask branch."""
+    backbone, options = _resnet18_parts(num_classes, backbone_weights, "align")
+    return MaskRCNN(
+        backbone,
+        num_classes=None,
+        mask_roi_pool=MultiScaleRoIAlign(FEATURES, output_size=14, sampling_ratio=2),
+        mask_head=MaskRCNNHeads(FPN_CHANNELS, MASK_HEAD_LAYERS, dilation=1),
+        mask_predictor=MaskRCNNPredictor(MASK_HEAD_LAYERS[-1], FPN_CHANNELS, num_classes + 1),
+        **options,
+    )
+
+
+def _resnet18_parts(
+    num_classes: int, backbone_weights: Path | None, roi_op: str
+) -> tuple[BackboneWithFPN, dict]:
+    """The backbone and the options both R-CNNs share."""
     if roi_op not in {"align", "pool"}:
         raise ValueError(f"roi_op must be align or pool, got {roi_op!r}")
     body = resnet18(weights=None)
@@ -81,20 +110,18 @@ def resnet18_faster_rcnn(
         if missing or unexpected:
             raise ValueError(f"{backbone_weights} is not a ResNet-18: {missing or unexpected}")
     pooler_type = MultiScaleRoIPool if roi_op == "pool" else MultiScaleRoIAlign
-    return FasterRCNN(
-        backbone,
-        num_classes=None,
-        min_size=320,
-        max_size=640,
-        image_mean=list(mean),
-        image_std=list(std),
-        rpn_anchor_generator=AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS),
-        box_roi_pool=pooler_type(FEATURES, output_size=7, sampling_ratio=2),
-        box_head=TwoMLPHead(FPN_CHANNELS * 7 * 7, BOX_HEAD_WIDTH),
-        box_predictor=FastRCNNPredictor(BOX_HEAD_WIDTH, num_classes + 1),
-        box_batch_size_per_image=128,
-        rpn_pre_nms_top_n_train=600,
-        rpn_post_nms_top_n_train=600,
-        rpn_pre_nms_top_n_test=600,
-        rpn_post_nms_top_n_test=300,
-    )
+    return backbone, {
+        "min_size": 320,
+        "max_size": 640,
+        "image_mean": list(mean),
+        "image_std": list(std),
+        "rpn_anchor_generator": AnchorGenerator(ANCHOR_SIZES, ASPECT_RATIOS),
+        "box_roi_pool": pooler_type(FEATURES, output_size=7, sampling_ratio=2),
+        "box_head": TwoMLPHead(FPN_CHANNELS * 7 * 7, BOX_HEAD_WIDTH),
+        "box_predictor": FastRCNNPredictor(BOX_HEAD_WIDTH, num_classes + 1),
+        "box_batch_size_per_image": 128,
+        "rpn_pre_nms_top_n_train": 600,
+        "rpn_post_nms_top_n_train": 600,
+        "rpn_pre_nms_top_n_test": 600,
+        "rpn_post_nms_top_n_test": 300,
+    }

@@ -48,6 +48,7 @@ class TinySSDDetector(ObjectDetector):
         self.class_names = class_names
         self.device = device
         self.dtype = dtype
+        self.has_masks = False
         self.input_size = model.input_size
 
     @classmethod
