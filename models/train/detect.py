@@ -25,7 +25,7 @@ from models.train import distributed, engine
 from models.train.config import RCNN_ARCHS, DetectConfig, TrainingError
 from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
-from models.train.detect_model import MASK_BRANCH, build_detector, rcnn_design
+from models.train.detect_model import build_detector, freeze_detector, rcnn_design
 from models.train.distributed import Runtime, example_rng
 from models.train.engine import ProgressCallback, Step, TaskSteps, TrainResult
 from models.train.photo_eval import evaluate_photos
@@ -86,8 +86,6 @@ class DetectSteps(TaskSteps):
         return [order[i : i + self.local_batch] for i in range(0, len(order), self.local_batch)]
 
     def step(self, batch: list[int], epoch: int) -> Step:
-        if self.config.freeze == "detector":  # its batch norms keep their statistics too
-            self.model.backbone.eval()
         seed = self.config.seed
         chosen = [augmented(self.augment, self.train_set[i], seed, epoch, i) for i in batch]
         loss, figures = training_loss(
@@ -124,8 +122,7 @@ def run(
         raise TrainingError(f"--class-names gives {len(names)} names for {num_classes} label ids")
     model = build_detector(config, num_classes)
     if config.freeze == "detector":
-        for key, parameter in model.named_parameters():
-            parameter.requires_grad_(key.startswith(MASK_BRANCH))
+        freeze_detector(model)
     model = distributed.prepare(model, runtime, config.sync_bn).to(device)
     lr = distributed.scaled_lr(config)
     optimizer = torch.optim.SGD(
@@ -211,6 +208,8 @@ def training_loss(
     """The loss of a batch of (augmented) samples through ``trained`` (``model``, or it under
     DDP), and the book's figures for TinySSD."""
     if config.arch in RCNN_ARCHS:
+        if config.freeze == "detector":  # the frozen backbone's batch norms keep their figures
+            model.backbone.eval()
         images, targets = rcnn_batch(samples, None)
         losses = trained(
             [image.to(device) for image in images],

@@ -43,17 +43,28 @@ def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
     if config.init is not None:
         state = torch.load(config.init, map_location="cpu", weights_only=True)["model"]
         state = {key: value.float() for key, value in state.items()}
-        if config.arch in MASK_ARCHS and not any(key.startswith(MASK_BRANCH) for key in state):
-            # A Faster R-CNN file: every weight but the new mask branch's.
-            missing, unexpected = model.load_state_dict(state, strict=False)
-            if unexpected or any(not key.startswith(MASK_BRANCH) for key in missing):
-                raise TrainingError(
-                    f"--init {config.init} is not a Faster R-CNN of this design: "
-                    f"{unexpected or missing}"
-                )
-        else:
-            model.load_state_dict(state)
+        from_faster = config.arch in MASK_ARCHS and not any(
+            k.startswith(MASK_BRANCH) for k in state
+        )
+        try:  # a Faster R-CNN file for a Mask R-CNN: every weight but the new mask branch's
+            missing, unexpected = model.load_state_dict(state, strict=not from_faster)
+        except RuntimeError as error:
+            raise TrainingError(
+                f"--init {config.init} does not fit --arch {config.arch}: {error}"
+            ) from None
+        if unexpected or any(not key.startswith(MASK_BRANCH) for key in missing):
+            raise TrainingError(
+                f"--init {config.init} is not a Faster R-CNN of this design: "
+                f"{unexpected or missing}"
+            )
     return model
+
+
+def freeze_detector(model: torch.nn.Module) -> None:
+    """``--freeze detector``: only the mask branch learns (its batch norms are kept in
+    evaluation mode by :func:`models.train.detect.training_loss`)."""
+    for key, parameter in model.named_parameters():
+        parameter.requires_grad_(key.startswith(MASK_BRANCH))
 
 
 def rcnn_design(config: DetectConfig, model: torch.nn.Module) -> dict[str, Any]:
