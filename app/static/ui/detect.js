@@ -1,6 +1,9 @@
-// Detect: a photo, the boxes drawn over it, thresholds as sliders that ask again.
+// Detect: a photo, the boxes (and a Mask R-CNN's masks) drawn over it, thresholds as sliders
+// that ask again.
 
 import { $, acceptPhotos, call, element, fillModels, guarded } from "./api.js";
+
+const SVG = "http://www.w3.org/2000/svg";
 
 export function setupDetect(onModels) {
   const select = $("detect-model");
@@ -44,13 +47,41 @@ export function setupDetect(onModels) {
     draw(answer);
   }
 
+  /** Each detection's outline polygons, filled, in an SVG of the photo's own pixels. */
+  function maskLayer(detections, width, height) {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "masks");
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    for (const d of detections) {
+      if (!d.mask?.polygons?.length) continue;
+      const path = document.createElementNS(SVG, "path");
+      path.setAttribute("data-testid", "mask");
+      path.setAttribute("data-label", d.label);
+      path.setAttribute(
+        "d",
+        d.mask.polygons
+          .map((points) => {
+            const pairs = [];
+            for (let i = 0; i < points.length; i += 2) pairs.push(`${points[i]} ${points[i + 1]}`);
+            return `M${pairs.join("L")}Z`;
+          })
+          .join(""),
+      );
+      svg.append(path);
+    }
+    return svg;
+  }
+
   function draw(answer) {
     const { width, height } = answer.image;
     const count = answer.detections.length;
+    const masks = answer.detections.filter((d) => d.mask).length;
     $("detect-summary").textContent =
-      `${count} ${count === 1 ? "box" : "boxes"} from ${answer.model} in the ` +
-      `${width}×${height} photo`;
+      `${count} ${count === 1 ? "box" : "boxes"}${masks ? ` and ${masks} ${masks === 1 ? "mask" : "masks"}` : ""} ` +
+      `from ${answer.model} in the ${width}×${height} photo`;
     overlay.replaceChildren(
+      maskLayer(answer.detections, width, height),
       ...answer.detections.map((d) => {
         const [x1, y1, x2, y2] = d.box;
         const box = element("div", {

@@ -78,9 +78,7 @@ def test_a_covered_part_of_a_seal_is_cut_out_of_its_silhouette(target):  # noqa:
     for seed in range(60):
         rng = random.Random(seed)
         first: list[Image.Image] = []
-        compose(
-            Image.new("RGB", (400, 400), MAGENTA), seal_masks(target), rng, HARD, False, first
-        )
+        compose(Image.new("RGB", (400, 400), MAGENTA), seal_masks(target), rng, HARD, False, first)
         # The same draws without the cover: the disc before the occluder.
         area = [int((np.asarray(outline) > 0).sum()) for outline in first]
         boxes_area = [
