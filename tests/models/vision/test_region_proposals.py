@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from PIL import Image, ImageDraw
+from torchvision.ops import box_iou
 from torchvision.transforms.v2 import functional as TF
 
 from models.vision.classifier import ClassifierCard, InputSpec, build_resnet18, save_classifier
@@ -36,8 +37,6 @@ def test_selective_search_proposes_the_objects_regions_within_the_image():
     assert bool((sides >= MIN_PROPOSAL_SIDE).all())
     assert bool((proposals[:, :2] >= 0).all()) and bool((proposals[:, 2] <= 160).all())
     disc = torch.tensor([[40.0, 30.0, 101.0, 91.0]])
-    from torchvision.ops import box_iou
-
     assert float(box_iou(proposals, disc).max()) > 0.8  # the disc is one of its regions
 
 
