@@ -18,15 +18,20 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from bench.server import ROOT, images_per_second, machine, write_result
 from models.data.detection_csv import DetectionSample, read_detection_csv
 from models.ops.anchors import encode_offsets
+from models.train import distributed, engine
+from models.train.config import AUTO, TrainConfig
 from models.train.detect_eval import served_map
+from models.train.engine import Step, TaskSteps
 from models.vision.detection.base import DetectionThresholds
 from models.vision.detection.loading import load_detector
 from models.vision.detection.rcnn import RCNNDetector, faster_rcnn
@@ -47,50 +52,109 @@ def training_samples(data: Path, count: int) -> list[DetectionSample]:
     return read_detection_csv(data, SIZE, "train", 0.1, keep_aspect=True)[:count]
 
 
-def train_rcnn(args: argparse.Namespace) -> None:
-    """R-CNN's network on warped proposals: per image up to 16 regions of IoU >= 0.5 with a seal
-    (its box among them) and 48 under 0.3, cross-entropy plus smooth L1 on the positives'
-    offsets."""
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    samples = training_samples(args.data, args.images)
-    network = WarpedRegionClassifier(SOURCE, 1, args.side)
-    optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
+def cached_proposals(samples: list[DetectionSample], most: int, cache: Path) -> list[Tensor]:
+    """Each sample's selective-search proposals, computed once into ``cache``."""
+    names = [s.name for s in samples]
+    if cache.is_file():
+        stored = torch.load(cache, weights_only=True)
+        if stored["names"] == names and stored["most"] == most:
+            return stored["proposals"]
     started = time.perf_counter()
-    regions = [selective_search(to_unit(s.image), args.proposals) for s in samples]
+    proposals = [selective_search(to_unit(s.image), most) for s in samples]
     print(f"selective search on {len(samples)} images: {time.perf_counter() - started:.0f} s")
-    for epoch in range(args.epochs):
-        network.train()
-        total, seen = 0.0, 0
-        for index in rng.sample(range(len(samples)), len(samples)):
-            sample = samples[index]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"names": names, "most": most, "proposals": proposals}, cache)
+    return proposals
+
+
+class RCNNSteps(TaskSteps):
+    """R-CNN's network on warped proposals, one image a step: up to 16 regions of IoU >= 0.5
+    with a seal (its box among them) and 48 under 0.3, cross-entropy plus smooth L1 on the
+    positives' offsets."""
+
+    def __init__(
+        self, network: WarpedRegionClassifier, samples: list[DetectionSample],
+        proposals: list[Tensor], seed: int,
+    ) -> None:  # fmt: skip
+        self.trained, self.samples, self.proposals, self.seed = network, samples, proposals, seed
+
+    def batches(self, epoch: int) -> Sequence[int]:
+        return random.Random(f"{self.seed}:{epoch}").sample(
+            range(len(self.samples)), len(self.samples)
+        )
+
+    def step(self, index: int, epoch: int) -> Step:
+        rng = random.Random(f"{self.seed}:{epoch}:{index}")
+        sample = self.samples[index]
+        height, width = sample.image.shape[-2:]
+        truth = sample.boxes * torch.tensor([width, height, width, height])
+        candidates = torch.cat([self.proposals[index], truth])
+        labels, matched = region_targets(candidates, truth)
+        positives = torch.nonzero(labels == 1).flatten().tolist()
+        negatives = torch.nonzero(labels == 0).flatten().tolist()
+        chosen = rng.sample(positives, min(16, len(positives)))
+        chosen += rng.sample(negatives, min(48, len(negatives)))
+        picked = candidates[chosen]
+        logits, offsets = self.trained(self.trained.warp(to_unit(sample.image), picked))
+        loss = F.cross_entropy(logits, labels[chosen])
+        positive = labels[chosen] == 1
+        if positive.any():
+            goal = encode_offsets(picked[positive], truth[matched[chosen]][positive])
+            loss = loss + F.smooth_l1_loss(offsets[positive], goal)
+        return Step(loss, 1)
+
+
+class FastRCNNSteps(TaskSteps):
+    """Fast R-CNN's box head on selective-search proposals (its frozen backbone's batch norms
+    kept in evaluation mode): torchvision's classifier and box losses."""
+
+    def __init__(self, model: torch.nn.Module, samples: list[DetectionSample], batch: int) -> None:
+        self.trained, self.samples, self.batch = model, samples, batch
+
+    def batches(self, epoch: int) -> Sequence[list[DetectionSample]]:
+        return [self.samples[i : i + self.batch] for i in range(0, len(self.samples), self.batch)]
+
+    def step(self, chosen: list[DetectionSample], epoch: int) -> Step:
+        self.trained.backbone.eval()
+        images, targets = [], []
+        for sample in chosen:
             height, width = sample.image.shape[-2:]
-            truth = sample.boxes * torch.tensor([width, height, width, height])
-            candidates = torch.cat([regions[index], truth])
-            labels, matched = region_targets(candidates, truth)
-            positives = torch.nonzero(labels == 1).flatten().tolist()
-            negatives = torch.nonzero(labels == 0).flatten().tolist()
-            chosen = rng.sample(positives, min(16, len(positives)))
-            chosen += rng.sample(negatives, min(48, len(negatives)))
-            if not chosen:
-                continue
-            picked = candidates[chosen]
-            logits, offsets = network(network.warp(to_unit(sample.image), picked))
-            loss = F.cross_entropy(logits, labels[chosen])
-            positive = labels[chosen] == 1
-            if positive.any():
-                goal = encode_offsets(picked[positive], truth[matched[chosen]][positive])
-                loss = loss + F.smooth_l1_loss(offsets[positive], goal)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total, seen = total + loss.item(), seen + 1
-        print(f"epoch {epoch + 1}: loss {total / max(1, seen):.4f}")
+            scale = torch.tensor([width, height, width, height])
+            images.append(to_unit(sample.image))
+            targets.append({"boxes": sample.boxes * scale, "labels": sample.labels + 1})
+        return Step(sum(self.trained(images, targets).values()), len(chosen))
+
+
+def fit_member(
+    args: argparse.Namespace, model: torch.nn.Module, steps: TaskSteps, record: dict
+) -> None:
+    """Train through the project's one loop (:func:`models.train.engine.fit`: a checkpoint an
+    epoch, ``--resume``) and save the weights with what the measurement needs."""
+    config = TrainConfig(
+        epochs=args.epochs, lr=args.lr, seed=args.seed, device="cpu", output=args.output,
+        resume=AUTO, no_progress=True,
+    )  # fmt: skip
+    runtime = distributed.start("cpu")
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trained, lr=args.lr, momentum=0.9, weight_decay=1e-4)
+    started = time.perf_counter()
+    history = engine.fit(steps, engine.start_run(config, runtime.device, model, optimizer),
+                         config, runtime)  # fmt: skip
+    runtime.close()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": network.state_dict(), "side": args.side, "class_names": ["logo"],
-                "proposals": args.proposals, "images": len(samples), "epochs": args.epochs,
-                "seconds": round(time.perf_counter() - started, 1)}, args.output)  # fmt: skip
+    seconds = round(time.perf_counter() - started, 1)
+    torch.save({"model": model.state_dict(), "class_names": ["logo"], "history": history,
+                "seconds": seconds, **record}, args.output)  # fmt: skip
     print(f"wrote {args.output}")
+
+
+def train_rcnn(args: argparse.Namespace) -> None:
+    torch.manual_seed(args.seed)
+    samples = training_samples(args.data, args.images)
+    proposals = cached_proposals(samples, args.proposals, args.output.with_suffix(".proposals.pt"))
+    network = WarpedRegionClassifier(SOURCE, 1, args.side)
+    record = {"side": args.side, "proposals": args.proposals, "images": len(samples)}
+    fit_member(args, network, RCNNSteps(network, samples, proposals, args.seed), record)
 
 
 def fast_rcnn(init: Path | None) -> torch.nn.Module:
@@ -112,33 +176,8 @@ def train_fast(args: argparse.Namespace) -> None:
     model = fast_rcnn(args.init)
     for key, parameter in model.named_parameters():
         parameter.requires_grad_(key.startswith("roi_heads."))
-    trained = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trained, lr=args.lr, momentum=0.9, weight_decay=1e-4)
-    started = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        model.backbone.eval()  # frozen: its batch norms keep their statistics
-        total, seen = 0.0, 0
-        for start in range(0, len(samples), args.batch_size):
-            chosen = samples[start : start + args.batch_size]
-            images, targets = [], []
-            for sample in chosen:
-                height, width = sample.image.shape[-2:]
-                scale = torch.tensor([width, height, width, height])
-                images.append(to_unit(sample.image))
-                targets.append({"boxes": sample.boxes * scale, "labels": sample.labels + 1})
-            losses = model(images, targets)
-            loss = sum(losses.values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total, seen = total + loss.item(), seen + 1
-        print(f"epoch {epoch + 1}: loss {total / max(1, seen):.4f}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "class_names": ["logo"], "init": str(args.init),
-                "images": len(samples), "epochs": args.epochs,
-                "seconds": round(time.perf_counter() - started, 1)}, args.output)  # fmt: skip
-    print(f"wrote {args.output}")
+    record = {"init": str(args.init), "images": len(samples)}
+    fit_member(args, model, FastRCNNSteps(model, samples, args.batch_size), record)
 
 
 def load_rcnn(path: Path) -> RCNN:
