@@ -289,13 +289,15 @@ def synthesize(
     config: SynthesisConfig = SynthesisConfig(),
     negatives: int = 0,
     background_split: tuple[float, bool] | None = None,
+    only: Sequence[int] | None = None,
 ) -> Path:
     """Write ``count`` images and their ``label.csv`` (label 0, pixel corners) under ``out``,
     each image's seal silhouettes as ``masks/<name>.png`` (:func:`instance_map`, value k + 1 for
     the image's k-th row of the CSV), and ``negatives`` seal-free distractor images under
     ``out/negatives`` (for ``--train-negatives``, or to measure false alarms).
     ``background_split`` (fraction, held out) draws on that part of the backgrounds only
-    (:func:`held_out_backgrounds`)."""
+    (:func:`held_out_backgrounds`). ``only``: write just these of the ``count`` indices (each
+    image depends on its index alone, so they are the images the whole set holds)."""
     masks = seal_masks(target_dir)
     files = background_files(backgrounds)
     if background_split is not None:
@@ -304,7 +306,7 @@ def synthesize(
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
     rows = []
-    for index in range(count):
+    for index in range(count) if only is None else sorted(set(only)):
         rng = random.Random(f"{seed}:{index}")
         outlines: list[Image.Image] = []
         image, boxes = compose(
