@@ -34,6 +34,7 @@ from models.data.folders import (
 from models.device import DTYPES, describe_device, resolve_device
 from models.manifest import ManifestEntry, read_manifest, update_entry
 from models.numerics import dtype_name, fast_dtypes
+from models.train.config import MASK_ARCHS
 from models.train.detect_eval import served_map
 from models.train.photo_eval import LABELLED_PHOTOS, false_alarms, labelled_photos
 from models.vision.classifier import ImageClassifier
@@ -128,15 +129,18 @@ def measure_detector(
     negatives: Path | None = None,
 ) -> dict[str, Any]:
     """COCO mAP on the detector's validation split in each format (a Faster R-CNN's backbone
-    in the reduced one, its heads in float32); with ``photos``/``negatives``, also what it finds
-    in the labelled real photos and the boxes it draws on photos without the object, at the
-    thresholds it is served with (the entry's ``thresholds``, else the defaults)."""
+    in the reduced one, its heads in float32; a Mask R-CNN's mask mAP too); with
+    ``photos``/``negatives``, also what it finds in the labelled real photos (a Mask R-CNN's
+    mask IoU with the hand-drawn outlines too) and the boxes it draws on photos without the
+    object, at the thresholds it is served with (the entry's ``thresholds``, else the
+    defaults)."""
     report: dict[str, Any] = {"metric": "map"}
     thresholds = served_thresholds(entry.card.thresholds)  # what a request naming none gets
     checkpoint = torch.load(entry.file, map_location="cpu", weights_only=True)
     size = int(checkpoint["input_size"])
+    masks = checkpoint.get("arch") in MASK_ARCHS  # scored on their masks too
     samples = read_detection_csv(
-        detection_folder(checkpoint), size, "val", validation_fraction(checkpoint)
+        detection_folder(checkpoint), size, "val", validation_fraction(checkpoint), with_masks=masks
     )
     for dtype in dtypes:
         detector = load_detector(entry.file, device, dtype)
@@ -148,6 +152,9 @@ def measure_detector(
         scores = served_map(detector, samples, size)
         report[dtype_name(dtype)] = scores["map"]
         report[f"{dtype_name(dtype)}_map_50"] = scores["map_50"]
+        for key in ("mask_map", "mask_map_50"):
+            if key in scores:
+                report[f"{dtype_name(dtype)}_{key}"] = scores[key]
         found: dict[str, Any] = {}
         if photos is not None:
             found |= labelled_photos(detector, LABELLED_PHOTOS, photos, thresholds)
