@@ -25,7 +25,13 @@ from models.train import distributed, engine
 from models.train.config import RCNN_ARCHS, DetectConfig, TrainingError
 from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
-from models.train.detect_model import build_detector, freeze_detector, rcnn_design
+from models.train.detect_model import (
+    MASK_BRANCH,
+    base_detector,
+    build_detector,
+    freeze_detector,
+    rcnn_design,
+)
 from models.train.distributed import Runtime, example_rng
 from models.train.engine import ProgressCallback, Step, TaskSteps, TrainResult
 from models.train.photo_eval import evaluate_photos
@@ -239,6 +245,10 @@ def save_detector(
         key: value.half() if config.half and value.is_floating_point() else value
         for key, value in model.state_dict().items()
     }
+    base = {}
+    if config.freeze == "detector":  # what it trained, and the file of what it did not
+        state = {key: value for key, value in state.items() if key.startswith(MASK_BRANCH)}
+        base = {"base_detector": base_detector(config.init, config.output)}
     final = {**history[-1], **(rounded or {})}
     weights = "float16" if config.half and rounded is not None else "float32"
     info = {
@@ -265,6 +275,7 @@ def save_detector(
             "model": state,
             "epoch": final["epoch"],
             "args": engine.plain_args(config),
+            **base,
             **info,
         },
         config.output,

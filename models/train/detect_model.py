@@ -3,6 +3,9 @@ R-CNN, and what serving needs to rebuild the latter."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -65,6 +68,13 @@ def freeze_detector(model: torch.nn.Module) -> None:
     evaluation mode by :func:`models.train.detect.training_loss`)."""
     for key, parameter in model.named_parameters():
         parameter.requires_grad_(key.startswith(MASK_BRANCH))
+
+
+def base_detector(init: Path, output: Path) -> dict[str, str]:
+    """How a mask branch file names the detector it was trained on: its path relative to the
+    output's folder (both live in ``weights/``) and its SHA-256."""
+    relative = os.path.relpath(init.resolve(), output.resolve().parent)
+    return {"file": relative, "sha256": hashlib.sha256(init.read_bytes()).hexdigest()}
 
 
 def rcnn_design(config: DetectConfig, model: torch.nn.Module) -> dict[str, Any]:

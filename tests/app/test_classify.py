@@ -121,6 +121,7 @@ def test_models_lists_the_classifier_with_what_front_ends_need(colour_client, co
         "metrics": {"val_accuracy": 1.0},
         "accepts": {"max_pixels": 40_000_000, "max_side": 16_384, "min_side": 1, "max_aspect": 20},
         "thresholds": None,  # a detector's calibrated score threshold; none for a classifier
+        "masks": None,  # a detector's; none for a classifier
         "sha256": sha256_of(colour_classifier),
     }
 

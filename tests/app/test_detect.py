@@ -305,7 +305,7 @@ def test_missing_file_and_unknown_model(client):
         "/detect", files=upload(png(Image.new("RGB", (8, 8)))), params={"model": "yolo"}
     )
     assert unknown.status_code == 404
-    assert "detect models: fasterrcnn-logo, tinyssd-logo" in unknown.json()["detail"]
+    assert "detect models: fasterrcnn-logo, maskrcnn-logo, tinyssd-logo" in unknown.json()["detail"]
 
 
 def test_limits_on_batches_and_bodies(make_client):

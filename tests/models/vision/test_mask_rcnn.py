@@ -14,7 +14,7 @@ from models.ops.masks import mask_to_rle, rle_to_mask
 from models.train.config import DetectConfig, TrainingError
 from models.train.detect import training_loss
 from models.train.detect_data import rcnn_batch
-from models.train.detect_model import MASK_BRANCH, build_detector, freeze_detector
+from models.train.detect_model import MASK_BRANCH, base_detector, build_detector, freeze_detector
 from models.vision.detection.base import DetectionThresholds
 from models.vision.detection.loading import load_detector
 from models.vision.detection.rcnn import RCNNDetector, faster_rcnn
@@ -149,3 +149,37 @@ def test_augmentation_moves_each_mask_with_its_box():
             x1, y1, x2, y2 = (box * torch.tensor([width, height, width, height])).tolist()
             assert abs(cols.min() - x1) <= 2 and abs(cols.max() + 1 - x2) <= 2
             assert abs(rows.min() - y1) <= 2 and abs(rows.max() + 1 - y2) <= 2
+
+
+def test_a_mask_branch_file_loads_over_its_detector_and_refuses_another(faster_file, tmp_path):
+    torch.manual_seed(0)
+    model = build_detector(mask_config(faster_file), 1)
+    full = tmp_path / "full.pt"
+    slim = faster_file.parent / "slim.pt"
+    design = {
+        "arch": "maskrcnn",
+        "backbone": "resnet18",
+        "class_names": ["seal"],
+        "input_size": 320,
+    }
+    torch.save({"model": model.state_dict(), **design}, full)
+    branch = {k: v for k, v in model.state_dict().items() if k.startswith(MASK_BRANCH)}
+    torch.save({"model": branch, "base_detector": base_detector(faster_file, slim), **design}, slim)
+    assert slim.stat().st_size < full.stat().st_size / 10
+    image = seal_sample().image.float() / 255
+    limits = [DetectionThresholds(0.0, 0.5, 5)]
+    (a,) = load_detector(slim, torch.device("cpu")).detect_inputs([image], [(160, 120)], limits)
+    (b,) = load_detector(full, torch.device("cpu")).detect_inputs([image], [(160, 120)], limits)
+    assert [d.box for d in a] == [d.box for d in b]
+    assert all(
+        torch.equal(x.mask.probabilities, y.mask.probabilities) for x, y in zip(a, b, strict=True)
+    )
+    other = tmp_path / "other"
+    other.mkdir()
+    moved = other / "slim.pt"
+    moved.write_bytes(slim.read_bytes())
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_detector(moved, torch.device("cpu"))
+    (other / faster_file.name).write_bytes(faster_file.read_bytes() + b"x")
+    with pytest.raises(ValueError, match="restore that file or retrain"):
+        load_detector(moved, torch.device("cpu"))
