@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
 from app.schemas.common import ImageSize
 
@@ -38,16 +38,10 @@ class DetectedObject(BaseModel):
     class_id: int
     mask: PolygonMask | RLEMask | None = Field(
         default=None,
+        exclude_if=lambda mask: mask is None,
         description="Models with masks (`masks: true` in /models), unless mask_format=none: "
         "the object's pixels as outline polygons (default) or COCO RLE. Absent otherwise.",
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_absent_mask(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        if data.get("mask") is None:
-            data.pop("mask", None)
-        return data
 
 
 class DetectionResult(BaseModel):

@@ -80,6 +80,38 @@ def test_detect_draws_the_api_boxes_on_the_photo(watched: WatchedPage):
     assert_clean(watched)
 
 
+@needs_photos
+def test_detect_fills_a_mask_rcnns_masks_over_the_photo(watched: WatchedPage):
+    page = open_tab(watched, "detect")
+    option = f'{hook("detect-model")} option[value="maskrcnn-logo"]'
+    page.wait_for_selector(option, state="attached")
+    page.select_option(hook("detect-model"), "maskrcnn-logo")
+    page.set_input_files(hook("detect-file"), str(PHOTO))
+    page.wait_for_selector(hook("mask"))
+    expected = httpx.post(
+        f"{watched.origin}/detect",
+        files={"file": PHOTO.read_bytes()},
+        params={"model": "maskrcnn-logo"},
+    ).json()
+    masked = [d for d in expected["detections"] if "mask" in d]
+    assert masked and page.locator(hook("mask")).count() == len(masked)
+    page.wait_for_selector(f'{hook("detect-summary")}:text("1 mask")')
+    # The filled outline lies on the photo where the API's polygons are, inside its box.
+    image = page.locator(hook("detect-image")).bounding_box()
+    drawn = page.locator(hook("mask")).first.bounding_box()
+    scale = image["width"] / expected["image"]["width"]
+    points = masked[0]["mask"]["polygons"][0]
+    xs, ys = points[0::2], points[1::2]
+    assert drawn["x"] - image["x"] == pytest.approx(min(xs) * scale, abs=3)
+    assert drawn["y"] - image["y"] == pytest.approx(min(ys) * scale, abs=3)
+    assert drawn["width"] == pytest.approx((max(xs) - min(xs)) * scale, abs=3)
+    assert drawn["height"] == pytest.approx((max(ys) - min(ys)) * scale, abs=3)
+    x1, y1, x2, y2 = masked[0]["box"]
+    assert x1 - 1 <= min(xs) and max(xs) <= x2 + 1 and y1 - 1 <= min(ys) and max(ys) <= y2 + 1
+    shoot(page, "detect-masks")
+    assert_clean(watched)
+
+
 def test_a_bad_upload_shows_the_reason_in_plain_words(watched: WatchedPage, tmp_path: Path):
     page = open_tab(watched, "detect")
     fake = tmp_path / "notes.jpg"
