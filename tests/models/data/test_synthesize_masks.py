@@ -13,14 +13,8 @@ from PIL import Image, ImageDraw
 
 from models.data.detection_csv import read_detection_csv
 from models.data.hub import DataError
-from models.data.synthesize import (
-    SynthesisConfig,
-    compose,
-    instance_map,
-    seal_masks,
-    silhouette,
-    synthesize,
-)
+from models.data.silhouettes import instance_map, silhouette
+from models.data.synthesize import SynthesisConfig, compose, seal_masks, synthesize
 from tests.models.data.test_synthesize import MAGENTA, backgrounds, target  # noqa: F401
 
 HARD = SynthesisConfig(hard=True, min_side=12)
