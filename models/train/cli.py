@@ -236,9 +236,11 @@ def detect_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--freeze",
-        choices=("none", "detector"),
+        choices=("none", "detector", "body"),
         help="maskrcnn: 'detector' trains the mask branch alone, the detector of --init (its "
-        "boxes, scores and thresholds) kept as it is",
+        "boxes, scores and thresholds) kept as it is; 'body' (R-CNNs) trains all but the "
+        "ResNet-18 body of --init. Either saves only what it trained, naming the --init file "
+        "(or the one it names) that holds the rest",
     )
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--momentum", type=float)

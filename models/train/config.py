@@ -156,12 +156,19 @@ class DetectConfig(TrainConfig):
             )
         if self.arch in MASK_ARCHS and self.backbone != "resnet18":
             raise TrainingError("--arch maskrcnn is built on --backbone resnet18")
-        if self.freeze not in {"none", "detector"}:
-            raise TrainingError(f"--freeze {self.freeze}: none or detector")
+        if self.freeze not in {"none", "detector", "body"}:
+            raise TrainingError(f"--freeze {self.freeze}: none, detector or body")
         if self.freeze == "detector" and (self.arch not in MASK_ARCHS or self.init is None):
             raise TrainingError(
                 "--freeze detector trains a Mask R-CNN's mask branch alone: it needs "
                 "--arch maskrcnn and --init (the detector it keeps)"
+            )
+        if self.freeze == "body" and (
+            self.arch not in RCNN_ARCHS or self.backbone != "resnet18" or self.init is None
+        ):
+            raise TrainingError(
+                "--freeze body keeps the ResNet-18 body of --init: it needs --arch fasterrcnn "
+                "or maskrcnn, --backbone resnet18 and --init"
             )
 
 

@@ -26,10 +26,10 @@ from models.train.config import RCNN_ARCHS, DetectConfig, TrainingError
 from models.train.detect_data import collate, load_detection_data, rcnn_batch
 from models.train.detect_eval import evaluate
 from models.train.detect_model import (
-    MASK_BRANCH,
+    FROZEN,
     base_detector,
     build_detector,
-    freeze_detector,
+    freeze,
     rcnn_design,
 )
 from models.train.distributed import Runtime, example_rng
@@ -127,8 +127,8 @@ def run(
     if len(names) != num_classes:
         raise TrainingError(f"--class-names gives {len(names)} names for {num_classes} label ids")
     model = build_detector(config, num_classes)
-    if config.freeze == "detector":
-        freeze_detector(model)
+    if config.freeze != "none":
+        freeze(model, config.freeze)
     model = distributed.prepare(model, runtime, config.sync_bn).to(device)
     lr = distributed.scaled_lr(config)
     optimizer = torch.optim.SGD(
@@ -214,8 +214,10 @@ def training_loss(
     """The loss of a batch of (augmented) samples through ``trained`` (``model``, or it under
     DDP), and the book's figures for TinySSD."""
     if config.arch in RCNN_ARCHS:
-        if config.freeze == "detector":  # the frozen backbone's batch norms keep their figures
+        if config.freeze == "detector":  # frozen batch norms keep their figures
             model.backbone.eval()
+        elif config.freeze == "body":
+            model.backbone.body.eval()
         images, targets = rcnn_batch(samples, None)
         losses = trained(
             [image.to(device) for image in images],
@@ -246,9 +248,10 @@ def save_detector(
         for key, value in model.state_dict().items()
     }
     base = {}
-    if config.freeze == "detector":  # what it trained, and the file of what it did not
-        state = {key: value for key, value in state.items() if key.startswith(MASK_BRANCH)}
-        base = {"base_detector": base_detector(config.init, config.output)}
+    if config.freeze != "none":  # what it trained, and the file of what it did not
+        kept = FROZEN[config.freeze]
+        state = {key: value for key, value in state.items() if not kept(key)}
+        base = {"base_detector": base_detector(config.init, config.output, config.freeze)}
     final = {**history[-1], **(rounded or {})}
     weights = "float16" if config.half and rounded is not None else "float32"
     info = {

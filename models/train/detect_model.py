@@ -11,10 +11,18 @@ from typing import Any
 import torch
 
 from models.train.config import MASK_ARCHS, RCNN_ARCHS, DetectConfig, TrainingError
+from models.vision.detection.loading import base_weights
 from models.vision.detection.rcnn import faster_rcnn
 from models.vision.detection.ssd import AnchorConfig, TinySSD
 
 MASK_BRANCH = ("roi_heads.mask_head.", "roi_heads.mask_predictor.")
+BACKBONE_BODY = ("backbone.body.",)
+# What each --freeze keeps as --init had it; a run saves only the rest, naming the file that
+# holds the frozen weights (weights/ stays small: two detectors share one ResNet-18 body).
+FROZEN = {
+    "detector": lambda key: not key.startswith(MASK_BRANCH),
+    "body": lambda key: key.startswith(BACKBONE_BODY),
+}
 
 
 def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
@@ -44,8 +52,7 @@ def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
             anchors = AnchorConfig(sizes=sizes, ratios=[anchors.ratios[0]] * len(sizes))
         model = TinySSD(num_classes, config.input_size, anchors)
     if config.init is not None:
-        state = torch.load(config.init, map_location="cpu", weights_only=True)["model"]
-        state = {key: value.float() for key, value in state.items()}
+        state = {key: value.float() for key, value in read_init(config.init).items()}
         from_faster = config.arch in MASK_ARCHS and not any(
             k.startswith(MASK_BRANCH) for k in state
         )
@@ -63,18 +70,33 @@ def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
     return model
 
 
-def freeze_detector(model: torch.nn.Module) -> None:
-    """``--freeze detector``: only the mask branch learns (its batch norms are kept in
-    evaluation mode by :func:`models.train.detect.training_loss`)."""
+def read_init(path: Path) -> dict[str, torch.Tensor]:
+    """The weights of an ``--init`` file; one that holds part of a model (``base_detector``)
+    is completed from the file it names, as serving completes it."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "base_detector" in checkpoint:
+        return {**base_weights(path, checkpoint["base_detector"]), **checkpoint["model"]}
+    return checkpoint["model"]
+
+
+def freeze(model: torch.nn.Module, frozen: str) -> None:
+    """``--freeze detector`` (only the mask branch learns) or ``body`` (all but the ResNet-18
+    body learns); frozen batch norms are kept in evaluation mode by
+    :func:`models.train.detect.training_loss`."""
     for key, parameter in model.named_parameters():
-        parameter.requires_grad_(key.startswith(MASK_BRANCH))
+        parameter.requires_grad_(not FROZEN[frozen](key))
 
 
-def base_detector(init: Path, output: Path) -> dict[str, str]:
-    """How a mask branch file names the detector it was trained on: its path relative to the
-    output's folder (both live in ``weights/``) and its SHA-256."""
-    relative = os.path.relpath(init.resolve(), output.resolve().parent)
-    return {"file": relative, "sha256": hashlib.sha256(init.read_bytes()).hexdigest()}
+def base_detector(init: Path, output: Path, frozen: str) -> dict[str, str]:
+    """How a partial file names the file holding its frozen weights: ``init``, or the file
+    ``init`` itself names when those weights came from there (a mask branch's detector); its
+    path relative to the output's folder (both live in ``weights/``) and its SHA-256."""
+    holder = init
+    checkpoint = torch.load(init, map_location="cpu", weights_only=True)
+    if "base_detector" in checkpoint and not any(map(FROZEN[frozen], checkpoint["model"])):
+        holder = init.parent / str(checkpoint["base_detector"]["file"])
+    relative = os.path.relpath(holder.resolve(), output.resolve().parent)
+    return {"file": relative, "sha256": hashlib.sha256(holder.read_bytes()).hexdigest()}
 
 
 def rcnn_design(config: DetectConfig, model: torch.nn.Module) -> dict[str, Any]:

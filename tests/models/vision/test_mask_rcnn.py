@@ -14,7 +14,7 @@ from models.ops.masks import mask_to_rle, rle_to_mask
 from models.train.config import DetectConfig, TrainingError
 from models.train.detect import training_loss
 from models.train.detect_data import rcnn_batch
-from models.train.detect_model import MASK_BRANCH, base_detector, build_detector, freeze_detector
+from models.train.detect_model import MASK_BRANCH, base_detector, build_detector, freeze
 from models.vision.detection.base import DetectionThresholds
 from models.vision.detection.loading import load_detector
 from models.vision.detection.rcnn import RCNNDetector, faster_rcnn
@@ -70,7 +70,7 @@ def test_masks_are_trained_alongside_the_boxes_and_freeze_keeps_the_detector(fas
     torch.manual_seed(0)
     config = mask_config(faster_file, freeze="detector")
     model = build_detector(config, 1)
-    freeze_detector(model)
+    freeze(model, "detector")
     model.train()
     empty = DetectionSample(
         "empty",
@@ -164,7 +164,10 @@ def test_a_mask_branch_file_loads_over_its_detector_and_refuses_another(faster_f
     }
     torch.save({"model": model.state_dict(), **design}, full)
     branch = {k: v for k, v in model.state_dict().items() if k.startswith(MASK_BRANCH)}
-    torch.save({"model": branch, "base_detector": base_detector(faster_file, slim), **design}, slim)
+    torch.save(
+        {"model": branch, "base_detector": base_detector(faster_file, slim, "detector"), **design},
+        slim,
+    )
     assert slim.stat().st_size < full.stat().st_size / 10
     image = seal_sample().image.float() / 255
     limits = [DetectionThresholds(0.0, 0.5, 5)]
@@ -183,3 +186,33 @@ def test_a_mask_branch_file_loads_over_its_detector_and_refuses_another(faster_f
     (other / faster_file.name).write_bytes(faster_file.read_bytes() + b"x")
     with pytest.raises(ValueError, match="restore that file or retrain"):
         load_detector(moved, torch.device("cpu"))
+
+
+def test_freeze_body_trains_all_but_the_body_and_names_the_file_that_holds_it(faster_file):
+    """``--freeze body`` from a mask branch file: the body stays as the detector file has it,
+    everything else learns, and the saved file names that detector, not the branch file."""
+    torch.manual_seed(0)
+    model = build_detector(mask_config(faster_file), 1)
+    branch_file = faster_file.parent / "branch.pt"
+    branch = {k: v for k, v in model.state_dict().items() if k.startswith(MASK_BRANCH)}
+    base = base_detector(faster_file, branch_file, "detector")
+    torch.save({"model": branch, "base_detector": base, "arch": "maskrcnn"}, branch_file)
+    config = mask_config(branch_file, freeze="body")
+    model = build_detector(config, 1)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in branch.items())
+    freeze(model, "body")
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss, _ = training_loss(config, model, model, [seal_sample()], torch.device("cpu"))
+    loss.backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert not any(k.startswith("backbone.body.") for k in changed), "weights and BN statistics"
+    assert any(k.startswith("backbone.fpn.") for k in changed)
+    assert any(k.startswith("rpn.") for k in changed) and any(
+        k.startswith(MASK_BRANCH) for k in changed
+    )
+    named = base_detector(branch_file, faster_file.parent / "out.pt", "body")
+    assert named["file"] == faster_file.name
+    with pytest.raises(TrainingError, match="--freeze body"):
+        DetectConfig(arch="tinyssd", freeze="body", init=faster_file)
