@@ -32,10 +32,10 @@ from app.core.metrics import ServiceMetrics
 from app.core.openapi import install_openapi
 from app.core.security import AdminKeyDep, APIKeyDep
 from app.middleware.access import AccessMiddleware
-from app.middleware.body_limit import Arrivals, BodySizeLimitMiddleware
+from app.middleware.body_limit import Arrivals, BodySizeLimitMiddleware, UploadLimits
 from app.middleware.head import HeadAsGetMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
-from app.routers import geometry, health, metrics, models
+from app.routers import datasets, geometry, health, metrics, models
 from app.routers.ui import install_ui
 from app.serving.batcher import BatchingConfig
 from app.serving.collectors import IntakeFigures, ServingCollector
@@ -45,6 +45,7 @@ from app.serving.registry import LoadLimits, ModelRegistry
 from app.serving.tasks.base import Placement, ServedTask
 from app.serving.tasks.catalog import TASKS
 from app.serving.workpool import WorkPool
+from app.training.store import Store
 from models.device import describe_device, resolve_device, resolve_dtype
 from models.manifest import ManifestEntry
 
@@ -115,6 +116,7 @@ def create_app(
             settings.default_overrides(),
         )
         app.state.registry = registry
+        app.state.store = Store(settings.state_folder)
         loading = asyncio.create_task(registry.load_all())
         if settings.strict:
             await loading
@@ -159,6 +161,7 @@ def create_app(
         timeout_s=settings.http_body_timeout_s,
         idle_timeout_s=settings.http_body_idle_timeout_s,
         arrivals=arrivals,
+        uploads=UploadLimits(("/datasets",), settings.max_upload_bytes, settings.upload_timeout_s),
     )
     app.add_middleware(AccessMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
     app.add_middleware(RequestObservationMiddleware, metrics=service_metrics)
@@ -192,6 +195,7 @@ def create_app(
     protected = [APIKeyDep] if settings.api_key else []
     app.include_router(models.router, dependencies=protected)
     app.include_router(models.admin_router, dependencies=[AdminKeyDep])
+    app.include_router(datasets.router, dependencies=[AdminKeyDep])
     for part in geometry.routers:
         app.include_router(part, dependencies=protected)
     for task in tasks.values():  # each served task declares its routes

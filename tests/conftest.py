@@ -31,6 +31,15 @@ settings.load_profile("default")
 os.environ.setdefault("D2L_WARM_UP_BATCH", "4")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory) -> Path:
+    """Every app the tests start keeps data sets, jobs and versions in this run's own folder,
+    never in the checkout's state/."""
+    folder = tmp_path_factory.mktemp("state")
+    os.environ["D2L_STATE_DIR"] = str(folder)
+    return folder
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     check_data(item)
 

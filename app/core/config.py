@@ -161,8 +161,45 @@ class Settings(BaseSettings):
     )
     admin_key: str | None = Field(
         default=None,
-        description="Enables POST /models/{name}/reload, which then needs the header "
-        "X-Admin-Key with this value; unset, reloading over HTTP is off (403).",
+        description="Enables the operator's endpoints (POST /models/{name}/reload, /datasets, "
+        "/training-jobs, /models/{name}/versions), which then need the header X-Admin-Key "
+        "with this value; unset, they are off (403).",
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="Uploaded data sets, training jobs and trained model versions (a SQLite "
+        "file and folders); default: state/ beside the manifest's folder. Replicas share it.",
+    )
+    trainer: Literal["process", "off"] = Field(
+        default="process",
+        description="process: this service runs training jobs in a child process of its own; "
+        "off: another process does (python -m app.training.worker), e.g. beside replicas.",
+    )
+    train_device: str = Field(
+        default="auto", description="Where jobs train: auto (a GPU when there is one), cpu..."
+    )
+    train_threads: int | None = Field(
+        default=None,
+        gt=0,
+        description="CPU threads a job trains with (default: half the cores, at least 1), so "
+        "serving keeps the rest.",
+    )
+    train_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU priority the trainer runs at (nice level)."
+    )
+    max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Largest data set upload (POST /datasets) in bytes; 413 above.",
+    )
+    upload_timeout_s: float = Field(
+        default=1800.0, gt=0, description="Time a client has to send a data set upload (408)."
+    )
+    max_dataset_files: int = Field(
+        default=20_000, gt=0, description="Most files a data set archive may hold."
+    )
+    max_dataset_bytes: int = Field(
+        default=2 << 30, gt=0, description="Most bytes a data set archive may inflate to."
     )
     http_max_header_bytes: int = Field(
         default=32 * 1024,
@@ -239,6 +276,10 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def state_folder(self) -> Path:
+        return self.state_dir or self.manifest_path.resolve().parent.parent / "state"
 
     def default_overrides(self) -> dict[str, str]:
         """The model each task's requests get when they name none, where a setting says so

@@ -34,7 +34,10 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
-ADMIN_PATH = re.compile(r"/models/[^/]+/reload")
+# The operator's endpoints: reloading models, data sets, training jobs, trained versions.
+ADMIN_PATH = re.compile(
+    r"/models/[^/]+/(reload|versions(/[^/]+)?)|/datasets(/[^/]+)?|/training-jobs(/[^/]+){0,2}"
+)
 
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key",
@@ -45,16 +48,18 @@ API_KEY_HEADER = APIKeyHeader(
 ADMIN_KEY_HEADER = APIKeyHeader(
     name="X-Admin-Key",
     auto_error=False,
-    description="Needed to reload models; reloading is off unless D2L_ADMIN_KEY is set.",
+    description="Needed by the operator's endpoints (reloading models, data sets, training "
+    "jobs, model versions); they are off unless D2L_ADMIN_KEY is set.",
 )
 
 MISSING_KEY = "This service needs an API key: send it in the X-API-Key header"
 WRONG_KEY = "The X-API-Key header is not a valid key"
 ADMIN_OFF = (
-    "Reloading models over HTTP is off on this service: an operator enables it by setting "
-    "D2L_ADMIN_KEY, then sends that key in the X-Admin-Key header"
+    "The operator's endpoints (reloading models, data sets, training jobs) are off on this "
+    "service: an operator enables them by setting D2L_ADMIN_KEY, then sends that key in the "
+    "X-Admin-Key header"
 )
-MISSING_ADMIN_KEY = "Reloading models needs the admin key: send it in the X-Admin-Key header"
+MISSING_ADMIN_KEY = "This endpoint needs the admin key: send it in the X-Admin-Key header"
 WRONG_ADMIN_KEY = "The X-Admin-Key header is not a valid admin key"
 CHALLENGE = {"WWW-Authenticate": "ApiKey"}
 

@@ -35,17 +35,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.errors import RETRY_AFTER_STATE
 
 
-def too_large_detail(max_bytes: int) -> str:
+def too_large_detail(max_bytes: int, setting: str = "D2L_MAX_BODY_BYTES") -> str:
     return (
         f"The request body is larger than the limit of {max_bytes:,} bytes: send a smaller body "
-        f"(the server's limit is set by D2L_MAX_BODY_BYTES)"
+        f"(the server's limit is set by {setting})"
     )
 
 
-def too_slow_detail(timeout_s: float) -> str:
+def too_slow_detail(timeout_s: float, setting: str = "D2L_HTTP_BODY_TIMEOUT_S") -> str:
     return (
         f"The request body did not arrive within {timeout_s:g} s: send it faster, or in "
-        f"smaller requests (the server's limit is set by D2L_HTTP_BODY_TIMEOUT_S)"
+        f"smaller requests (the server's limit is set by {setting})"
     )
 
 
@@ -107,6 +107,16 @@ class Arrivals:
             del self.by_client[client]
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    """Larger bodies, and more time to send them, for the paths under ``prefixes`` (data sets
+    for training): ``max_bytes`` within ``timeout_s``."""
+
+    prefixes: tuple[str, ...] = ()
+    max_bytes: int = 1 << 30
+    timeout_s: float = 3600.0
+
+
 class BodySizeLimitMiddleware:
     def __init__(
         self,
@@ -115,22 +125,31 @@ class BodySizeLimitMiddleware:
         timeout_s: float = 60.0,
         idle_timeout_s: float = 10.0,
         arrivals: Arrivals | None = None,
+        uploads: UploadLimits = UploadLimits(),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.arrivals = arrivals or Arrivals()
+        self.uploads = uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, timeout_s = self.max_bytes, self.timeout_s
+        too_large = too_large_detail(max_bytes)
+        too_slow = too_slow_detail(timeout_s)
+        if self.uploads.prefixes and scope["path"].startswith(self.uploads.prefixes):
+            max_bytes, timeout_s = self.uploads.max_bytes, self.uploads.timeout_s
+            too_large = too_large_detail(max_bytes, "D2L_MAX_UPLOAD_BYTES")
+            too_slow = too_slow_detail(timeout_s, "D2L_UPLOAD_TIMEOUT_S")
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > max_bytes:
             response = JSONResponse(
-                {"detail": too_large_detail(self.max_bytes)},
+                {"detail": too_large},
                 status_code=413,
                 headers={"Connection": "close"},
             )
@@ -151,7 +170,7 @@ class BodySizeLimitMiddleware:
                 await response(scope, receive, send)
                 return
             self.arrivals.enter(client)
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + timeout_s
         received = 0
         cut_short = False  # refused mid-body: the rest will not be read
         waits_for_continue = headers.get(b"expect", b"").lower() == b"100-continue"
@@ -174,20 +193,18 @@ class BodySizeLimitMiddleware:
                 cut_short = True
                 arrived()
                 detail = (
-                    too_slow_detail(self.timeout_s)
-                    if left <= self.idle_timeout_s
-                    else stalled_detail(self.idle_timeout_s)
+                    too_slow if left <= self.idle_timeout_s else stalled_detail(self.idle_timeout_s)
                 )
                 raise HTTPException(408, detail) from None
             if message["type"] == "http.request":
                 chunk = len(message.get("body", b""))
                 received += chunk
                 self.arrivals.bytes += chunk
-                if received > self.max_bytes:
+                if received > max_bytes:
                     cut_short = True
                     arrived()
                     # Raised inside the endpoint's body read; the JSON error handler answers it.
-                    raise HTTPException(413, too_large_detail(self.max_bytes))
+                    raise HTTPException(413, too_large)
                 if self.arrivals.bytes > self.arrivals.max_bytes:
                     cut_short = True
                     arrived()
