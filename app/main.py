@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 import torch
 from fastapi import FastAPI
@@ -35,7 +36,7 @@ from app.middleware.access import AccessMiddleware
 from app.middleware.body_limit import Arrivals, BodySizeLimitMiddleware, UploadLimits
 from app.middleware.head import HeadAsGetMiddleware
 from app.middleware.observability import REQUEST_ID_HEADER, RequestObservationMiddleware
-from app.routers import datasets, geometry, health, metrics, models
+from app.routers import datasets, geometry, health, metrics, models, training_jobs
 from app.routers.ui import install_ui
 from app.serving.batcher import BatchingConfig
 from app.serving.collectors import IntakeFigures, ServingCollector
@@ -45,7 +46,7 @@ from app.serving.registry import LoadLimits, ModelRegistry
 from app.serving.tasks.base import Placement, ServedTask
 from app.serving.tasks.catalog import TASKS
 from app.serving.workpool import WorkPool
-from app.training.store import Store
+from app.training.service import TrainingService
 from models.device import describe_device, resolve_device, resolve_dtype
 from models.manifest import ManifestEntry
 
@@ -116,7 +117,9 @@ def create_app(
             settings.default_overrides(),
         )
         app.state.registry = registry
-        app.state.store = Store(settings.state_folder)
+        training = TrainingService(settings, registry)
+        app.state.training = training
+        app.state.store = training.store
         loading = asyncio.create_task(registry.load_all())
         if settings.strict:
             await loading
@@ -126,9 +129,15 @@ def create_app(
                 pool.shutdown()
                 geometry.close()
                 raise StartupError(f"D2L_STRICT=1 and models failed to load: {reasons}")
+        # Trained versions load after the manifest's models, without holding the start.
+        starting = asyncio.create_task(_after(loading, training.start))
         try:
             yield
         finally:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await training.close()
             loading.cancel()  # a load still running (or hung) is abandoned, not waited for
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
@@ -196,6 +205,7 @@ def create_app(
     app.include_router(models.router, dependencies=protected)
     app.include_router(models.admin_router, dependencies=[AdminKeyDep])
     app.include_router(datasets.router, dependencies=[AdminKeyDep])
+    app.include_router(training_jobs.router, dependencies=[AdminKeyDep])
     for part in geometry.routers:
         app.include_router(part, dependencies=protected)
     for task in tasks.values():  # each served task declares its routes
@@ -203,6 +213,13 @@ def create_app(
     install_ui(app)
     install_openapi(app)
     return app
+
+
+async def _after(first: asyncio.Task, then: Callable[[], Awaitable[Any]]) -> None:
+    """``then()`` once ``first`` has ended, however it ended."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(first)
+    await then()
 
 
 app = create_app()

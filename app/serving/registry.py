@@ -178,6 +178,7 @@ class ModelRegistry:
         self._default_overrides = dict(default_overrides or {})
         self._defaults = default_models(entries)
         self._reloading: set[str] = set()
+        self._added: set[str] = set()  # served beside the manifest: trained versions
         self.loaded = threading.Event()
 
     @property
@@ -253,15 +254,39 @@ class ModelRegistry:
         drained = await asyncio.gather(*(model.close() for model in self._models.values()))
         return sum(drained)
 
-    async def _serve(self, entry: ManifestEntry) -> ServedModel:
-        task, reason = await in_daemon_thread(self._load, entry, timeout_s=self.limits.timeout_s)
+    async def add(self, entry: ManifestEntry, root: Path) -> ServedModel:
+        """Serve a model that is not in the manifest (a trained version, its file inside
+        ``root``): loaded aside, then listed; a failure is recorded on it like any other."""
+        self._models.setdefault(entry.name, ServedModel(entry))
+        self._added.add(entry.name)
+        try:
+            served = await self._serve(entry, root)
+        except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
+            served = ServedModel(entry, ModelState.FAILED, describe_failure(error))
+            logger.error("model %s failed to load: %s", entry.name, error)
+        if entry.name in self._models:  # not removed meanwhile
+            self._models[entry.name] = served
+            logger.info("model %s %s", entry.name, served.state)
+        return served
+
+    async def remove(self, name: str) -> None:
+        """Stop serving ``name`` (a deleted version): what it took in is answered first."""
+        model = self._models.pop(name, None)
+        self._added.discard(name)
+        if model is not None:
+            await model.retire()
+
+    async def _serve(self, entry: ManifestEntry, root: Path | None = None) -> ServedModel:
+        task, reason = await in_daemon_thread(
+            self._load, entry, root, timeout_s=self.limits.timeout_s
+        )
         batcher = None
         if task.batched:
             config = self._batching(entry, self.device)
             batcher = DynamicBatcher(entry.name, task.run_batch, config, self._observer)
         return ServedModel(entry, ModelState.READY, None, task, batcher, reason)
 
-    def _load(self, entry: ManifestEntry) -> tuple[ServedTask, str | None]:
+    def _load(self, entry: ManifestEntry, root: Path | None) -> tuple[ServedTask, str | None]:
         task_type = self.task_type(entry.task)
         if task_type is None:
             known = ", ".join(sorted(self._tasks)) or "none"
@@ -269,7 +294,7 @@ class ModelRegistry:
                 f"no served task for the task {one_line(entry.task, NAME_ECHO_CHARS)!r} "
                 f"(known tasks: {known})"
             )
-        path = verify_weights_file(entry, self.weights_root, self.limits.max_bytes)
+        path = verify_weights_file(entry, root or self.weights_root, self.limits.max_bytes)
         placement, reason = (
             self.placement.for_entry(entry)
             if task_type.reduced_precision
@@ -293,12 +318,26 @@ class ModelRegistry:
         when there is none or it is not ready."""
         name = name or self.default_model(task.kind)
         model = self._models.get(name) if name is not None else None
+        if model is None and name is not None and "@" not in name:
+            model = self.newest_version(name)
         if model is None or model.entry.task != task.kind:
             available = sorted(m.name for m in self._models.values() if m.entry.task == task.kind)
             raise ModelNotFoundError(name, task.kind, available)
         if model.state is not ModelState.READY:
             raise ModelUnavailableError(name, model.state, model.reason)
         return model
+
+    def newest_version(self, name: str) -> ServedModel | None:
+        """The ready version ``name@N`` of highest N (a trained model asked for by name)."""
+        prefix = f"{name}@"
+        ready = [
+            model
+            for key, model in self._models.items()
+            if key.startswith(prefix)
+            and key[len(prefix) :].isdigit()
+            and model.state is ModelState.READY
+        ]
+        return max(ready, key=lambda m: int(m.name[len(prefix) :]), default=None)
 
     @property
     def models(self) -> list[ServedModel]:
@@ -316,7 +355,15 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        """True once loading has finished and every model is ready."""
+        """True once loading has finished and every model of the manifest is ready (a trained
+        version loading or failed does not take the replica out of rotation)."""
         return self.loaded.is_set() and all(
-            model.state is ModelState.READY for model in self._models.values()
+            model.state is ModelState.READY
+            for name, model in self._models.items()
+            if name not in self._added
         )
+
+    @property
+    def added(self) -> set[str]:
+        """The models served beside the manifest (trained versions)."""
+        return set(self._added)

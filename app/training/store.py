@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, dataset TEXT NOT NULL, task TEXT NOT NULL, base_model TEXT,
     model_name TEXT NOT NULL, options TEXT NOT NULL, state TEXT NOT NULL,
     progress TEXT NOT NULL, history TEXT NOT NULL, evaluation TEXT, error TEXT,
-    model_version INTEGER, created REAL NOT NULL, started REAL, finished REAL
+    model_version INTEGER, queue_id TEXT, created REAL NOT NULL, started REAL, finished REAL
 );
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL, version INTEGER NOT NULL, task TEXT NOT NULL, file TEXT NOT NULL,

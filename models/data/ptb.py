@@ -14,12 +14,15 @@ def read_ptb(split: str = "train", path: Path | None = None) -> list[list[str]]:
 
     Args:
         split: train, valid or test.
-        path: ``ptb.zip`` or a folder holding ``ptb.<split>.txt``; by default the hub's
-            lookup (``$D2L_DATA_DIR/ptb/ptb.zip``, the cache, then d2l's data hub).
+        path: ``ptb.zip``, a folder holding ``ptb.<split>.txt``, or a ``.txt`` file of one's
+            own (read whatever ``split`` says); by default the hub's lookup
+            (``$D2L_DATA_DIR/ptb/ptb.zip``, the cache, then d2l's data hub).
     """
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if path is not None and path.is_dir():
+    if path is not None and path.is_file() and path.suffix == ".txt":
+        text_file = path
+    elif path is not None and path.is_dir():
         text_file = next(
             (
                 c

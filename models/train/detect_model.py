@@ -17,6 +17,12 @@ from models.vision.detection.ssd import AnchorConfig, TinySSD
 
 MASK_BRANCH = ("roi_heads.mask_head.", "roi_heads.mask_predictor.")
 BACKBONE_BODY = ("backbone.body.",)
+# What depends on the number of classes: R-CNN box and mask predictors, TinySSD's class heads.
+CLASS_LAYERS = (
+    "roi_heads.box_predictor.",
+    "roi_heads.mask_predictor.mask_fcn_logits.",
+    "class_heads.",
+)
 # What each --freeze keeps as --init had it; a run saves only the rest, naming the file that
 # holds the frozen weights (weights/ stays small: two detectors share one ResNet-18 body).
 FROZEN = {
@@ -53,15 +59,25 @@ def build_detector(config: DetectConfig, num_classes: int) -> torch.nn.Module:
         model = TinySSD(num_classes, config.input_size, anchors)
     if config.init is not None:
         state = {key: value.float() for key, value in read_init(config.init).items()}
+        # Another number of classes: the layers that predict per class start anew (the
+        # book's fine-tuning: a new output layer on the pretrained body).
+        own = model.state_dict()
+        renewed = {
+            key
+            for key, value in state.items()
+            if key.startswith(CLASS_LAYERS) and key in own and own[key].shape != value.shape
+        }
+        state = {key: value for key, value in state.items() if key not in renewed}
         from_faster = config.arch in MASK_ARCHS and not any(
             k.startswith(MASK_BRANCH) for k in state
         )
         try:  # a Faster R-CNN file for a Mask R-CNN: every weight but the new mask branch's
-            missing, unexpected = model.load_state_dict(state, strict=not from_faster)
+            missing, unexpected = model.load_state_dict(state, strict=not (from_faster or renewed))
         except RuntimeError as error:
             raise TrainingError(
                 f"--init {config.init} does not fit --arch {config.arch}: {error}"
             ) from None
+        missing = [key for key in missing if key not in renewed]
         if unexpected or any(not key.startswith(MASK_BRANCH) for key in missing):
             raise TrainingError(
                 f"--init {config.init} is not a Faster R-CNN of this design: "

@@ -28,7 +28,8 @@ from models.train.distributed import Runtime
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run stands, told to a progress callback after every step (rank 0 only)."""
+    """Where a run stands, told to a progress callback after every step and once more when
+    an epoch has ended, evaluated and been checkpointed (``epoch_ended``; rank 0 only)."""
 
     epoch: int  # the epoch under way, from 1
     epochs: int
@@ -36,6 +37,7 @@ class Progress:
     loss: float | None  # the epoch's mean training loss so far
     metric: float | None  # the task's headline metric after the last finished epoch
     eta_s: float | None  # seconds left at this run's pace so far
+    epoch_ended: bool = False
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -214,6 +216,20 @@ def fit(
         if runtime.is_main:
             save_checkpoint(run.checkpoint, run.model, optimizer, config, history, schedule)
             steps.end_epoch(history)
+            if progress is not None:
+                done = (epoch + 1 - first) / (config.epochs - first)
+                elapsed = time.perf_counter() - started_run
+                progress(
+                    Progress(
+                        epoch=epoch + 1,
+                        epochs=config.epochs,
+                        fraction=(epoch + 1) / config.epochs,
+                        loss=sums["loss"] / seen if seen else None,
+                        metric=row.get(steps.metric) if steps.metric else None,
+                        eta_s=elapsed * (1 - done) / done,
+                        epoch_ended=True,
+                    )
+                )
     return history
 
 

@@ -184,6 +184,8 @@ def write_vectors(
 
 def _data_source(config: Word2VecConfig) -> dict[str, str]:
     archive = DATA_HUB["ptb"]
+    if config.data is not None and config.data.is_file() and config.data.suffix == ".txt":
+        return {"file": config.data.name, "sha1": sha1_of(config.data)}
     if config.data is not None and config.data.is_dir():
         text = next(config.data.glob(f"**/ptb.{config.split}.txt"))
         return {"file": text.name, "sha1": sha1_of(text)}

@@ -119,17 +119,22 @@ def test_fit_runs_every_step_reports_progress_and_resumes_where_it_stopped(tmp_p
     }
     assert history[0]["points"] == 1.0  # 4 per batch of 4: sums become means per example
     assert history[-1]["val_error"] < history[0]["val_error"] < 4
-    assert len(told) == 12  # one report per step
-    assert [p.fraction for p in told] == pytest.approx([(i + 1) / 12 for i in range(12)])
-    assert told[-1].epoch == 4 and told[-1].epochs == 4 and told[-1].eta_s == 0
-    assert told[3].metric == history[0]["val_error"]  # the last finished epoch's metric
-    assert told[0].metric is None and all(p.loss is not None and p.loss >= 0 for p in told)
+    during = [p for p in told if not p.epoch_ended]
+    assert len(during) == 12  # one report per step
+    assert [p.fraction for p in during] == pytest.approx([(i + 1) / 12 for i in range(12)])
+    assert during[3].metric == history[0]["val_error"]  # the last finished epoch's metric
+    assert during[0].metric is None and all(p.loss is not None and p.loss >= 0 for p in told)
+    # and one more as each epoch ends, with that epoch's metric (the live curve)
+    ended = [p for p in told if p.epoch_ended]
+    assert [p.metric for p in ended] == [row["val_error"] for row in history]
+    assert [p.fraction for p in ended] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert told[-1] is ended[-1] and told[-1].epoch == 4 and told[-1].eta_s == 0
 
     # A run stopped in its third epoch and resumed ends where the uninterrupted one did.
     with pytest.raises(Stopped):
-        fit_line(tmp_path / "cut", epochs=4, stop_at=7)
+        fit_line(tmp_path / "cut", epochs=4, stop_at=9)
     resumed, rows, _, told_again = fit_line(tmp_path / "cut", epochs=4, resume="auto")
-    assert [row["epoch"] for row in rows] == [1, 2, 3, 4] and len(told_again) == 6
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4] and len(told_again) == 8
     torch.testing.assert_close(resumed.state_dict(), model.state_dict())
     with pytest.raises(TrainingError, match="--resume absent.pt: no such checkpoint"):
         fit_line(tmp_path, epochs=1, resume="absent.pt")
