@@ -31,17 +31,25 @@ WRITE_EVERY_S = 0.5
 
 
 class Gate:
-    """Tests hold a job at its start until they open its gate (D2L_TRAIN_GATE: a folder; the
-    job waits for a file named as the job there), so they see it running whatever the speed
-    of the machine."""
+    """Tests hold a job where they need to see it (D2L_TRAIN_GATE: a folder), whatever the
+    speed of the machine: the job waits at its start until a file named as the job is there,
+    and at each epoch's end while the number in that file (if any) is not above the epochs
+    done."""
 
     def __init__(self, job_id: str) -> None:
         folder = os.environ.get("D2L_TRAIN_GATE")
         self.file = Path(folder) / job_id if folder else None
 
-    def wait(self) -> None:
-        while self.file is not None and not self.file.exists():
+    def wait(self, epochs_done: int = 0) -> None:
+        while self.file is not None and not self._open(epochs_done):
             time.sleep(0.05)
+
+    def _open(self, epochs_done: int) -> bool:
+        try:
+            text = self.file.read_text().strip()
+        except OSError:
+            return False
+        return not text or int(text) > epochs_done
 
 
 def main(state_dir: Path, job_id: str) -> None:
@@ -54,8 +62,9 @@ def main(state_dir: Path, job_id: str) -> None:
     torch.set_num_threads(threads)
     os.nice(settings.train_nice)
     try:
-        Gate(job_id).wait()
-        evaluation, version = run(settings, store, job)
+        gate = Gate(job_id)
+        gate.wait()
+        evaluation, version = run(settings, store, job, gate)
     except (TrainingError, DataError, ValueError, FileNotFoundError) as error:
         store.update_job(job_id, state="failed", error=str(error)[:500], finished=time.time(),
                          expect=("running",))  # fmt: skip
@@ -77,7 +86,7 @@ def main(state_dir: Path, job_id: str) -> None:
     )
 
 
-def run(settings: Settings, store: Store, job: dict[str, Any]) -> tuple[dict, int]:
+def run(settings: Settings, store: Store, job: dict[str, Any], gate: Gate) -> tuple[dict, int]:
     """Train, evaluate and register: the evaluation and the new version's number."""
     dataset = store.datasets_dir / job["dataset"]
     if not dataset.is_dir():
@@ -86,7 +95,7 @@ def run(settings: Settings, store: Store, job: dict[str, Any]) -> tuple[dict, in
     paths = JobPaths(store.jobs_dir / job["id"])
     options = {**job["options"], "device": settings.train_device}
     config = build_config(job["task"], options, dataset, base, paths)
-    reporter = Reporter(store, job["id"], job.get("history") or [])
+    reporter = Reporter(store, job["id"], job.get("history") or [], gate)
     from models.train import classify, detect, word2vec  # noqa: PLC0415 - heavy imports
 
     trainer = {"classify": classify, "detect": detect, "word2vec": word2vec}[job["task"]]
@@ -100,8 +109,8 @@ class Reporter:
     """The progress callback: the store's ``progress`` and per-epoch ``history`` (the live
     curve), written at most every half second."""
 
-    def __init__(self, store: Store, job_id: str, history: list[dict]) -> None:
-        self.store, self.job_id, self.history = store, job_id, history
+    def __init__(self, store: Store, job_id: str, history: list[dict], gate: Gate) -> None:
+        self.store, self.job_id, self.history, self.gate = store, job_id, history, gate
         self.written = 0.0
 
     def __call__(self, progress: Progress) -> None:
@@ -125,6 +134,8 @@ class Reporter:
             history=self.history,
             expect=("running",),
         )
+        if progress.epoch_ended:
+            self.gate.wait(progress.epoch)
 
 
 if __name__ == "__main__":

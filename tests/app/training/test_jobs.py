@@ -6,6 +6,7 @@ stopped trainer resumes or fails with the reason. Jobs are held at their start b
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from PIL import Image
 from tests.app.training.conftest import ADMIN, upload, zip_folder
 from tests.conftest import write_colour_folder
 
-DEADLINE_S = 600  # a bound only a hung job reaches
+DEADLINE_S = 300  # a bound only a hung job reaches
 
 
 def wait_for(client, job_id: str, states: set[str]) -> dict:
@@ -144,3 +145,62 @@ def test_jobs_that_cannot_start_say_why(trainer_client, colour_set):
     assert client.get("/training-jobs", headers=ADMIN).json() == {"jobs": []}
     assert client.get("/training-jobs/job_nothing", headers=ADMIN).status_code == 404
     assert client.post("/training-jobs/job_nothing/cancel", headers=ADMIN).status_code == 404
+
+
+def test_a_restart_resumes_a_job_from_its_last_epoch_or_fails_it_with_the_reason(
+    make_client, write_manifest, tmp_path, monkeypatch
+):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    monkeypatch.setenv("D2L_TRAIN_GATE", str(gate))
+    settings = dict(
+        manifest_path=write_manifest([]), admin_key=ADMIN["X-Admin-Key"],
+        state_dir=tmp_path / "state", train_threads=1,
+    )  # fmt: skip
+    client = make_client(**settings)
+    root = write_colour_folder(tmp_path / "colours", {"train": 8, "val": 3})
+    dataset = upload(client, zip_folder(root), "classify").json()["id"]
+    body = {"dataset": dataset, **RECIPE, "epochs": 3}
+    resumed = client.post("/training-jobs", json={**body, "model_name": "r"}, headers=ADMIN).json()
+    (gate / resumed["id"]).write_text("1")  # one epoch, then hold
+    ends = time.monotonic() + DEADLINE_S
+    while len(wait_for(client, resumed["id"], {"running"})["history"]) < 1:
+        assert time.monotonic() < ends
+        time.sleep(0.1)
+    lost = client.post("/training-jobs", json={**body, "model_name": "l"}, headers=ADMIN).json()
+    client.__exit__(None, None, None)  # the service stops, and its trainer with it
+    # Restarted: the first job is queued again behind the second, which the queue kept and
+    # now runs, held at its start, until this service stops too.
+    again = make_client(**settings)
+    assert wait_for(again, lost["id"], {"running"})["state"] == "running"
+    assert again.get(f"/training-jobs/{resumed['id']}", headers=ADMIN).json()["state"] == "queued"
+    again.__exit__(None, None, None)
+    # Restarted again: the second job had no checkpoint and fails with the reason; the first
+    # goes on from its checkpoint.
+    third = make_client(**settings)
+    failed = wait_for(third, lost["id"], {"failed"})
+    assert "before the job's first epoch ended" in failed["error"]
+    (gate / resumed["id"]).write_text("")
+    done = wait_for(third, resumed["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded", done["error"]
+    assert [point["epoch"] for point in done["history"]] == [1, 2, 3]
+    log = (tmp_path / "state" / "jobs" / resumed["id"] / "log.txt").read_text()
+    assert "resumed from" in log and "after epoch 1" in log
+
+
+def test_events_stream_the_job_until_it_ends(trainer_client, colour_set):
+    client = trainer_client
+    job = client.post(
+        "/training-jobs", json={"dataset": colour_set, "model_name": "e", **RECIPE}, headers=ADMIN
+    ).json()
+    (client.gate / job["id"]).touch()
+    states = []
+    with client.stream("GET", f"/training-jobs/{job['id']}/events", headers=ADMIN) as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        for line in events.iter_lines():
+            if line.startswith("data: "):
+                states.append(json.loads(line[6:]))
+    assert states[-1]["state"] == "succeeded" and states[-1]["model"]["version"] == 1
+    assert [s["state"] for s in states][0] in {"queued", "running"}
+    fractions = [s["progress"]["fraction"] for s in states if s["progress"]["fraction"] is not None]
+    assert fractions == sorted(fractions)
