@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from pathlib import Path
 
@@ -45,3 +46,34 @@ def upload(client: TestClient, data: bytes, task: str, name: str = "set", **extr
         files={"file": ("set.zip", data, "application/zip")},
         headers={**ADMIN, **extra},
     )
+
+
+DEADLINE_S = 300  # a bound only a hung job reaches
+
+
+def wait_for(client, job_id: str, states: set[str]) -> dict:
+    ends = time.monotonic() + DEADLINE_S
+    while time.monotonic() < ends:
+        job = client.get(f"/training-jobs/{job_id}", headers=ADMIN).json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {states}: {job}")
+
+
+def served(client, name: str) -> dict | None:
+    models = {m["name"]: m for m in client.get("/models").json()["models"]}
+    return models.get(name)
+
+
+@pytest.fixture
+def trainer_client(make_client, write_manifest, tmp_path, monkeypatch):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    monkeypatch.setenv("D2L_TRAIN_GATE", str(gate))
+    client = make_client(
+        manifest_path=write_manifest([]), admin_key=ADMIN["X-Admin-Key"],
+        state_dir=tmp_path / "state", train_threads=1,
+    )  # fmt: skip
+    client.gate = gate
+    return client

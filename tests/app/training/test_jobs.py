@@ -12,38 +12,8 @@ import time
 import pytest
 from PIL import Image
 
-from tests.app.training.conftest import ADMIN, upload, zip_folder
+from tests.app.training.conftest import ADMIN, DEADLINE_S, served, upload, wait_for, zip_folder
 from tests.conftest import write_colour_folder
-
-DEADLINE_S = 300  # a bound only a hung job reaches
-
-
-def wait_for(client, job_id: str, states: set[str]) -> dict:
-    ends = time.monotonic() + DEADLINE_S
-    while time.monotonic() < ends:
-        job = client.get(f"/training-jobs/{job_id}", headers=ADMIN).json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {states}: {job}")
-
-
-def served(client, name: str) -> dict | None:
-    models = {m["name"]: m for m in client.get("/models").json()["models"]}
-    return models.get(name)
-
-
-@pytest.fixture
-def trainer_client(make_client, write_manifest, tmp_path, monkeypatch):
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    monkeypatch.setenv("D2L_TRAIN_GATE", str(gate))
-    client = make_client(
-        manifest_path=write_manifest([]), admin_key=ADMIN["X-Admin-Key"],
-        state_dir=tmp_path / "state", train_threads=1,
-    )  # fmt: skip
-    client.gate = gate
-    return client
 
 
 @pytest.fixture
