@@ -19,6 +19,7 @@ import json
 import math
 import re
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -33,29 +34,44 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 KEY_SETTINGS = {"x-api-key": "api_key", "x-admin-key": "admin_key"}
 
 
-def curl_examples(page: Path) -> list[tuple[str, str, dict | None, object, bool, dict]]:
-    """(method, path, body, expected JSON or None, is an error example, headers) for each curl
-    line of ``page``; a key header means the example's server runs with that key set."""
+def curl_examples(
+    page: Path,
+) -> list[tuple[str, str, dict | None, object, bool, dict, tuple, bool]]:
+    """(method, path, body, expected JSON or None, is an error example, headers, capture,
+    in a session) for each curl line of ``page``; a key header means the example's server runs
+    with that key set. ``VAR=$(curl ... | jq -r .field)`` captures ``(VAR, field)`` of the
+    answer for the examples after it that say ``$VAR``: from there to the end of its code
+    block, the examples are one session, replayed in order on one server."""
     examples = []
     section = ""
-    in_code = False
+    in_code = session = False
     lines = page.read_text().splitlines()
     index = 0
     while index < len(lines):
         line = lines[index]
         if line.startswith("```"):
             in_code = not in_code
+            session = False
         if line.startswith("#") and not in_code:
             section = line
-        if line.startswith("curl "):
+        captured = CAPTURE.match(line)
+        if line.startswith("curl ") or captured:
             command = line
             while command.endswith("\\"):
                 index += 1
                 command = command[:-1] + lines[index]
+            capture = ()
+            if captured:
+                session = True
+                command = CAPTURE.sub("", command)
+                command, _, pick = command.rpartition(" | jq -r .")
+                capture = (captured["name"], pick.removesuffix(")").strip())
             command, _, comment = command.partition("  #")
+            comment = comment.strip().removeprefix("its last event: ")
             words = shlex.split(command)
             uploads = [words[i + 1] for i, word in enumerate(words) if word == "-F"]
-            method = words[words.index("-X") + 1] if "-X" in words else "POST" if uploads else "GET"
+            sends = uploads or "-d" in words
+            method = words[words.index("-X") + 1] if "-X" in words else "POST" if sends else "GET"
             url = next(word for word in words if word.startswith("localhost:8000"))
             body = json.loads(words[words.index("-d") + 1]) if "-d" in words else None
             headers = dict(
@@ -68,11 +84,23 @@ def curl_examples(page: Path) -> list[tuple[str, str, dict | None, object, bool,
             expected = abridged_json(answer) if answer.startswith("{") else None
             is_error = "Errors" in section or (isinstance(expected, dict) and "detail" in expected)
             path = url.removeprefix("localhost:8000")
-            examples.append((method, path, body or uploads or None, expected, is_error, headers))
+            examples.append(
+                (
+                    method,
+                    path,
+                    body or uploads or None,
+                    expected,
+                    is_error,
+                    headers,
+                    capture,
+                    session,
+                )  # fmt: skip
+            )
         index += 1
     return examples
 
 
+CAPTURE = re.compile(r"^(?P<name>[A-Z_]+)=\$\(")
 NUMBER_SHOWN = re.compile(r"(?<![\w.\"])(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\.\.\.")
 MORE_KEYS = re.compile(r"(,\s*|\{\s*)\.\.\.\s*}")
 APPROX, REST, MORE = "$approx", "$rest", "$more"
@@ -88,6 +116,8 @@ def abridged_json(text: str) -> object:
 
 
 def assert_matches(expected: object, actual: object, where: str = "answer") -> None:
+    if expected == REST:  # a value shown as ... (an id, a time): any value
+        return
     if isinstance(expected, dict) and APPROX in expected:
         shown = expected[APPROX]
         decimals = len(shown.split(".")[1]) if "." in shown else 0
@@ -129,12 +159,28 @@ def example_marks(path: str, body: object) -> list[pytest.MarkDecorator]:
     return [needs_data(*(spec.split("=@")[1].removeprefix("../shared/data/") for spec in body))]
 
 
+def in_session(example: tuple) -> bool:
+    return example[7]
+
+
 EXAMPLES = [
     pytest.param(
-        *example, id=f"{page.name}:{example[0]} {example[1]}", marks=example_marks(*example[1:3])
+        *example[:6],
+        id=f"{page.name}:{example[0]} {example[1]}",
+        marks=example_marks(*example[1:3]),
     )
     for page in PAGES
     for example in curl_examples(page)
+    if not in_session(example)
+]
+SESSIONS = [
+    pytest.param(
+        session,
+        id=page.name,
+        marks=[mark for e in session for mark in example_marks(*e[1:3])],
+    )
+    for page in PAGES
+    if (session := [e for e in curl_examples(page) if in_session(e)])
 ]
 
 
@@ -177,6 +223,51 @@ def test_readme_example_answers_as_documented(
     }
     fixture = "keyed_client" if keys else "committed_client"
     client = request.getfixturevalue(fixture)(**keys) if keys else request.getfixturevalue(fixture)
+    replay(client, method, path, body, expected, is_error, headers)
+
+
+@pytest.mark.parametrize("examples", SESSIONS)
+def test_readme_sessions_answer_as_documented(request, examples):
+    """Examples that pass values along (``$DATASET``), in their order, on one server: the
+    training tour uploads a set, trains on it, calls the new model and deletes both."""
+    keys = {
+        KEY_SETTINGS[name.lower()]: v
+        for example in examples
+        for name, v in example[5].items()
+        if name.lower() in KEY_SETTINGS
+    }
+    client = request.getfixturevalue("keyed_client")(**keys)
+    values: dict[str, str] = {}
+    for method, path, body, expected, is_error, headers, capture, _ in examples:
+        for name, value in values.items():
+            path = path.replace(f"${name}", value)
+            if isinstance(body, dict):
+                body = json.loads(json.dumps(body).replace(f"${name}", value))
+        if path.startswith("/similar") or path.startswith("/classify"):
+            wait_until_served(client, path)
+        answer = replay(client, method, path, body, expected, is_error, headers)
+        if capture:
+            values[capture[0]] = str(answer[capture[1]])
+
+
+def wait_until_served(client, path: str) -> None:
+    """A trained version is served within a second or two of its job's end (a gate on the
+    model's state, not a sleep of a guessed length)."""
+    model = re.search(r"model=([^&]+)", path)
+    if model is None:
+        return
+    ends = time.monotonic() + 120
+    while time.monotonic() < ends:
+        listed = client.get("/models").json()["models"]
+        if any(m["name"].startswith(f"{model[1]}@") and m["state"] == "ready" for m in listed):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{model[1]} was never served")
+
+
+def replay(client, method, path, body, expected, is_error, headers) -> object:
+    """Send one example and check its answer; the answer's JSON (None for none)."""
+    parts = None
     if isinstance(body, list):  # curl -F name=@file uploads, from the shared data folder
         files = [(spec.split("=@")[0], data_path(spec.split("=@")[1])) for spec in body]
         parts = [(name, (file.name, file.read_bytes(), "image/jpeg")) for name, file in files]
@@ -186,14 +277,22 @@ def test_readme_example_answers_as_documented(
     if "render=true" in path or path.startswith("/detect/render"):
         assert response.status_code == 200, response.text
         assert_renders_the_detections(client, path, parts, response)
-        return
+        return None
     if is_error:
         assert 400 <= response.status_code < 500
         assert "detail" in response.json()
     else:
-        assert response.status_code == 200, response.text
+        assert response.status_code in {200, 201, 202, 204}, response.text
+    if response.status_code == 204:
+        return None
+    if path.endswith("/events"):  # Server-Sent Events: the last one is the answer
+        events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+        answer = json.loads(events[-1])
+    else:
+        answer = response.json()
     if expected is not None:
-        assert_matches(expected, response.json())
+        assert_matches(expected, answer)
+    return answer
 
 
 def assert_renders_the_detections(client, path: str, parts: list, rendered) -> None:

@@ -16,7 +16,8 @@ from app.schemas.models import (
     ModelList,
 )
 from app.serving.deps import RegistryDep
-from app.serving.registry import ModelRegistry, ServedModel
+from app.serving.registry import ModelRegistry
+from app.serving.served import ServedModel
 from app.serving.tasks.base import ServedTask
 from models.data.images import InputLimits
 from models.device import describe_device

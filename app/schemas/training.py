@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 TrainTask = Literal["classify", "detect", "word2vec"]
 
@@ -44,7 +44,15 @@ class JobRequest(BaseModel):
     """A training job: the data set, where to start from, the name to serve the result as, and
     the recipe's options (each has a default that works)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"dataset": "ds_0123456789abcdef", "base_model": "resnet18-cifar10",
+                 "model_name": "my-products", "epochs": 20}
+            ]
+        },
+    )  # fmt: skip
 
     dataset: str = Field(description="The id of an uploaded data set (POST /datasets).")
     base_model: str | None = Field(

@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from app.serving.capacity import QueueFullError, Ticket
 from app.serving.deps import get_geometry_pool, get_memory, get_registry
 from app.serving.intake import image_route_errors
-from app.serving.registry import ServedModel, TaskT
+from app.serving.served import ServedModel, TaskT
 from app.serving.tasks.base import ServedTask
 
 T = TypeVar("T")

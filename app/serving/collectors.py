@@ -14,7 +14,8 @@ from prometheus_client.registry import Collector
 
 from app.serving.capacity import Capacity
 from app.serving.memory import IdleRelease
-from app.serving.registry import ModelRegistry, ModelState
+from app.serving.registry import ModelRegistry
+from app.serving.served import ModelState
 
 
 class BodiesArriving(Protocol):

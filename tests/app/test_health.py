@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.core.config import REPO_ROOT, Settings
 from app.main import create_app
-from app.serving.registry import ModelRegistry, ModelState
+from app.serving.registry import ModelRegistry
+from app.serving.served import ModelState
 from app.serving.tasks.base import Placement, ServedTask
 from app.serving.tasks.catalog import TASKS
 from app.serving.tasks.classify import ClassifyTask

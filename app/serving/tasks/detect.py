@@ -31,7 +31,7 @@ from app.serving.admission import model_dependency
 from app.serving.deps import ImagesDep
 from app.serving.failures import ModelLoadError
 from app.serving.intake import IMAGE_FILE, DecodedImage, ImagePreparer, PreparedImage
-from app.serving.registry import ServedModel
+from app.serving.served import ServedModel
 from app.serving.tasks.base import (
     Placement,
     TaskFacts,

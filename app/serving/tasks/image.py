@@ -23,7 +23,7 @@ from torch import Tensor
 from app.serving.admission import image_task_router, model_dependency, reserve_images
 from app.serving.deps import ImagesDep
 from app.serving.intake import BATCH_DESCRIPTION, IMAGE_FILE, DecodedImage, PreparedImage
-from app.serving.registry import ServedModel
+from app.serving.served import ServedModel
 from app.serving.tasks.base import JobT, ResultT, ServedTask
 from models.data.images import InputLimits
 

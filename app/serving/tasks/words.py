@@ -25,7 +25,7 @@ from app.schemas.words import (
     WordSimilarity,
 )
 from app.serving.admission import model_dependency
-from app.serving.registry import ServedModel
+from app.serving.served import ServedModel
 from app.serving.tasks.base import Placement, ServedTask, require_finite
 from models.manifest import ManifestEntry
 from models.text.word_vectors import WordVectors
