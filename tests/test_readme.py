@@ -288,8 +288,10 @@ def replay(client, method, path, body, expected, is_error, headers) -> object:
     if path.endswith("/events"):  # Server-Sent Events: the last one is the answer
         events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
         answer = json.loads(events[-1])
-    else:
+    elif response.headers.get("content-type", "").startswith("application/json"):
         answer = response.json()
+    else:
+        answer = None
     if expected is not None:
         assert_matches(expected, answer)
     return answer

@@ -22,6 +22,7 @@ from app.training.versions import remove_version_files, version_name
 router = APIRouter(tags=["training"])
 NOT_FOUND = {404: {"model": ErrorMessage, "description": "No such job."}}
 WATCH_EVERY_S = 0.5
+ERROR_SCHEMA = "#/components/schemas/ErrorMessage"
 
 
 @router.post(
@@ -64,7 +65,14 @@ async def get_job(job_id: str, store: StoreDep) -> Job:
     summary="A job's state and progress as Server-Sent Events",
     description="One `job` event (the same JSON as GET /training-jobs/{id}) now and at every "
     "change, until the job has ended.",
-    responses={**ADMIN_ERRORS, **NOT_FOUND},
+    # The errors are JSON, not events: said so, or the stream's media type would be assumed.
+    responses={
+        code: {
+            "description": error["description"],
+            "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA}}},
+        }
+        for code, error in {**ADMIN_ERRORS, **NOT_FOUND}.items()
+    },
 )
 async def job_events(job_id: str, store: StoreDep) -> AsyncIterator[ServerSentEvent]:
     if await asyncio.to_thread(store.job, job_id) is None:
