@@ -39,6 +39,9 @@ WORKDIR /srv/d2l-serve
 COPY app ./app
 COPY models ./models
 COPY weights ./weights
+# Uploaded sets, training jobs and trained versions (a volume in docker-compose.yml).
+RUN install -d -o d2l /srv/d2l-serve/state
+ENV D2L_STATE_DIR=/srv/d2l-serve/state
 
 USER d2l
 EXPOSE 8000

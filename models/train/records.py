@@ -55,8 +55,11 @@ def plot_curves(
     """One panel per group of ``(key, label)`` curves over the epochs (keys the history lacks
     are left out, and so are panels left empty); panels in ``log_scale`` get a logarithmic y
     axis."""
-    import matplotlib  # noqa: PLC0415 - training only
-
+    try:
+        import matplotlib  # noqa: PLC0415 - training only
+    except ImportError:  # the service's image: a job's curve is its history, in the API
+        print(f"{path.name} not drawn: matplotlib is not installed (the train extra)")
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
