@@ -94,12 +94,12 @@ def test_no_mask_is_computed_or_sent_when_asked_for_none_and_other_detectors_ign
     data = PHOTO.read_bytes()
     plain = detect(client, data, mask_format="none")
     assert plain["detections"] and all("mask" not in d for d in plain["detections"])
-    # the boxes are the Faster R-CNN's: the Mask R-CNN's detector was kept as it was
-    dtypes = {m["name"]: m["dtype"] for m in client.get("/models").json()["models"]}
-    assert dtypes[MODEL] == dtypes["fasterrcnn-logo"], "both served in one format"
+    # masks cost nothing of the boxes: the same with or without them
+    masked = detect(client, data, mask_format="polygons")
+    assert [d["box"] for d in plain["detections"]] == [d["box"] for d in masked["detections"]]
+    assert all("mask" in d for d in masked["detections"])
     faster = detect(client, data, model="fasterrcnn-logo", mask_format="rle")
-    assert all("mask" not in d for d in faster["detections"])
-    assert [d["box"] for d in plain["detections"]] == [d["box"] for d in faster["detections"]]
+    assert faster["detections"] and all("mask" not in d for d in faster["detections"])
 
 
 @needs_photos

@@ -1,6 +1,7 @@
 // Calls to the service (same origin only) and the page's one error line.
 
 const KEY_STORAGE = "d2l-serve.api-key";
+const ADMIN_STORAGE = "d2l-serve.admin-key";
 
 export class ApiError extends Error {
   constructor(status, message, body) {
@@ -19,6 +20,23 @@ export function setApiKey(value) {
   else sessionStorage.removeItem(KEY_STORAGE);
 }
 
+export function adminKey() {
+  return sessionStorage.getItem(ADMIN_STORAGE) || "";
+}
+
+export function setAdminKey(value) {
+  if (value) sessionStorage.setItem(ADMIN_STORAGE, value);
+  else sessionStorage.removeItem(ADMIN_STORAGE);
+}
+
+/** The keys a request carries: the API key, and the admin key for the operator's calls. */
+export function keyHeaders(admin = false) {
+  const headers = {};
+  if (apiKey()) headers["X-API-Key"] = apiKey();
+  if (admin && adminKey()) headers["X-Admin-Key"] = adminKey();
+  return headers;
+}
+
 /** `detail` in plain words: a sentence, or for a 422 each invalid field's message. */
 export function describeError(status, body) {
   let detail = body && typeof body === "object" ? body.detail : undefined;
@@ -27,16 +45,15 @@ export function describeError(status, body) {
   }
   if (Array.isArray(detail)) detail = detail.map((item) => item.msg).join("; ");
   if (typeof detail !== "string" || !detail) detail = `the service answered ${status}`;
+  if (status === 401 && detail.includes("X-Admin-Key")) return `${detail} (enter it in the Admin key box)`;
   if (status === 401) return `${detail} (enter the key in the API key box at the top)`;
   if (status === 503) return `Busy or not ready: ${detail}`;
   return detail;
 }
 
 /** fetch with the API key, JSON in and out; a non-2xx answer throws ApiError. */
-export async function call(path, { method = "GET", json, form } = {}) {
-  const headers = {};
-  const key = apiKey();
-  if (key) headers["X-API-Key"] = key;
+export async function call(path, { method = "GET", json, form, admin = false } = {}) {
+  const headers = keyHeaders(admin);
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";

@@ -4,9 +4,10 @@ import { $, apiKey, call, element, guarded, setApiKey } from "./api.js";
 import { setupClassify } from "./classify.js";
 import { setupDetect } from "./detect.js";
 import { setupGeometry } from "./geometry.js";
+import { setupTrain } from "./train.js";
 import { setupWords } from "./words.js";
 
-const TABS = ["detect", "classify", "words", "geometry"];
+const TABS = ["detect", "classify", "words", "geometry", "train"];
 const listeners = [];
 
 /** Models, device, numeric format and readiness; tabs refill their model lists from it. */
@@ -69,6 +70,7 @@ function start() {
   setupClassify(onModels);
   setupWords(onModels);
   setupGeometry();
+  setupTrain(onModels, refreshStatus);
   refreshStatus();
   // Models finish loading after the page may have opened: look again until all are ready.
   const timer = setInterval(async () => {
