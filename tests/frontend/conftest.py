@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -60,15 +61,24 @@ class WatchedPage:
         ]
 
 
-@pytest.fixture
-def watched(browser, live_server: str) -> Iterator[WatchedPage]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+@contextmanager
+def watched_page(browser, origin: str, height: int = 900, timeout_ms: int = 120_000):
+    """A page of ``origin`` whose requests and errors are recorded."""
+    context = browser.new_context(viewport={"width": 1200, "height": height})
     page = context.new_page()
     # Generous: a busy CI machine; the tests wait on what the page shows, never on a clock.
-    page.set_default_timeout(120_000)
-    seen = WatchedPage(page, live_server)
+    page.set_default_timeout(timeout_ms)
+    seen = WatchedPage(page, origin)
     page.on("request", lambda request: seen.requests.append(request.url))
     page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
     page.on("pageerror", lambda error: seen.errors.append(str(error)))
-    yield seen
-    context.close()
+    try:
+        yield seen
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def watched(browser, live_server: str) -> Iterator[WatchedPage]:
+    with watched_page(browser, live_server) as seen:
+        yield seen

@@ -14,7 +14,7 @@ import pytest
 from bench.server import running_server
 from tests.app.training.conftest import zip_folder
 from tests.conftest import write_colour_folder
-from tests.frontend.conftest import WatchedPage
+from tests.frontend.conftest import WatchedPage, watched_page
 from tests.frontend.test_browser import SHOTS, assert_clean, hook
 
 pytestmark = pytest.mark.integration  # a live server and Chromium
@@ -38,15 +38,8 @@ def training_server(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture
 def train_page(browser, training_server: str) -> Iterator[WatchedPage]:
-    context = browser.new_context(viewport={"width": 1200, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(300_000)  # a busy machine: the test waits on what the page shows
-    seen = WatchedPage(page, training_server)
-    page.on("request", lambda request: seen.requests.append(request.url))
-    page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
-    page.on("pageerror", lambda error: seen.errors.append(str(error)))
-    yield seen
-    context.close()
+    with watched_page(browser, training_server, height=1400, timeout_ms=300_000) as seen:
+        yield seen
 
 
 def test_a_set_goes_from_upload_to_a_served_model_through_the_page(train_page, tmp_path: Path):

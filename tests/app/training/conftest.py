@@ -66,14 +66,30 @@ def served(client, name: str) -> dict | None:
     return models.get(name)
 
 
+def wait_until_served(client, name: str) -> dict:
+    """``name`` once the service lists it ready (a trained version loads within seconds)."""
+    ends = time.monotonic() + DEADLINE_S
+    while (model := served(client, name) or {}).get("state") != "ready":
+        assert time.monotonic() < ends, f"{name} was never served"
+        time.sleep(0.1)
+    return model
+
+
 @pytest.fixture
-def trainer_client(make_client, write_manifest, tmp_path, monkeypatch):
+def trainer_settings(write_manifest, tmp_path, monkeypatch) -> dict:
+    """An app with no models, the admin key, a state folder of its own, one training thread,
+    and jobs held at the gate ``tmp_path / "gate"`` until a test opens it."""
     gate = tmp_path / "gate"
     gate.mkdir()
     monkeypatch.setenv("D2L_TRAIN_GATE", str(gate))
-    client = make_client(
+    return dict(
         manifest_path=write_manifest([]), admin_key=ADMIN["X-Admin-Key"],
         state_dir=tmp_path / "state", train_threads=1,
     )  # fmt: skip
-    client.gate = gate
+
+
+@pytest.fixture
+def trainer_client(make_client, trainer_settings, tmp_path):
+    client = make_client(**trainer_settings)
+    client.gate = tmp_path / "gate"
     return client

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import io
 import random
-import time
 
 import torch
 from PIL import Image, ImageDraw
 
 from models.train.config import DetectConfig
 from models.train.detect_model import build_detector
-from tests.app.training.conftest import ADMIN, DEADLINE_S, served, upload, wait_for, zip_members
+from tests.app.training.conftest import (
+    ADMIN,
+    served,
+    upload,
+    wait_for,
+    wait_until_served,
+    zip_members,
+)
 
 
 def shapes_set(count: int = 16) -> bytes:
@@ -48,10 +54,7 @@ def test_a_detection_job_serves_a_detector_of_the_sets_classes(trainer_client):
     evaluation = done["evaluation"]
     assert {"map_50", "map", "per_class", "false_boxes_per_100_images"} <= set(evaluation)
     assert evaluation["images"] >= 1 and 0 <= evaluation["map_50"] <= 1
-    ends = time.monotonic() + DEADLINE_S
-    while (served(client, "shapes@1") or {}).get("state") != "ready":
-        assert time.monotonic() < ends
-        time.sleep(0.1)
+    wait_until_served(client, "shapes@1")
     image = io.BytesIO()
     Image.new("RGB", (96, 96), (20, 20, 20)).save(image, "PNG")
     answer = client.post(
@@ -80,10 +83,7 @@ def test_a_word2vec_job_answers_similar(trainer_client):
     done = wait_for(client, job["id"], {"succeeded", "failed"})
     assert done["state"] == "succeeded", done["error"]
     assert done["evaluation"]["vocabulary"] == 9
-    ends = time.monotonic() + DEADLINE_S
-    while (served(client, "topics@1") or {}).get("state") != "ready":
-        assert time.monotonic() < ends
-        time.sleep(0.1)
+    wait_until_served(client, "topics@1")
     similar = client.get("/similar", params={"word": "chip", "k": 2, "model": "topics"})
     assert similar.status_code == 200, similar.text
     assert similar.json()["model"] == "topics@1"

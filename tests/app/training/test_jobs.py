@@ -12,7 +12,15 @@ import time
 import pytest
 from PIL import Image
 
-from tests.app.training.conftest import ADMIN, DEADLINE_S, served, upload, wait_for, zip_folder
+from tests.app.training.conftest import (
+    ADMIN,
+    DEADLINE_S,
+    served,
+    upload,
+    wait_for,
+    wait_until_served,
+    zip_folder,
+)
 from tests.conftest import write_colour_folder
 
 
@@ -50,10 +58,7 @@ def test_a_job_trains_evaluates_and_its_model_is_served_at_once(trainer_client, 
     assert sum(map(sum, evaluation["confusion_matrix"])) == 9
     assert set(evaluation["per_class"]["red"]) == {"precision", "recall", "f1", "support"}
     # served as colours@1 and, the newest, as colours
-    ends = time.monotonic() + DEADLINE_S
-    while (served(client, "colours@1") or {}).get("state") != "ready":
-        assert time.monotonic() < ends
-        time.sleep(0.1)
+    wait_until_served(client, "colours@1")
     image = io.BytesIO()
     Image.new("RGB", (40, 40), (220, 40, 40)).save(image, "PNG")
     for name in ("colours", "colours@1"):
@@ -118,15 +123,9 @@ def test_jobs_that_cannot_start_say_why(trainer_client, colour_set):
 
 
 def test_a_restart_resumes_a_job_from_its_last_epoch_or_fails_it_with_the_reason(
-    make_client, write_manifest, tmp_path, monkeypatch
+    make_client, trainer_settings, tmp_path
 ):
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    monkeypatch.setenv("D2L_TRAIN_GATE", str(gate))
-    settings = dict(
-        manifest_path=write_manifest([]), admin_key=ADMIN["X-Admin-Key"],
-        state_dir=tmp_path / "state", train_threads=1,
-    )  # fmt: skip
+    gate, settings = tmp_path / "gate", trainer_settings
     client = make_client(**settings)
     root = write_colour_folder(tmp_path / "colours", {"train": 8, "val": 3})
     dataset = upload(client, zip_folder(root), "classify").json()["id"]
