@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 from pathlib import Path
@@ -51,14 +52,17 @@ def upload(client: TestClient, data: bytes, task: str, name: str = "set", **extr
 DEADLINE_S = 300  # a bound only a hung job reaches
 
 
-def wait_for(client, job_id: str, states: set[str]) -> dict:
-    ends = time.monotonic() + DEADLINE_S
-    while time.monotonic() < ends:
-        job = client.get(f"/training-jobs/{job_id}", headers=ADMIN).json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {states}: {job}")
+def wait_for(client, job_id: str, states: set[str], until=lambda job: True) -> dict:
+    """The job once it is in one of ``states`` (and ``until(job)`` holds), read from its
+    Server-Sent Events: each change as it happens, no polling clock. A job that ends in
+    another state fails the test."""
+    with client.stream("GET", f"/training-jobs/{job_id}/events", headers=ADMIN) as events:
+        for line in events.iter_lines():
+            if line.startswith("data: "):
+                job = json.loads(line[6:])
+                if job["state"] in states and until(job):
+                    return job
+    raise AssertionError(f"job {job_id} ended without reaching {states}: {job}")
 
 
 def served(client, name: str) -> dict | None:
