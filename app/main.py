@@ -119,7 +119,6 @@ def create_app(
         app.state.registry = registry
         training = TrainingService(settings, registry)
         app.state.training = training
-        app.state.store = training.store
         loading = asyncio.create_task(registry.load_all())
         if settings.strict:
             await loading

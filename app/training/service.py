@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 
@@ -26,12 +27,20 @@ class TrainingService:
     def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
         self.settings = settings
         self.registry = registry
-        self.store = Store(settings.state_folder)
         self.trainer: subprocess.Popen | None = None
         self._sync: asyncio.Task | None = None
+        self.store: Store | None = None
+        self.problem: str | None = None
+        try:
+            self.store = Store(settings.state_folder)
+        except (OSError, sqlite3.Error) as error:  # serving goes on; training is off
+            self.problem = f"its state folder cannot be written ({type(error).__name__})"
+            logger.error("training is off: %s: %s", settings.state_folder, error)
 
     async def start(self) -> None:
         """Serve the versions already trained; start the trainer if jobs wait."""
+        if self.store is None:
+            return
         await self.sync()
         self._sync = asyncio.create_task(self._keep_in_sync())
         if self.store.jobs("queued") or self.store.jobs("running"):

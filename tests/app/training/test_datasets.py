@@ -21,7 +21,7 @@ def jpeg(width: int = 64, height: int = 48, colour=(200, 30, 30)) -> bytes:
 
 
 def leftovers(client) -> list[str]:
-    folder = client.app.state.store.datasets_dir
+    folder = client.app.state.training.store.datasets_dir
     return sorted(p.name for p in folder.iterdir())
 
 
@@ -42,7 +42,7 @@ def test_a_classification_set_is_checked_summarised_listed_and_deleted(admin_cli
     assert set(skipped) == {"train/red/notes.txt", "train/red/broken.jpg"}
     assert "not an image" in skipped["train/red/notes.txt"]
     assert summary["image_sizes"]["min"][0] >= 20
-    stored = admin_client.app.state.store.datasets_dir / dataset["id"]
+    stored = admin_client.app.state.training.store.datasets_dir / dataset["id"]
     assert len(list((stored / "train" / "red").iterdir())) == 5
     listed = admin_client.get("/datasets", headers=ADMIN).json()["datasets"]
     assert [d["id"] for d in listed] == [dataset["id"]]
@@ -81,7 +81,7 @@ def test_detection_sets_in_d2l_csv_with_names_and_in_coco(admin_client):
         "seal": 1,
     }
     assert summary["images"] == 3 and summary["images_without_boxes"] == 1
-    stored = admin_client.app.state.store.datasets_dir / answer.json()["id"]
+    stored = admin_client.app.state.training.store.datasets_dir / answer.json()["id"]
     written = (stored / "label.csv").read_text().splitlines()
     assert written[0] == "img_name,label,xmin,ymin,xmax,ymax" and len(written) == 3
     assert json.loads((stored / "classes.json").read_text()) == ["cup", "seal"]
@@ -176,3 +176,16 @@ def test_the_operator_key_guards_every_dataset_endpoint(make_client, write_manif
     assert answer.status_code == 422 and answer.json()["errors"][0]["loc"] == ["query", "name"]
     answer = upload(admin_client, data, "segment")
     assert answer.status_code == 422
+
+
+def test_a_state_folder_that_cannot_be_written_turns_training_off_not_serving(
+    make_client, write_manifest, tmp_path
+):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the state folder should be")
+    client = make_client(
+        manifest_path=write_manifest([]), admin_key=ADMIN["X-Admin-Key"], state_dir=blocked / "s"
+    )
+    assert client.get("/health/ready").status_code == 200
+    answer = client.get("/datasets", headers=ADMIN)
+    assert answer.status_code == 503 and "training is off" in answer.json()["detail"]
