@@ -64,7 +64,7 @@ def build_config(
     }
     if task == "classify":
         defaults = DEFAULTS["classify"]
-        data = image_split(dataset, paths.data, options["val_fraction"], options["seed"])
+        data = image_split(dataset, paths.data, options["val_fraction"])
         return ClassifyConfig(
             data=str(data),
             pretrained=str(base.file) if base else "none",
@@ -123,11 +123,10 @@ def build_config(
     )
 
 
-def image_split(dataset: Path, view: Path, fraction: float, seed: int) -> Path:
+def image_split(dataset: Path, view: Path, fraction: float) -> Path:
     """``dataset`` as the classify command reads it: as it is when it holds a ``val/``
     split, else a view (hard links) with ``fraction`` of each class held out by file-name
-    hash (the same images whatever the machine or the seed; ``seed`` is not used)."""
-    del seed
+    hash (the same images whatever the machine or the seed)."""
     if (dataset / "val").is_dir():
         return dataset
     if view.exists():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 from typing import Any
 
 from app.core.config import Settings
@@ -97,7 +96,3 @@ def _headline(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 def remove_version_files(store: Store, name: str, version: int) -> None:
     shutil.rmtree(store.models_dir / name / str(version), ignore_errors=True)
-
-
-def weights_root(store: Store) -> Path:
-    return store.models_dir

@@ -11,7 +11,6 @@ are skipped and listed.
 
 from __future__ import annotations
 
-import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -174,8 +173,3 @@ def _inflate(
             f"({type(error).__name__}): rebuild the archive"
         ) from None
     return written
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a folder this module wrote (no error if it is gone)."""
-    shutil.rmtree(path, ignore_errors=True)
